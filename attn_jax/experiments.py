@@ -1,0 +1,19 @@
+"""Experiment kinds: what `launch.py` runs for `config.experiment` in training mode."""
+import importlib
+
+from attn_jax.errors import ConfigError
+
+# experiment name -> 'module:function(config, workdir)'; imported only when run.
+EXPERIMENTS = {
+    'train': 'attn_jax.training.loop:train_and_evaluate',
+}
+
+
+def run(config, workdir: str):
+  """Runs `config.experiment` (default `train`) in `workdir`."""
+  name = config.get('experiment', 'train')
+  if name not in EXPERIMENTS:
+    raise ConfigError('experiment', f'unknown experiment {name!r}; accepted: '
+                      + ', '.join(sorted(EXPERIMENTS)))
+  module, function = EXPERIMENTS[name].split(':')
+  return getattr(importlib.import_module(module), function)(config, workdir)

@@ -1,0 +1,162 @@
+"""`train_and_evaluate`: the one training loop for every model and task."""
+import dataclasses
+import time
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from attn_jax.data import load_dataset
+from attn_jax.models.registry import build_model
+from attn_jax.training import parallel
+from attn_jax.training.checkpoints import Checkpointer
+from attn_jax.training.config import eval_batch_size, validate_train_config
+from attn_jax.training.metrics import MetricsWriter, read_metrics
+from attn_jax.training.objectives import summarise
+from attn_jax.training.optimizer import make_schedule
+from attn_jax.training.run_record import record_run
+from attn_jax.training.state import create_train_state
+
+
+@dataclasses.dataclass
+class Run:
+  """Everything a training run holds, built and validated before anything is compiled."""
+  config: object
+  workdir: str
+  dataset: object
+  model: object
+  is_main: bool
+
+  @property
+  def kind(self) -> str:
+    return self.dataset.info.kind
+
+  @property
+  def tokens_per_step(self) -> int:
+    info = self.dataset.info
+    return self.config.train.batch_size * (max(info.max_len, 1) + info.target_max_len)
+
+
+def prepare_run(config, workdir: str) -> Run:
+  """Loads the data, builds the model and checks the settings; raises ConfigError on bad input."""
+  validate_train_config(config.train, num_devices=jax.device_count())
+  dataset = load_dataset(config.data, seed=config.seed)
+  model = build_model(config.model, dataset.info)
+  return Run(config, workdir, dataset, model, is_main=jax.process_index() == 0)
+
+
+def evaluate(run: Run, p_eval, params) -> dict[str, float]:
+  """Metrics over every example of the evaluation split, each counted exactly once."""
+  total = None
+  for batch in run.dataset.eval_batches(eval_batch_size(run.config.train),
+                                        process_index=jax.process_index(),
+                                        process_count=jax.process_count()):
+    sums = p_eval(params, parallel.shard(batch))
+    total = sums if total is None else jax.tree.map(np.add, total, sums)
+  return summarise(run.kind, parallel.unreplicate(total))
+
+
+class IntervalTimer:
+  """Steps per second between two reads, leaving out compile, evaluation and checkpoint time."""
+
+  def __init__(self, step: int):
+    self.step, self.start, self.paused = step, time.perf_counter(), 0.0
+
+  def exclude(self, seconds: float):
+    self.paused += seconds
+
+  def steps_per_s(self, step: int) -> float:
+    now = time.perf_counter()
+    rate = (step - self.step) / max(now - self.start - self.paused, 1e-9)
+    self.step, self.start, self.paused = step, now, 0.0
+    return rate
+
+
+def train_and_evaluate(config, workdir: str) -> dict[str, float]:
+  """Trains `config` in `workdir`, resuming from its latest checkpoint; returns final eval metrics.
+
+  Writes `config.json`, `run.json`, `metrics.jsonl`, `events/` and `checkpoints/` (DESIGN §3.2).
+  A finished run is not trained again: its last evaluation is returned.
+  """
+  run = prepare_run(config, workdir)
+  train = config.train
+  checkpointer = Checkpointer(workdir, keep=train.keep_checkpoints)
+  state = create_train_state(config, run.model, run.dataset.info, jax.random.key(config.seed))
+  base_key = jax.random.fold_in(jax.random.key(config.seed), 1)
+  restored = checkpointer.restore_latest(state)
+  if restored is not None:
+    state, base_key = restored
+  start = int(state.step)
+  if run.is_main:
+    record_run(config, workdir)
+  writer = MetricsWriter(workdir, enabled=run.is_main)
+  writer.drop_after(start)
+  if start >= train.num_steps:
+    print(f'{workdir}: already trained for {start} steps; nothing to do.')
+    return _last_eval(workdir)
+  wall_start = time.perf_counter()
+  state, final = _train_steps(run, state, base_key, start, checkpointer, writer)
+  checkpointer.close()
+  writer.close()
+  if run.is_main:
+    metrics = ', '.join(f'{k} {v:.4g}' for k, v in final.items())
+    print(f'done: step {train.num_steps}; eval {metrics}; '
+          f'{(train.num_steps - start) / (time.perf_counter() - wall_start):.2f} steps/s '
+          f'overall; wall {time.perf_counter() - wall_start:.1f} s')
+  return final
+
+
+def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer):
+  """The step loop; metrics of a step are fetched only after the next step is dispatched."""
+  train, kind = run.config.train, run.kind
+  p_train = parallel.pmap_train_step(kind, train.grad_accum_steps)
+  p_eval = parallel.pmap_eval_step(run.model.apply, kind)
+  schedule = make_schedule(train)
+  state = parallel.replicate(state)
+  bar = tqdm(initial=start, total=train.num_steps, disable=not run.is_main, unit='step')
+  timer, window, pending, final = None, None, None, {}
+  for step in range(start, train.num_steps):
+    batch = run.dataset.train_batch(step, train.batch_size, process_index=jax.process_index(),
+                                    process_count=jax.process_count())
+    state, sums = p_train(state, parallel.shard(batch), base_key)
+    if timer is None:  # the first step compiles: time from its end
+      jax.block_until_ready(sums)
+      timer = IntervalTimer(step + 1)
+    if pending is not None:
+      _log_train(run, writer, bar, *pending, timer, schedule)
+      pending = None
+    window = sums if window is None else jax.tree.map(jax.numpy.add, window, sums)
+    done = step + 1
+    last = done == train.num_steps
+    if done % train.log_every == 0 or last:
+      pending, window = (done, window), None
+    if done % train.eval_every == 0 or last or done % train.checkpoint_every == 0:
+      if pending is not None:
+        _log_train(run, writer, bar, *pending, timer, schedule)
+        pending = None
+      paused = time.perf_counter()
+      if done % train.eval_every == 0 or last:
+        final = evaluate(run, p_eval, state.params)
+        writer.write(done, 'eval', final)
+        bar.write(f'step {done} eval ' + ' '.join(f'{k}={v:.4g}' for k, v in final.items()))
+      if done % train.checkpoint_every == 0 or last:
+        checkpointer.save(parallel.unreplicate(state), base_key,
+                          examples_seen=done * train.batch_size)
+      timer.exclude(time.perf_counter() - paused)
+    bar.update(1)
+  bar.close()
+  return state, final
+
+
+def _log_train(run: Run, writer, bar, step: int, window, timer, schedule):
+  metrics = summarise(run.kind, parallel.unreplicate(window))
+  steps_per_s = timer.steps_per_s(step)
+  metrics.update(learning_rate=float(schedule(step - 1)), steps_per_s=steps_per_s,
+                 tokens_per_s=steps_per_s * run.tokens_per_step)
+  writer.write(step, 'train', metrics)
+  bar.set_postfix(loss=f'{metrics["loss"]:.4f}', tok_s=f'{metrics["tokens_per_s"]:.0f}')
+
+
+def _last_eval(workdir: str) -> dict[str, float]:
+  evals = [line for line in read_metrics(workdir) if line['split'] == 'eval']
+  return {k: v for k, v in evals[-1].items() if k not in ('step', 'split')} if evals else {}

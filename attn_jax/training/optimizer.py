@@ -1,0 +1,33 @@
+"""The optimizer: AdamW with warm-up then decay, global-norm clipping and a non-finite guard."""
+import optax
+
+# A guard that never gives up: every non-finite step is skipped and counted, however many in a row.
+_MAX_CONSECUTIVE_NONFINITE = 2**31 - 1
+
+
+def make_schedule(train) -> optax.Schedule:
+  """Learning rate by step: linear warm-up to `train.learning_rate`, then `train.lr_schedule`."""
+  peak, warmup, total = train.learning_rate, train.warmup_steps, train.num_steps
+  decay_steps = max(total - warmup, 1)
+  if train.lr_schedule == 'cosine':
+    decay = optax.cosine_decay_schedule(peak, decay_steps)
+  elif train.lr_schedule == 'linear':
+    decay = optax.linear_schedule(peak, 0.0, decay_steps)
+  else:
+    decay = optax.constant_schedule(peak)
+  if warmup == 0:
+    return decay
+  return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), decay], [warmup])
+
+
+def make_optimizer(train) -> optax.GradientTransformation:
+  """AdamW(schedule) after optional global-norm clipping, skipped on non-finite gradients.
+
+  A step whose gradients hold a NaN or an infinity leaves parameters and moments unchanged;
+  `optax.apply_if_finite` counts it in its state (`total_notfinite`).
+  """
+  chain = []
+  if train.grad_clip_norm:
+    chain.append(optax.clip_by_global_norm(train.grad_clip_norm))
+  chain.append(optax.adamw(make_schedule(train), weight_decay=train.weight_decay))
+  return optax.apply_if_finite(optax.chain(*chain), _MAX_CONSECUTIVE_NONFINITE)

@@ -1,0 +1,85 @@
+"""The one entry point: `python launch.py --config=experiments/configs/NAME.py[:VARIANT] --workdir=DIR`.
+
+Plain `python launch.py` runs the default experiment into `runs/<name>`. Re-running a command
+resumes its workdir; a finished run is not trained again. User errors end with exit status 2 and
+one line on stderr: `error: <setting>: <what is accepted>`.
+"""
+import os
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from attn_jax.errors import ConfigError
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_CONFIG = os.path.join(_HERE, 'experiments', 'configs', 'char_lm.py') + ':transformer'
+
+_CONFIG = config_flags.DEFINE_config_file('config', DEFAULT_CONFIG,
+                                          'Experiment config file, `path.py[:variant]`.')
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (default: runs/<config name>).')
+_COORDINATOR = flags.DEFINE_string('coordinator_address', None,
+                                   'Multi-host: host:port of process 0 (jax.distributed).')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Multi-host: number of processes.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Multi-host: index of this process.')
+
+MODES = ('train', 'sample', 'attention')
+
+
+def fail(message: str):
+  """Ends the program as a user error: one `error:` line on stderr, exit status 2."""
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing whose errors (bad flag, missing config file, bad override) exit 2."""
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, OSError, AttributeError, KeyError, TypeError, ValueError) as error:
+    fail(f'{_flag_of(argv, error)}: {error}'.replace('\n', ' '))
+
+
+def _flag_of(argv: list[str], error: Exception) -> str:
+  names = [arg.split('=', 1)[0].lstrip('-') for arg in argv[1:] if arg.startswith('--')]
+  return next((n for n in names if n.split('.')[0] in str(error)), names[0] if names else 'flags')
+
+
+def default_workdir(config_arg: str) -> str:
+  name, _, variant = os.path.basename(config_arg).partition(':')
+  name = os.path.splitext(name)[0]
+  return os.path.join('runs', f'{name}-{variant}' if variant else name)
+
+
+def run_experiment(config, workdir: str):
+  """Dispatches on `config.mode` and, for training, on `config.experiment`."""
+  mode = config.get('mode', 'train')
+  if mode == 'sample':
+    from attn_jax import decoding  # pylint: disable=import-outside-toplevel
+    return decoding.sample_from_workdir(config, workdir)
+  if mode == 'attention':
+    from attn_jax import attention_maps  # pylint: disable=import-outside-toplevel
+    return attention_maps.write_from_workdir(config, workdir)
+  if mode != 'train':
+    raise ConfigError('mode', f'unknown mode {mode!r}; accepted: {", ".join(MODES)}')
+  from attn_jax import experiments  # pylint: disable=import-outside-toplevel
+  return experiments.run(config, workdir)
+
+
+def main(argv):
+  if len(argv) > 1:
+    fail(f'unexpected arguments {argv[1:]}; settings go in --config.KEY=VALUE flags')
+  if _COORDINATOR.value or _NUM_PROCESSES.value:
+    import jax  # pylint: disable=import-outside-toplevel
+    jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
+                               num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
+  config_arg = flags.FLAGS['config'].serialize().partition('=')[2] or DEFAULT_CONFIG
+  workdir = _WORKDIR.value or default_workdir(config_arg)
+  try:
+    run_experiment(_CONFIG.value, workdir)
+  except ConfigError as error:
+    fail(str(error))
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=parse_flags)
