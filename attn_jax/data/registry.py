@@ -1,0 +1,40 @@
+"""`load_dataset`: a data config -> a `Dataset`, for every dataset name we know."""
+import importlib
+
+from attn_jax.data import pipeline
+from attn_jax.errors import ConfigError
+
+# Name -> module whose `load(config, seed)` builds the dataset (imported on use).
+_LOADERS = {
+    'iris': 'attn_jax.data.iris',
+    'text': 'attn_jax.data.text',
+    'toy_translation': 'attn_jax.data.toy_translation',
+    'scan': 'attn_jax.data.scan',
+    'listops': 'attn_jax.data.listops',
+    'copy': 'attn_jax.data.generated',
+    'recall': 'attn_jax.data.generated',
+    'first_token': 'attn_jax.data.generated',
+    'adding': 'attn_jax.data.generated',
+}
+DATASET_NAMES = tuple(_LOADERS)
+
+
+def load_dataset(data_config, *, seed: int) -> pipeline.Dataset:
+  """The dataset `data_config.name` (ours, or any TFDS dataset prepared in `data.data_dir`).
+
+  Raises:
+    ConfigError: unknown or unprepared dataset, missing file, or a bad option.
+  """
+  name = data_config.name
+  if name in _LOADERS:
+    module = importlib.import_module(_LOADERS[name])
+    dataset = module.load(data_config, seed)
+  else:
+    from attn_jax.data import catalog  # pylint: disable=g-import-not-at-top
+    dataset = catalog.load(data_config, seed)
+  if data_config.get('eval_split'):
+    if data_config.eval_split not in dataset.eval_sources:
+      raise ConfigError('data.eval_split', f'{name!r} has no split {data_config.eval_split!r}; '
+                        f'accepted: {", ".join(dataset.eval_sources)}')
+    dataset.default_eval_split = data_config.eval_split
+  return dataset
