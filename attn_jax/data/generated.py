@@ -1,0 +1,182 @@
+"""Long-range tasks generated on the fly: no files, infinite, parameterised by `data.seq_len`.
+
+Every row is a pure function of (seed, step, row of the global batch): random numbers come from a
+counter-based hash (splitmix64) of those integers, vectorised in numpy, so any process computes
+its own rows only and a resumed run replays the same batches. The evaluation split is a fixed set
+of `data.num_eval_examples` rows drawn from a stream that training never uses.
+
+* `copy` (delayed copy, kind 'lm'): `copy_length` symbols, blanks, a GO marker, then blanks
+  during which the model must output the symbols; weights are 1 only on those last positions.
+  inputs:  s1 .. sk  _ .. _  GO  _ .. _        targets: 0 ... 0  s1 .. sk (last k positions)
+* `recall` (associative recall, classification): distinct keys each followed by a value, then a
+  QUERY marker and one of the keys; the class is that key's value.
+  inputs:  k1 v1 k2 v2 .. kn vn QUERY kq       n = (seq_len - 2) // 2
+* `first_token` (classification): a class token followed by `seq_len - 1` random distractors
+  from the same alphabet; the class is the first token.
+* `adding` (Hochreiter & Schmidhuber 1997; regression): inputs `[seq_len, 2]`: uniform values in
+  [0, 1) and a marker channel with one 1 in each half; the target is the sum of the two marked
+  values.
+"""
+import numpy as np
+
+from attn_jax.data import pipeline
+from attn_jax.data.task import TaskInfo
+from attn_jax.errors import ConfigError
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+EVAL_STREAM = -1  # The "step" of the evaluation set.
+BLANK, GO = 1, 2  # copy
+QUERY = 1  # recall
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+  """splitmix64's finaliser: a bijective hash of uint64 values."""
+  x = (x ^ (x >> np.uint64(30))) * _M1
+  x = (x ^ (x >> np.uint64(27))) * _M2
+  return x ^ (x >> np.uint64(31))
+
+
+class Counter:
+  """Random numbers for rows `rows` of the batch of (seed, step), one field at a time."""
+
+  def __init__(self, seed: int, step: int, rows: np.ndarray):
+    with np.errstate(over='ignore'):
+      key = _mix(np.uint64(seed % 2**64) * _GOLDEN + _mix(np.uint64(step % 2**64)))
+      self._rows = _mix(key ^ (rows.astype(np.uint64) * _GOLDEN))
+    self._field = 0
+
+  def bits(self, n: int) -> np.ndarray:
+    """uint64 `[rows, n]`; each call draws a new field."""
+    self._field += 1
+    with np.errstate(over='ignore'):
+      field = _mix(np.uint64(self._field) * _GOLDEN)
+      cols = np.arange(n, dtype=np.uint64) * _GOLDEN + field
+      return _mix(self._rows[:, None] ^ _mix(cols)[None, :])
+
+  def uniform(self, n: int) -> np.ndarray:
+    """float64 in [0, 1), `[rows, n]`."""
+    return (self.bits(n) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+  def integers(self, high: int, n: int) -> np.ndarray:
+    """int64 in [0, high), `[rows, n]`."""
+    return np.floor(self.uniform(n) * high).astype(np.int64)
+
+
+def _check(ok: bool, setting: str, message: str):
+  if not ok:
+    raise ConfigError(setting, message)
+
+
+class Copy:
+  kind = 'lm'
+
+  def __init__(self, c):
+    self.length, self.k, self.symbols = c.seq_len, c.copy_length, c.num_symbols
+    _check(self.k >= 1, 'data.copy_length', f'must be positive, got {self.k}')
+    _check(self.symbols >= 1, 'data.num_symbols', f'must be positive, got {self.symbols}')
+    _check(self.length >= 2 * self.k + 1, 'data.seq_len',
+           f'copy needs seq_len >= 2 * copy_length + 1 = {2 * self.k + 1}, got {self.length}')
+    vocab = self.symbols + 3
+    self.info = TaskInfo(kind='lm', max_len=self.length, vocab_size=vocab,
+                         target_vocab_size=vocab, input_shape=(self.length,))
+
+  def __call__(self, rng: Counter, n: int) -> pipeline.Batch:
+    symbols = rng.integers(self.symbols, self.k).astype(np.int32) + 3
+    inputs = np.full((n, self.length), BLANK, np.int32)
+    inputs[:, :self.k] = symbols
+    inputs[:, self.length - self.k - 1] = GO
+    targets = np.zeros((n, self.length), np.int32)
+    targets[:, -self.k:] = symbols
+    weights = np.zeros((n, self.length), np.float32)
+    weights[:, -self.k:] = 1
+    return {'inputs': inputs, 'targets': targets, 'weights': weights}
+
+
+class Recall:
+  kind = 'classification'
+
+  def __init__(self, c):
+    self.length, self.classes = c.seq_len, c.num_classes
+    self.pairs = (self.length - 2) // 2
+    self.keys = c.num_keys or max(16, self.pairs)
+    _check(self.pairs >= 1, 'data.seq_len', f'recall needs seq_len >= 4, got {self.length}')
+    _check(self.classes >= 2, 'data.num_classes', f'must be at least 2, got {self.classes}')
+    _check(self.keys >= self.pairs, 'data.num_keys', f'{self.keys} keys cannot make '
+           f'{self.pairs} distinct pairs; use at least {self.pairs} (or 0 for automatic)')
+    self.info = TaskInfo(kind='classification', max_len=self.length,
+                         vocab_size=2 + self.keys + self.classes, num_classes=self.classes,
+                         input_shape=(self.length,))
+
+  def __call__(self, rng: Counter, n: int) -> pipeline.Batch:
+    keys = np.argsort(rng.uniform(self.keys), axis=1)[:, :self.pairs] + 2
+    values = rng.integers(self.classes, self.pairs)
+    which = rng.integers(self.pairs, 1)[:, 0]
+    inputs = np.zeros((n, self.length), np.int32)
+    body = np.stack([keys, values + 2 + self.keys], axis=2).reshape(n, 2 * self.pairs)
+    start = self.length - 2 * self.pairs - 2  # 1 leading PAD when seq_len is odd.
+    inputs[:, start:start + 2 * self.pairs] = body
+    inputs[:, -2] = QUERY
+    inputs[:, -1] = keys[np.arange(n), which]
+    return {'inputs': inputs, 'targets': values[np.arange(n), which].astype(np.int32),
+            'weights': np.ones(n, np.float32)}
+
+
+class FirstToken:
+  kind = 'classification'
+
+  def __init__(self, c):
+    self.length, self.classes = c.seq_len, c.num_classes
+    _check(self.length >= 1, 'data.seq_len', f'must be positive, got {self.length}')
+    _check(self.classes >= 2, 'data.num_classes', f'must be at least 2, got {self.classes}')
+    self.info = TaskInfo(kind='classification', max_len=self.length,
+                         vocab_size=self.classes + 1, num_classes=self.classes,
+                         input_shape=(self.length,))
+
+  def __call__(self, rng: Counter, n: int) -> pipeline.Batch:
+    tokens = rng.integers(self.classes, self.length).astype(np.int32)
+    return {'inputs': tokens + 1, 'targets': tokens[:, 0],
+            'weights': np.ones(n, np.float32)}
+
+
+class Adding:
+  kind = 'regression'
+
+  def __init__(self, c):
+    self.length = c.seq_len
+    _check(self.length >= 2, 'data.seq_len', f'adding needs seq_len >= 2, got {self.length}')
+    self.info = TaskInfo(kind='regression', max_len=self.length, input_dim=2, num_classes=1,
+                         input_shape=(self.length, 2))
+
+  def __call__(self, rng: Counter, n: int) -> pipeline.Batch:
+    values = rng.uniform(self.length).astype(np.float32)
+    half = self.length // 2
+    first = rng.integers(half, 1)[:, 0]
+    second = half + rng.integers(self.length - half, 1)[:, 0]
+    markers = np.zeros((n, self.length), np.float32)
+    rows = np.arange(n)
+    markers[rows, first] = 1
+    markers[rows, second] = 1
+    return {'inputs': np.stack([values, markers], axis=2),
+            'targets': values[rows, first] + values[rows, second],
+            'weights': np.ones(n, np.float32)}
+
+
+TASKS = {'copy': Copy, 'recall': Recall, 'first_token': FirstToken, 'adding': Adding}
+
+
+def load(config, seed: int) -> pipeline.Dataset:
+  task = TASKS[config.name](config)
+  _check(config.num_eval_examples >= 1, 'data.num_eval_examples',
+         f'must be positive, got {config.num_eval_examples}')
+
+  def train_fn(step: int, global_batch_size: int, rows: np.ndarray) -> pipeline.Batch:
+    del global_batch_size
+    return task(Counter(seed, step, rows), len(rows))
+
+  n = config.num_eval_examples
+  eval_set = task(Counter(config.build_seed, EVAL_STREAM, np.arange(n)), n)
+  return pipeline.Dataset(info=task.info, train_fn=train_fn,
+                          eval_sources={'test': pipeline.ArraySource(eval_set)},
+                          default_eval_split='test')
