@@ -1,0 +1,40 @@
+"""Model inputs -> vectors: token embedding (or a Dense projection of float features), and padding.
+
+Token id `PAD_ID` (0) is padding; sequences are right-padded, so an example's length is its
+number of non-padding tokens.
+"""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from attn_jax.data.task import PAD_ID
+
+
+def token_valid(tokens: jax.Array) -> jax.Array:
+  """`[batch, length]` int tokens -> bool `[batch, length]`, True at real (non-PAD) tokens."""
+  return tokens != PAD_ID
+
+
+def token_lengths(tokens: jax.Array) -> jax.Array:
+  """`[batch, length]` right-padded tokens -> int32 `[batch]` lengths."""
+  return token_valid(tokens).sum(axis=1, dtype=jnp.int32)
+
+
+class InputEmbedding(nn.Module):
+  """Tokens `[batch, length]` -> `[batch, length, features]` by a lookup table, or float inputs
+  `[batch, length, input_dim]` -> `[batch, length, features]` by a Dense projection (vocab_size=0).
+  """
+  vocab_size: int
+  features: int
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, inputs: jax.Array) -> jax.Array:
+    if self.vocab_size:
+      return nn.Embed(self.vocab_size, self.features, dtype=self.dtype, name='embed')(inputs)
+    return nn.Dense(self.features, dtype=self.dtype, name='project')(inputs.astype(self.dtype))
+
+
+def input_valid(inputs: jax.Array, vocab_size: int) -> jax.Array | None:
+  """Padding mask `[batch, length]` for token inputs; None for float inputs (never padded)."""
+  return token_valid(inputs) if vocab_size else None

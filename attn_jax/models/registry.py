@@ -1,0 +1,164 @@
+"""Model config -> linen module: `model_config_defaults()`, `MODEL_NAMES`, `build_model()`."""
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from attn_jax.data.task import TaskInfo
+from attn_jax.errors import ConfigError
+from attn_jax.models import attention, mlp, positional, recurrent, transformer
+
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+
+
+def model_config_defaults() -> ml_collections.ConfigDict:
+  """Every model setting and its default (`config.model`)."""
+  return ml_collections.ConfigDict({
+      'name': 'transformer',
+      'num_layers': 2,  # hidden layers (mlp), stacked layers (rnn/lstm/gru), blocks (transformer)
+      'hidden_size': 64,  # width: hidden units, recurrent state, d_model
+      'num_heads': 4,
+      'mlp_dim': 128,  # transformer feed-forward inner width
+      'dropout_rate': 0.0,
+      'attention_dropout_rate': 0.0,  # 'explicit' attention only
+      'activation': 'relu',  # mlp and transformer feed-forward: relu, sigmoid, tanh, gelu
+      'positional': 'sinusoidal',  # sinusoidal, learned, rotary, none
+      'pre_ln': True,
+      'pooling': 'mean',  # transformer/vit classifiers: mean, cls, last
+      'bidirectional': False,  # rnn/lstm/gru classifiers and seq2seq encoders
+      'attention_impl': 'explicit',  # explicit (weights sown) or fused (jax.nn.dot_product_attention)
+      'tie_embeddings': True,  # lm and seq2seq output layer = input embedding transposed
+      'seq2seq_attention': 'none',  # rnn/lstm/gru seq2seq: none (bottleneck), luong, bahdanau
+      'patch_size': 4,  # vit
+      'dtype': 'float32',  # float32 or bfloat16 (params stay float32)
+      'max_len': 0,  # learned position table size; 0: sized to the data
+  })
+
+
+def _choice(config, key: str, accepted) -> str:
+  value = config[key]
+  if value not in accepted:
+    raise ConfigError(f'model.{key}', f'unknown value {value!r}; accepted: {", ".join(accepted)}')
+  return value
+
+
+def _positive(config, key: str) -> int:
+  if config[key] <= 0:
+    raise ConfigError(f'model.{key}', f'got {config[key]!r}; accepted: a positive integer')
+  return config[key]
+
+
+def _feed_forward(config, info: TaskInfo):
+  hidden = config.num_layers if config.name == 'mlp' else 0
+  return mlp.MLP(num_classes=info.num_classes, num_layers=hidden, hidden_size=config.hidden_size,
+                 activation=config.activation, dropout_rate=config.dropout_rate,
+                 vocab_size=info.vocab_size, dtype=DTYPES[config.dtype])
+
+
+def _recurrent(config, info: TaskInfo):
+  common = dict(cell=config.name, hidden_size=config.hidden_size, num_layers=config.num_layers,
+                dropout_rate=config.dropout_rate, dtype=DTYPES[config.dtype])
+  if info.kind in ('classification', 'regression'):
+    return recurrent.RecurrentClassifier(num_classes=_num_outputs(info), vocab_size=info.vocab_size,
+                                         bidirectional=config.bidirectional, **common)
+  if info.kind == 'lm':
+    return recurrent.RecurrentLM(vocab_size=info.target_vocab_size or info.vocab_size,
+                                 tie_embeddings=config.tie_embeddings, **common)
+  return recurrent.RecurrentSeq2Seq(
+      vocab_size=info.vocab_size, target_vocab_size=info.target_vocab_size,
+      bidirectional=config.bidirectional,
+      attention=_choice(config, 'seq2seq_attention', recurrent.SEQ2SEQ_ATTENTION), **common)
+
+
+def _transformer_config(config, max_len: int) -> transformer.TransformerConfig:
+  if config.hidden_size % config.num_heads:
+    accepted = [h for h in range(1, config.hidden_size + 1) if config.hidden_size % h == 0]
+    raise ConfigError('model.num_heads', f'must divide model.hidden_size={config.hidden_size}, '
+                      f'got {config.num_heads}; accepted: {", ".join(map(str, accepted))}')
+  impl = _choice(config, 'attention_impl', attention.ATTENTION_IMPLS)
+  if impl == 'fused' and config.attention_dropout_rate:
+    raise ConfigError('model.attention_dropout_rate',
+                      "must be 0 with model.attention_impl='fused'; accepted: 0.0, or 'explicit'")
+  kind = _choice(config, 'positional', positional.POSITIONAL_KINDS)
+  if kind == 'learned' and config.max_len and max_len > config.max_len:
+    raise ConfigError('model.max_len', f'sequences of {max_len} positions exceed the learned '
+                      f'position table of {config.max_len}; accepted: max_len >= {max_len} or 0')
+  return transformer.TransformerConfig(
+      hidden_size=config.hidden_size, num_layers=config.num_layers, num_heads=config.num_heads,
+      mlp_dim=_positive(config, 'mlp_dim'), dropout_rate=config.dropout_rate,
+      attention_dropout_rate=config.attention_dropout_rate,
+      activation=_choice(config, 'activation', tuple(mlp.ACTIVATIONS)), positional=kind,
+      pre_ln=config.pre_ln, attention_impl=impl, max_len=config.max_len or max(max_len, 1),
+      dtype=DTYPES[config.dtype])
+
+
+def _transformer(config, info: TaskInfo):
+  if info.kind in ('classification', 'regression'):
+    pooling = _choice(config, 'pooling', transformer.POOLINGS)
+    cfg = _transformer_config(config, info.max_len + (pooling == 'cls'))
+    return transformer.TransformerClassifier(cfg, _num_outputs(info), info.vocab_size, pooling)
+  if info.kind == 'lm':
+    return transformer.TransformerLM(_transformer_config(config, info.max_len),
+                                     info.target_vocab_size or info.vocab_size,
+                                     config.tie_embeddings)
+  cfg = _transformer_config(config, max(info.max_len, info.target_max_len))
+  return transformer.TransformerEncoderDecoder(cfg, info.vocab_size, info.target_vocab_size,
+                                               config.tie_embeddings)
+
+
+def _vit(config, info: TaskInfo):
+  if len(info.input_shape) != 3:
+    raise ConfigError('model.name', f"'vit' needs images [height, width, channels], got inputs "
+                      f'of shape {info.input_shape}; accepted for this data: '
+                      f'{", ".join(n for n, k in BUILDERS if k == info.kind)}')
+  height, width, _ = info.input_shape
+  p = _positive(config, 'patch_size')
+  if height % p or width % p:
+    accepted = [q for q in range(1, min(height, width) + 1) if height % q == 0 and width % q == 0]
+    raise ConfigError('model.patch_size', f'must divide the image size {height}x{width}, got {p}; '
+                      f'accepted: {", ".join(map(str, accepted))}')
+  pooling = _choice(config, 'pooling', ('mean', 'cls'))
+  cfg = _transformer_config(config, (height // p) * (width // p) + (pooling == 'cls'))
+  return transformer.ViTClassifier(cfg, _num_outputs(info), p, pooling)
+
+
+def _num_outputs(info: TaskInfo) -> int:
+  return 1 if info.kind == 'regression' else info.num_classes
+
+
+BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {
+    ('logreg', 'classification'): _feed_forward,
+    ('mlp', 'classification'): _feed_forward,
+    **{(cell, kind): _recurrent for cell in recurrent.CELLS
+       for kind in ('classification', 'regression', 'lm', 'seq2seq')},
+    **{('transformer', kind): _transformer
+       for kind in ('classification', 'regression', 'lm', 'seq2seq')},
+    ('vit', 'classification'): _vit,
+}
+MODEL_NAMES = tuple(dict.fromkeys(name for name, _ in BUILDERS))
+
+
+def build_model(model_config: ml_collections.ConfigDict, info: TaskInfo) -> nn.Module:
+  """The linen module for `model_config.name` on a task described by `info`.
+
+  Raises:
+    ConfigError: unknown name, a (name, info.kind) pair that does not exist, or a bad setting.
+  """
+  name = model_config.name
+  if name not in MODEL_NAMES:
+    raise ConfigError('model.name', f'unknown model {name!r}; accepted: {", ".join(MODEL_NAMES)}')
+  if (name, info.kind) not in BUILDERS:
+    accepted = ', '.join(n for n, k in BUILDERS if k == info.kind)
+    raise ConfigError('model.name', f'{name!r} does not do {info.kind}; accepted for this task: '
+                      f'{accepted}')
+  _choice(model_config, 'dtype', tuple(DTYPES))
+  _positive(model_config, 'hidden_size')
+  return BUILDERS[name, info.kind](model_config, info)
+
+
+def num_params(params) -> int:
+  """Number of scalar parameters in a pytree of arrays."""
+  return int(sum(np.prod(x.shape) for x in jax.tree.leaves(params)))
