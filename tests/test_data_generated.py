@@ -1,0 +1,96 @@
+"""Generated long-range tasks: determinism by (seed, step), sharding, labels by construction."""
+import numpy as np
+import pytest
+
+from attn_jax.data import data_config_defaults
+from attn_jax.data import generated
+from attn_jax.data import load_dataset
+from attn_jax.errors import ConfigError
+
+TASKS = ('copy', 'recall', 'first_token', 'adding')
+
+
+def _load(name, seed=0, **overrides):
+  c = data_config_defaults()
+  c.update({'name': name, 'seq_len': 41, **overrides})
+  return load_dataset(c, seed=seed)
+
+
+@pytest.mark.parametrize('name', TASKS)
+def test_deterministic_and_sharded(name):
+  ds = _load(name)
+  whole = ds.train_batch(5, 8)
+  again = _load(name).train_batch(5, 8)
+  shares = [ds.train_batch(5, 8, process_index=p, process_count=2) for p in range(2)]
+  for key in whole:
+    np.testing.assert_array_equal(whole[key], again[key])
+    np.testing.assert_array_equal(np.concatenate([s[key] for s in shares]), whole[key])
+  assert not np.array_equal(whole['inputs'], ds.train_batch(6, 8)['inputs'])
+  assert not np.array_equal(whole['inputs'], _load(name, seed=1).train_batch(5, 8)['inputs'])
+  assert whole['inputs'].shape[:2] == (8, 41) and ds.info.max_len == 41
+  if ds.info.vocab_size:
+    assert whole['inputs'].min() >= 0 and whole['inputs'].max() < ds.info.vocab_size
+
+
+@pytest.mark.parametrize('name', TASKS)
+def test_eval_set_is_fixed_and_separate_from_training(name):
+  ds = _load(name, num_eval_examples=100)
+  assert ds.num_eval_examples() == 100
+  batches = list(ds.eval_batches(32))
+  assert len(batches) == 4 and batches[-1]['weights'].reshape(32, -1).max(1).sum() == 4
+  first = next(ds.eval_batches(32))['inputs']
+  np.testing.assert_array_equal(first, next(_load(name, seed=7).eval_batches(32))['inputs'])
+  assert not np.array_equal(first, ds.train_batch(0, 32)['inputs'])
+
+
+def test_copy_targets_are_the_first_symbols():
+  ds = _load('copy', copy_length=5)
+  b = ds.train_batch(0, 16)
+  np.testing.assert_array_equal(b['targets'][:, -5:], b['inputs'][:, :5])
+  assert (b['inputs'][:, -6] == generated.GO).all()
+  assert b['weights'].sum(1).tolist() == [5] * 16 and (b['weights'][:, -5:] == 1).all()
+  assert (b['inputs'][:, 5:-6] == generated.BLANK).all()
+
+
+def test_recall_label_is_the_value_of_the_query_key():
+  ds = _load('recall', seq_len=22)
+  b = ds.train_batch(0, 64)
+  keys, values = b['inputs'][:, :-2:2], b['inputs'][:, 1:-2:2]
+  num_keys = ds.info.vocab_size - 2 - ds.info.num_classes
+  for k, v, query, y in zip(keys, values, b['inputs'][:, -1], b['targets']):
+    assert len(set(k)) == len(k) == 10  # Distinct keys.
+    assert v[list(k).index(query)] - 2 - num_keys == y
+  assert (b['inputs'][:, -2] == generated.QUERY).all()
+
+
+def test_first_token_label():
+  ds = _load('first_token')
+  b = ds.train_batch(3, 64)
+  np.testing.assert_array_equal(b['targets'] + 1, b['inputs'][:, 0])
+  assert ds.info.num_classes == 10 and len(set(b['targets'].tolist())) > 5
+
+
+def test_adding_target_is_the_sum_of_marked_values():
+  ds = _load('adding')
+  b = ds.train_batch(0, 64)
+  assert ds.info.kind == 'regression' and b['inputs'].shape == (64, 41, 2)
+  markers = b['inputs'][..., 1]
+  assert (markers.sum(1) == 2).all() and (markers[:, :20].sum(1) == 1).all()
+  np.testing.assert_allclose((b['inputs'][..., 0] * markers).sum(1), b['targets'], rtol=1e-6)
+
+
+def test_counter_uniform_is_uniform():
+  u = generated.Counter(0, 0, np.arange(1000)).uniform(100)
+  assert 0 <= u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.01
+
+
+@pytest.mark.parametrize('name,overrides,setting', [
+    ('copy', dict(seq_len=10, copy_length=5), 'data.seq_len'),
+    ('recall', dict(seq_len=40, num_keys=5), 'data.num_keys'),
+    ('first_token', dict(num_classes=1), 'data.num_classes'),
+    ('adding', dict(seq_len=1), 'data.seq_len'),
+])
+def test_bad_settings(name, overrides, setting):
+  with pytest.raises(ConfigError) as e:
+    _load(name, **overrides)
+  assert e.value.setting == setting
