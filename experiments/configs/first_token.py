@@ -1,0 +1,32 @@
+"""Remember the first token: classify a sequence by its first token, after seq_len - 1
+distractors drawn from the same alphabet.
+
+Generated on the fly (no files); `--config.data.seq_len=N` sets the distance to remember over.
+The sequence-length scaling study uses this task.
+
+Command:
+  python launch.py --config=experiments/configs/first_token.py:transformer --workdir=runs/first
+  (variants: transformer, lstm, gru)
+
+Run time and result: see the README's table (2-core CPU). Chance accuracy is 0.1; a model that
+carries the first token to the end reaches 1.
+"""
+from attn_jax.config_base import base_config
+
+VARIANTS = {
+    'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
+                        mlp_dim=128, positional='sinusoidal', pooling='mean'),
+    'lstm': dict(name='lstm', num_layers=1, hidden_size=64, pooling='last'),
+    'gru': dict(name='gru', num_layers=1, hidden_size=64, pooling='last'),
+}
+
+
+def get_config(variant: str = 'transformer'):
+  if variant not in VARIANTS:
+    raise ValueError(f'unknown variant {variant!r}; accepted: {", ".join(VARIANTS)}')
+  return base_config(
+      model=VARIANTS[variant],
+      data=dict(name='first_token', seq_len=64, num_classes=10),
+      train=dict(num_steps=1000, batch_size=32, learning_rate=1e-3, warmup_steps=50,
+                 log_every=100, eval_every=250, checkpoint_every=250),
+  )
