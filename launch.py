@@ -7,7 +7,7 @@ one line on stderr: `error: <setting>: <what is accepted>`.
 import os
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 from attn_jax.errors import ConfigError
@@ -35,14 +35,27 @@ def fail(message: str):
 def parse_flags(argv: list[str]) -> list[str]:
   """absl flag parsing whose errors (bad flag, missing config file, bad override) exit 2."""
   try:
-    return flags.FLAGS(argv)
+    remaining = flags.FLAGS(argv)
+    _CONFIG.value.get('mode')  # the config file loads lazily: load it here to catch its errors
+    return remaining
   except (flags.Error, OSError, AttributeError, KeyError, TypeError, ValueError) as error:
-    fail(f'{_flag_of(argv, error)}: {error}'.replace('\n', ' '))
+    while error.__cause__ is not None:  # config loading wraps the error (and its traceback)
+      error = error.__cause__
+    fail(_describe_flag_error(argv, error))
 
 
-def _flag_of(argv: list[str], error: Exception) -> str:
-  names = [arg.split('=', 1)[0].lstrip('-') for arg in argv[1:] if arg.startswith('--')]
-  return next((n for n in names if n.split('.')[0] in str(error)), names[0] if names else 'flags')
+def _describe_flag_error(argv: list[str], error: Exception) -> str:
+  """`setting: message` on one line, naming the flag that the error is about."""
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  message = lines[-1] if 'Traceback' in str(error) else ' '.join(lines)
+  flags_given = [arg[2:].split('=', 1)[0] for arg in argv[1:] if arg.startswith('--')]
+  for name in flags_given:
+    key = name.rsplit('.', 1)[-1]
+    if name.startswith('config.') and key in message:
+      if message.strip('"\'') == key:  # an unknown key is reported as just its name
+        message = 'no such key in this config (check the spelling)'
+      return f'{name}: {message}'
+  return f'config: {message}'
 
 
 def default_workdir(config_arg: str) -> str:
@@ -67,6 +80,7 @@ def run_experiment(config, workdir: str):
 
 
 def main(argv):
+  logging.set_verbosity(logging.WARNING)  # orbax and TFDS log every file at INFO
   if len(argv) > 1:
     fail(f'unexpected arguments {argv[1:]}; settings go in --config.KEY=VALUE flags')
   if _COORDINATOR.value or _NUM_PROCESSES.value:

@@ -1,0 +1,51 @@
+"""The shape every experiment config shares: top-level keys with their defaults (DESIGN §3.1).
+
+Config files in `experiments/configs/` start from `base_config()` and override what they need, so
+every `--config.a.b=v` override names a key that exists.
+"""
+import ml_collections
+
+from attn_jax.data import data_config_defaults
+from attn_jax.models.registry import model_config_defaults
+from attn_jax.training.config import train_config_defaults
+
+
+def sample_config_defaults() -> ml_collections.ConfigDict:
+  """Generation settings, for `mode=sample` and the samples printed after training a LM."""
+  return ml_collections.ConfigDict(dict(
+      prompt='The ',
+      num_samples=3,        # continuations printed (after training, too; 0 prints none)
+      num_tokens=200,       # new tokens per continuation
+      temperature=0.8,      # 0 is greedy
+      top_k=0,              # 0 disables top-k
+      top_p=1.0,            # 1 disables nucleus sampling
+      beam_size=4,          # beam search for translation
+  ))
+
+
+def base_config(**overrides) -> ml_collections.ConfigDict:
+  """Every top-level key with its defaults, updated with `overrides` (nested dicts merge).
+
+  Example: `base_config(model=dict(name='lstm'), data=dict(name='text', seq_len=128))`.
+  """
+  config = ml_collections.ConfigDict(dict(
+      seed=0,
+      mode='train',          # train | sample | attention
+      experiment='train',    # what training mode runs (attn_jax.experiments.EXPERIMENTS)
+      model=model_config_defaults(),
+      data=data_config_defaults(),
+      train=train_config_defaults(),
+      sample=sample_config_defaults(),
+  ))
+  config.update_from_flattened_dict(_flatten(overrides))
+  return config
+
+
+def _flatten(tree: dict, prefix: str = '') -> dict:
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat

@@ -1,0 +1,34 @@
+"""Next-character prediction on English text: a transformer or an RNN language model.
+
+The default text is the Python documentation topics that ship with every CPython
+(`pydoc_data.topics`, about 465 KB); `--config.data.path=FILE_OR_FOLDER` trains on your own text.
+
+Command:
+  python launch.py --config=experiments/configs/char_lm.py:transformer --workdir=runs/char-lm
+  (variants: transformer, lstm, gru, rnn; `--config.mode=sample` continues `sample.prompt` from
+  the workdir's latest checkpoint)
+
+Run time and result: see the README's table (measured on a 2-core CPU): the eval loss ends far
+below the text's unigram entropy (about 3.1 nats per character).
+"""
+from attn_jax.config_base import base_config
+
+_RECURRENT = dict(num_layers=1, hidden_size=256, dropout_rate=0.0)
+VARIANTS = {
+    'transformer': dict(name='transformer', num_layers=2, hidden_size=128, num_heads=4,
+                        mlp_dim=512, dropout_rate=0.0, positional='sinusoidal'),
+    'lstm': dict(name='lstm', **_RECURRENT),
+    'gru': dict(name='gru', **_RECURRENT),
+    'rnn': dict(name='rnn', **_RECURRENT),
+}
+
+
+def get_config(variant: str = 'transformer'):
+  if variant not in VARIANTS:
+    raise ValueError(f'unknown variant {variant!r}; accepted: {", ".join(VARIANTS)}')
+  return base_config(
+      model=VARIANTS[variant],
+      data=dict(name='text', seq_len=128),
+      train=dict(num_steps=1000, batch_size=32, learning_rate=3e-3, warmup_steps=50,
+                 log_every=50, eval_every=250, checkpoint_every=250),
+  )
