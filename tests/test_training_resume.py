@@ -65,6 +65,7 @@ def test_unreadable_newest_checkpoint_falls_back(tmp_path):
   loop.train_and_evaluate(config, str(workdir))
   steps = sorted(losses(workdir))
   assert steps == list(range(1, 17))  # resumed from step 8, re-logged 9..16
+  assert os.listdir(workdir / 'unreadable_checkpoints') == ['12']
 
 
 def test_finished_run_is_not_trained_again(tmp_path):

@@ -15,8 +15,9 @@ class Checkpointer:
   """Saves every `checkpoint_every` steps (and on demand), keeps the newest `keep`."""
 
   def __init__(self, workdir: str, *, keep: int):
+    self.workdir = os.path.abspath(workdir)
     self.manager = ocp.CheckpointManager(
-        os.path.abspath(os.path.join(workdir, 'checkpoints')),
+        os.path.join(self.workdir, 'checkpoints'),
         options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
 
   def save(self, state, base_key: jax.Array, examples_seen: int):
@@ -32,7 +33,8 @@ class Checkpointer:
   def restore_latest(self, template_state):
     """The newest readable checkpoint as `(state, base_key)`, or None when there is none.
 
-    A checkpoint that cannot be read is skipped with a warning, falling back to the one before.
+    A checkpoint that cannot be read is moved to `DIR/unreadable_checkpoints/` with a warning
+    (so that training can save that step again), falling back to the one before.
     """
     for step in sorted(self.manager.all_steps(), reverse=True):
       try:
@@ -40,12 +42,20 @@ class Checkpointer:
             state=ocp.args.StandardRestore(jax.device_get(template_state)),
             meta=ocp.args.JsonRestore()))
       except Exception as error:  # pylint: disable=broad-except  # any unreadable file
-        logging.warning('checkpoint at step %d cannot be read (%s); trying the one before',
-                        step, error)
+        self._move_aside(step, error)
         continue
       base_key = jax.random.wrap_key_data(np.asarray(restored.meta['base_key'], np.uint32))
       return restored.state, base_key
     return None
+
+  def _move_aside(self, step: int, error: Exception):
+    aside = os.path.join(self.workdir, 'unreadable_checkpoints', str(step))
+    logging.warning('checkpoint at step %d cannot be read (%s); moved to %s, trying the one '
+                    'before', step, error, aside)
+    if jax.process_index() == 0:
+      os.makedirs(os.path.dirname(aside), exist_ok=True)
+      os.replace(os.path.join(self.workdir, 'checkpoints', str(step)), aside)
+    self.manager.reload()
 
   def close(self):
     self.manager.close()
