@@ -12,7 +12,7 @@ from launcher import CONFIGS, REPO, launch, losses
 TINY_LM = ('model.num_layers=1', 'model.hidden_size=32', 'model.num_heads=2', 'model.mlp_dim=64',
            'model.dropout_rate=0.0', 'data.seq_len=32', 'train.batch_size=8',
            'train.num_steps=6', 'train.log_every=1', 'train.eval_every=6',
-           'train.checkpoint_every=6', 'sample.num_samples=0')
+           'train.checkpoint_every=6', 'train.warmup_steps=1', 'sample.num_samples=0')
 
 
 @pytest.mark.parametrize('variant', ['transformer', 'lstm'])
