@@ -1,0 +1,181 @@
+"""Attention maps: collect every layer's and head's weights for one input, draw them as heatmaps.
+
+Weights are what the models sow as `intermediates/.../attention_weights` `[batch, heads, q, k]`
+(one call with `mutable=['intermediates']`), grouped by kind: the path without its block index,
+so `decoder/block_1/cross_attention` belongs to `decoder/cross_attention` (layer 1). A figure is
+a grid with one row per layer and one column per head; the key tokens run along the x-axis and
+the query tokens down the y-axis.
+
+`mode=attention` (`write_from_workdir`) draws, for a trained workdir:
+* a language model: self-attention over `sample.prompt` and the model's greedy continuation;
+* a translator: cross-attention (output words against source words), and the encoder's and the
+  decoder's self-attention (transformer), for `sample.prompt` as the source sentence when every
+  word of it is in the source vocabulary, else the first sentence of the evaluation split.
+  Rows are labelled with the word produced at that step; the French noun-adjective swap
+  (`chat noir` -> `black cat`) shows as a crossing.
+"""
+import os
+import re
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+import numpy as np
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from attn_jax import decoding  # pylint: disable=wrong-import-position
+from attn_jax.data.tokenizers import BOS_ID, UNK_ID, pad_to  # pylint: disable=wrong-import-position
+from attn_jax.errors import ConfigError  # pylint: disable=wrong-import-position
+
+DPI = 100
+CELL_INCHES = 0.22   # per token, per map
+MARGIN_INCHES = 1.2  # around each map, for the tick labels and the title
+LM_TOKENS = 48       # a LM's map covers the prompt and its continuation up to this many tokens
+
+
+def collect(model, params, *inputs) -> dict[str, np.ndarray]:
+  """Attention weights of one forward pass, by kind: `{kind: [layers, batch, heads, q, k]}`.
+
+  `inputs` are the model's positional inputs (tokens; and decoder inputs for seq2seq).
+  """
+  _, state = model.apply({'params': params}, *inputs, train=False, mutable=['intermediates'])
+  layers: dict[str, dict[int, np.ndarray]] = {}
+  for path, weights in jax.tree_util.tree_flatten_with_path(state.get('intermediates', {}))[0]:
+    names = [p.key for p in path if isinstance(p, jax.tree_util.DictKey)]
+    if names[-1] != 'attention_weights':
+      continue
+    blocks = [int(m.group(1)) for n in names if (m := re.fullmatch(r'block_(\d+)', n))]
+    kind = '/'.join(n for n in names[:-1] if not re.fullmatch(r'block_\d+', n))
+    layers.setdefault(kind or 'attention', {})[blocks[0] if blocks else 0] = np.asarray(weights)
+  return {kind: np.stack([by_layer[l] for l in sorted(by_layer)])
+          for kind, by_layer in layers.items()}
+
+
+def figure_inches(layers: int, heads: int, q_len: int, k_len: int) -> tuple[float, float]:
+  """(width, height) of a heatmap grid: `layers` rows and `heads` columns of q_len x k_len maps."""
+  return (heads * (k_len * CELL_INCHES + MARGIN_INCHES),
+          layers * (q_len * CELL_INCHES + MARGIN_INCHES))
+
+
+def draw(weights: np.ndarray, query_tokens: list[str], key_tokens: list[str], path: str,
+         title: str = '') -> str:
+  """Writes a PNG of heatmaps, one per layer (row) and head (column).
+
+  Args:
+    weights: `[layers, heads, q_len, k_len]`, rows summing to 1 (or 0 where fully masked).
+    query_tokens: q_len labels (y-axis).
+    key_tokens: k_len labels (x-axis).
+    path: the PNG to write (its size is `figure_inches(...)` times `DPI` pixels).
+    title: figure title.
+  """
+  layers, heads, q_len, k_len = weights.shape
+  fig, axes = plt.subplots(layers, heads, squeeze=False,
+                           figsize=figure_inches(layers, heads, q_len, k_len), dpi=DPI)
+  for layer in range(layers):
+    for head in range(heads):
+      ax = axes[layer, head]
+      ax.imshow(weights[layer, head], cmap='viridis', vmin=0.0, vmax=1.0, aspect='auto')
+      ax.set_xticks(range(k_len), key_tokens, rotation=90, fontsize=7)
+      ax.set_yticks(range(q_len), query_tokens, fontsize=7)
+      ax.set_title(f'layer {layer} head {head}' if layers * heads > 1 else title, fontsize=8)
+  if title and layers * heads > 1:
+    fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+  return path
+
+
+def _show(token: str) -> str:
+  """A label for a token: visible whitespace for characters."""
+  return {' ': '␣', '\n': '⏎', '\t': '⇥'}.get(token, token)
+
+
+def lm_maps(model, params, tokenizer, prompt: str, out_dir: str) -> list[str]:
+  """Self-attention maps of a LM over `prompt` and its greedy continuation."""
+  ids = tokenizer.encode(prompt)
+  if not ids:
+    raise ConfigError('sample.prompt', 'is empty after tokenization; give at least one token')
+  limit = min(LM_TOKENS, getattr(getattr(model, 'config', None), 'max_len', LM_TOKENS))
+  ids = ids[-limit:]
+  if len(ids) < limit:
+    greedy = decoding.SampleSettings(temperature=0.0)
+    ids += decoding.generate(model, params, ids, limit - len(ids), jax.random.key(0),
+                             settings=greedy)[0].tolist()
+  maps = collect(model, params, jnp.asarray([ids], jnp.int32))
+  if not maps:
+    raise ConfigError('model.name', 'this model has no attention weights to draw; accepted: '
+                      "model.name='transformer' (an RNN LM does not attend)")
+  labels = [_show(tokenizer.decode([i]) or '?') for i in ids]
+  return [draw(w[:, 0], labels, labels, os.path.join(out_dir, f'{_file(kind)}.png'),
+               f'{kind}: {prompt!r} + greedy continuation') for kind, w in maps.items()]
+
+
+def translation_maps(model, params, dataset, source: str, out_dir: str) -> list[str]:
+  """Cross- (and self-) attention maps of a translator for `source`, on its own greedy output."""
+  info = dataset.info
+  inputs = pad_to(dataset.tokenizer.encode(source), info.max_len)[None]
+  output = decoding.until_eos(decoding.translate(model, params, inputs, info.target_max_len)[0])
+  decoder_inputs = pad_to([BOS_ID] + output, info.target_max_len)[None]
+  maps = collect(model, params, jnp.asarray(inputs), jnp.asarray(decoder_inputs))
+  if not maps:
+    raise ConfigError('model.seq2seq_attention', 'this model does not attend to the source; '
+                      "accepted: 'luong' or 'bahdanau' (or model.name='transformer')")
+  src = source.split()[:info.max_len]
+  produced = [dataset.target_tokenizer.decode([i]) for i in output] + ['<eos>']
+  fed = ['<bos>'] + produced[:-1]
+  translation = ' '.join(produced[:-1])
+  paths = []
+  for kind, w in maps.items():
+    if kind.startswith('encoder'):
+      w, rows, cols = w[:, 0, :, :len(src), :len(src)], src, src
+    elif kind.endswith('self_attention'):  # the decoder's, over the tokens it was fed
+      w, rows, cols = w[:, 0, :, :len(fed), :len(fed)], fed, fed
+    else:  # cross-attention: each produced word against the source words
+      kind = kind if kind.endswith('cross_attention') else 'cross_attention'
+      w, rows, cols = w[:, 0, :, :len(produced), :len(src)], produced, src
+    paths.append(draw(w, rows, cols, os.path.join(out_dir, f'{_file(kind)}.png'),
+                      f'{kind}: {source!r} -> {translation!r}'))
+  return paths
+
+
+def _file(kind: str) -> str:
+  return kind.replace('/', '_')
+
+
+def source_sentence(dataset, prompt: str) -> str:
+  """`prompt` if every word is in the source vocabulary, else the first evaluation sentence."""
+  ids = dataset.tokenizer.encode(prompt)
+  if ids and UNK_ID not in ids:
+    return prompt
+  batch = next(dataset.eval_batches(1))
+  return dataset.tokenizer.decode(batch['inputs'][0])
+
+
+def write_from_workdir(config, workdir: str) -> list[str]:
+  """`mode=attention`: heatmaps of a trained workdir under `DIR/attention/`; returns the paths.
+
+  The model is rebuilt with `attention_impl='explicit'` (same parameters) so that the weights
+  exist even for a run trained with the fused kernel.
+  """
+  trained = decoding.load_trained(config, workdir)
+  with trained.config.unlocked():
+    trained.config.model.attention_impl = 'explicit'
+  from attn_jax.models.registry import build_model  # pylint: disable=import-outside-toplevel
+  model = build_model(trained.config.model, trained.dataset.info)
+  out_dir = os.path.join(workdir, 'attention')
+  os.makedirs(out_dir, exist_ok=True)
+  dataset, kind = trained.dataset, trained.dataset.info.kind
+  if kind == 'lm' and dataset.tokenizer is not None:
+    paths = lm_maps(model, trained.params, dataset.tokenizer, config.sample.prompt, out_dir)
+  elif kind == 'seq2seq':
+    source = source_sentence(dataset, config.sample.prompt)
+    paths = translation_maps(model, trained.params, dataset, source, out_dir)
+  else:
+    raise ConfigError('mode', f"'attention' needs a language model on text or a seq2seq task; "
+                      f'{trained.config.data.name!r} is a {kind} task; accepted: mode=train')
+  for path in paths:
+    print(f'wrote {path}')
+  return paths
