@@ -14,8 +14,10 @@ import sacrebleu
 from attn_jax import decoding
 from attn_jax.models.embedding import token_lengths
 
-# Examples decoded per evaluation inside the training loop (the whole split when smaller).
+# Inside the training loop: examples decoded per evaluation (the whole split when smaller), and
+# how many at once (on one device; independent of train.eval_batch_size).
 EVAL_LIMIT = 8192
+DECODE_BATCH = 256
 
 
 @dataclasses.dataclass

@@ -6,6 +6,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
+from attn_jax import decoding, translation
 from attn_jax.data import load_dataset
 from attn_jax.models.registry import build_model
 from attn_jax.training import parallel
@@ -53,7 +54,12 @@ def evaluate(run: Run, p_eval, params) -> dict[str, float]:
                                         process_count=jax.process_count()):
     sums = p_eval(params, parallel.shard(batch))
     total = sums if total is None else jax.tree.map(np.add, total, sums)
-  return summarise(run.kind, parallel.unreplicate(total))
+  metrics = summarise(run.kind, parallel.unreplicate(total))
+  if run.kind == 'seq2seq':  # decoded outputs: exact_match and bleu (greedy, bounded)
+    metrics.update(translation.evaluate(
+        run.model, parallel.unreplicate(params), run.dataset,
+        batch_size=translation.DECODE_BATCH, max_examples=translation.EVAL_LIMIT))
+  return metrics
 
 
 class IntervalTimer:
@@ -103,6 +109,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     print(f'done: step {train.num_steps}; eval {metrics}; '
           f'{(train.num_steps - start) / (time.perf_counter() - wall_start):.2f} steps/s '
           f'overall; wall {time.perf_counter() - wall_start:.1f} s')
+    if run.kind == 'lm' and run.dataset.tokenizer is not None:
+      decoding.print_samples(config.sample, run.model, parallel.unreplicate(state.params),
+                             run.dataset.tokenizer, seed=config.seed)
   return final
 
 
