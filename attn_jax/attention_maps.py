@@ -19,15 +19,12 @@ import re
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-from attn_jax import decoding  # pylint: disable=wrong-import-position
-from attn_jax.data.tokenizers import BOS_ID, UNK_ID, pad_to  # pylint: disable=wrong-import-position
-from attn_jax.errors import ConfigError  # pylint: disable=wrong-import-position
+from attn_jax import decoding
+from attn_jax.data.tokenizers import BOS_ID, UNK_ID, pad_to
+from attn_jax.errors import ConfigError
 
 DPI = 100
 CELL_INCHES = 0.22   # per token, per map
@@ -71,8 +68,8 @@ def draw(weights: np.ndarray, query_tokens: list[str], key_tokens: list[str], pa
     title: figure title.
   """
   layers, heads, q_len, k_len = weights.shape
-  fig, axes = plt.subplots(layers, heads, squeeze=False,
-                           figsize=figure_inches(layers, heads, q_len, k_len), dpi=DPI)
+  fig = Figure(figsize=figure_inches(layers, heads, q_len, k_len), dpi=DPI, layout='constrained')
+  axes = fig.subplots(layers, heads, squeeze=False)
   for layer in range(layers):
     for head in range(heads):
       ax = axes[layer, head]
@@ -82,9 +79,7 @@ def draw(weights: np.ndarray, query_tokens: list[str], key_tokens: list[str], pa
       ax.set_title(f'layer {layer} head {head}' if layers * heads > 1 else title, fontsize=8)
   if title and layers * heads > 1:
     fig.suptitle(title, fontsize=9)
-  fig.tight_layout()
   fig.savefig(path, dpi=DPI)
-  plt.close(fig)
   return path
 
 
@@ -117,16 +112,18 @@ def translation_maps(model, params, dataset, source: str, out_dir: str) -> list[
   """Cross- (and self-) attention maps of a translator for `source`, on its own greedy output."""
   info = dataset.info
   inputs = pad_to(dataset.tokenizer.encode(source), info.max_len)[None]
-  output = decoding.until_eos(decoding.translate(model, params, inputs, info.target_max_len)[0])
+  raw = decoding.translate(model, params, inputs, info.target_max_len)[0]
+  output = decoding.until_eos(raw)
   decoder_inputs = pad_to([BOS_ID] + output, info.target_max_len)[None]
   maps = collect(model, params, jnp.asarray(inputs), jnp.asarray(decoder_inputs))
   if not maps:
     raise ConfigError('model.seq2seq_attention', 'this model does not attend to the source; '
                       "accepted: 'luong' or 'bahdanau' (or model.name='transformer')")
   src = source.split()[:info.max_len]
-  produced = [dataset.target_tokenizer.decode([i]) for i in output] + ['<eos>']
+  words = [dataset.target_tokenizer.decode([i]) for i in output]
+  produced = words + (['<eos>'] if decoding.EOS_ID in raw.tolist() else [])
   fed = ['<bos>'] + produced[:-1]
-  translation = ' '.join(produced[:-1])
+  translation = ' '.join(words)
   paths = []
   for kind, w in maps.items():
     if kind.startswith('encoder'):

@@ -1,0 +1,55 @@
+"""Translation evaluation: BLEU and exact match, and a seq2seq workdir end to end (metrics lines
+with exact_match and bleu, `mode=sample` translating the prompt, `mode=attention`)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from attn_jax import attention_maps, decoding, translation
+from attn_jax.data.tokenizers import VocabTokenizer
+
+
+def test_bleu_of_a_reference_against_itself_is_100():
+  references = ['the black cat sees a red car', 'some dogs eat the small table']
+  assert translation.corpus_bleu(references, references) == pytest.approx(100.0)
+  assert translation.corpus_bleu(['a cat', 'dogs eat'], references) < 20.0
+
+
+def test_exact_match_and_bleu_of_decoded_outputs():
+  tokenizer = VocabTokenizer(['the', 'cat', 'sees', 'a', 'dog'], separator=' ')
+  decoded = translation.Decoded(source_lengths=[3, 3, 5],
+                                outputs=[[4, 5, 6, 7, 8], [4, 5], [4, 8, 6, 7, 5]],
+                                references=[[4, 5, 6, 7, 8], [4, 5, 6], [4, 8, 6, 7, 5]])
+  scores = translation.scores(decoded, tokenizer)
+  assert scores['exact_match'] == pytest.approx(2 / 3)
+  assert 0 < scores['bleu'] < 100
+  assert translation.exact_match_by_length(decoded) == {3: (0.5, 2), 5: (1.0, 1)}
+
+
+def test_translation_workdir_end_to_end(tmp_path, capsys):
+  from attn_jax.config_base import base_config  # pylint: disable=import-outside-toplevel
+  from attn_jax.training import train_and_evaluate  # pylint: disable=import-outside-toplevel
+  config = base_config(
+      model=dict(name='transformer', num_layers=1, hidden_size=16, num_heads=2, mlp_dim=32,
+                 attention_impl='fused'),
+      data=dict(name='toy_translation', num_train_examples=64, num_test_examples=16),
+      train=dict(num_steps=1, batch_size=8, log_every=1, eval_every=1, checkpoint_every=1,
+                 warmup_steps=1),
+      sample=dict(prompt='le chat noir voit une voiture rouge', beam_size=3))
+  workdir = str(tmp_path / 'run')
+  train_and_evaluate(config, workdir)
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    evals = [line for line in map(json.loads, f) if line['split'] == 'eval']
+  assert evals and all(0 <= line['exact_match'] <= 1 and 0 <= line['bleu'] <= 100
+                       for line in evals)
+  capsys.readouterr()
+  (translated,) = decoding.sample_from_workdir(config, workdir)
+  assert config.sample.prompt in capsys.readouterr().out and isinstance(translated, str)
+  # mode=attention: the fused-trained model is redrawn with explicit attention.
+  paths = attention_maps.write_from_workdir(config, workdir)
+  assert sorted(os.path.basename(p) for p in paths) == [
+      'decoder_cross_attention.png', 'decoder_self_attention.png', 'encoder_self_attention.png']
+  assert all(os.path.dirname(p) == os.path.join(workdir, 'attention') for p in paths)
+  assert all(os.path.getsize(p) > 1000 for p in paths)
+  assert np.isfinite(evals[-1]['loss'])
