@@ -6,6 +6,7 @@ from attn_jax.errors import ConfigError
 # experiment name -> 'module:function(config, workdir)'; imported only when run.
 EXPERIMENTS = {
     'train': 'attn_jax.training.loop:train_and_evaluate',
+    'bottleneck': 'attn_jax.studies.bottleneck:run',
 }
 
 

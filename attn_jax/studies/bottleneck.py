@@ -1,0 +1,154 @@
+"""The encoding bottleneck, measured: exact match against source length for an RNN encoder-decoder
+without attention, the same RNN with attention, and the transformer, on toy French -> English.
+
+Without attention the decoder sees the source only through the encoder's final state: one vector
+of `hidden_size` numbers has to hold the whole sentence, and the longer the sentence the worse it
+fits (Cho et al. 2014; Bahdanau et al. 2015). With attention every decoder step reads every source
+position, and the length stops mattering.
+
+`run(config, workdir)` (experiment `bottleneck`): for each name of `config.bottleneck.models`
+(whose model settings are `config.bottleneck.<name>`, over `config.model`) it trains
+`train.num_steps` steps with the training loop into `DIR/<name>/` (the same data, steps and batch
+for all; rerunning resumes, a finished run is not trained again), decodes the evaluation splits
+`config.bottleneck.splits` greedily, and writes
+  DIR/exact_match_by_length.csv  model, split, source_length, examples, exact_match
+  DIR/summary.csv                model, params, train_s, and exact_match and bleu per split
+  DIR/results.md                 both tables
+  DIR/exact_match_by_length.png  exact match against source length, one line per model
+"""
+import csv
+import json
+import os
+import time
+
+import jax
+from matplotlib.figure import Figure
+
+from attn_jax import decoding, translation
+from attn_jax.errors import ConfigError
+from attn_jax.models.registry import num_params
+from attn_jax.training.loop import train_and_evaluate
+
+
+def model_names(config) -> list[str]:
+  """`config.bottleneck.models` as a list; each must name a section of `config.bottleneck`."""
+  names = [n.strip() for n in config.bottleneck.models.split(',') if n.strip()]
+  accepted = [k for k, v in config.bottleneck.items() if hasattr(v, 'items')]
+  unknown = [n for n in names if n not in accepted]
+  if not names or unknown:
+    what = f'unknown model {unknown[0]!r}' if unknown else 'no model given'
+    raise ConfigError('bottleneck.models', f'{what}; accepted: a comma-separated list of '
+                      f'{", ".join(accepted)}')
+  return names
+
+
+def run_config(config, name: str):
+  """The training config of one model: `config` without the study section, `model` updated with
+  `config.bottleneck.<name>`."""
+  single = config.copy_and_resolve_references()
+  with single.unlocked():
+    del single['bottleneck']
+    single.experiment = 'train'
+    single.model.update(config.bottleneck[name].to_dict())
+  return single
+
+
+def train_once(config, workdir: str) -> float:
+  """Trains (or resumes) into `workdir`; returns the training wall time in seconds (compilation
+  and evaluation included), kept in `DIR/train_time.json` so that a rerun reports it again."""
+  path = os.path.join(workdir, 'train_time.json')
+  recorded = None
+  if os.path.exists(path):
+    with open(path) as f:
+      recorded = json.load(f)
+  start = time.perf_counter()
+  train_and_evaluate(config, workdir)
+  seconds = time.perf_counter() - start
+  if recorded and recorded['num_steps'] == config.train.num_steps:
+    return recorded['train_s']
+  if jax.process_index() == 0:
+    with open(path, 'w') as f:
+      json.dump({'num_steps': config.train.num_steps, 'train_s': seconds}, f)
+  return seconds
+
+
+def measure(config, workdir: str, name: str) -> tuple[dict, list[dict]]:
+  """Trains one model and decodes the study's splits: (summary row, rows by source length)."""
+  single = run_config(config, name)
+  run_dir = os.path.join(workdir, name)
+  train_s = train_once(single, run_dir)
+  trained = decoding.load_trained(single, run_dir)
+  summary = {'model': name, 'params': num_params(trained.params), 'train_s': round(train_s, 1)}
+  by_length = []
+  for split in [s.strip() for s in config.bottleneck.splits.split(',') if s.strip()]:
+    decoded = translation.decode_split(trained.model, trained.params, trained.dataset,
+                                       batch_size=translation.DECODE_BATCH, split=split,
+                                       beam_size=config.bottleneck.beam_size)
+    scores = translation.scores(decoded, trained.dataset.target_tokenizer)
+    summary.update({f'{split}_{k}': round(v, 4) for k, v in scores.items()})
+    by_length += [{'model': name, 'split': split, 'source_length': length, 'examples': n,
+                   'exact_match': round(em, 4)}
+                  for length, (em, n) in translation.exact_match_by_length(decoded).items()]
+  return summary, by_length
+
+
+def write_csv(path: str, rows: list[dict]):
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def markdown_table(rows: list[dict]) -> str:
+  header = list(rows[0])
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  lines += ['| ' + ' | '.join(str(r[k]) for k in header) + ' |' for r in rows]
+  return '\n'.join(lines)
+
+
+def plot(rows: list[dict], names: list[str], path: str, trained_max_len: int, title: str):
+  """Exact match against source length: a line per model; evaluation splits with sources longer
+  than any training sentence are drawn dashed, beyond a dotted line."""
+  fig = Figure(figsize=(7.0, 4.4), layout='constrained')
+  ax = fig.subplots()
+  for index, name in enumerate(names):
+    color = f'C{index}'
+    for split in dict.fromkeys(r['split'] for r in rows):
+      points = sorted((r['source_length'], r['exact_match']) for r in rows
+                      if r['model'] == name and r['split'] == split)
+      if points:
+        unseen = points[0][0] > trained_max_len
+        ax.plot(*zip(*points), 's--' if unseen else 'o-', color=color,
+                label=None if unseen else name, markerfacecolor='none' if unseen else color)
+  if any(r['source_length'] > trained_max_len for r in rows):
+    ax.axvline(trained_max_len + 0.5, color='grey', linestyle=':', linewidth=1)
+    ax.plot([], [], 's--', color='grey', markerfacecolor='none',
+            label='longer than any training source')
+  ax.set(xlabel='source sentence length (words)', ylabel='exact match (greedy decoding)',
+         ylim=(-0.02, 1.02), title=title)
+  ax.grid(alpha=0.3)
+  ax.legend(loc='best', fontsize=8)
+  fig.savefig(path, dpi=120)
+
+
+def run(config, workdir: str) -> list[dict]:
+  """Trains and measures every model of the study; writes the tables and the plot; returns the
+  summary rows."""
+  names = model_names(config)
+  summaries, by_length = [], []
+  for name in names:
+    summary, rows = measure(config, workdir, name)
+    summaries.append(summary)
+    by_length += rows
+    print(f'bottleneck: {name}: ' + ', '.join(f'{k} {v}' for k, v in summary.items()
+                                              if k != 'model'))
+  if jax.process_index() == 0:
+    write_csv(os.path.join(workdir, 'summary.csv'), summaries)
+    write_csv(os.path.join(workdir, 'exact_match_by_length.csv'), by_length)
+    plot(by_length, names, os.path.join(workdir, 'exact_match_by_length.png'),
+         config.data.max_len, f'Encoding bottleneck: {config.data.name}, '
+         f'{config.train.num_steps} steps of {config.train.batch_size} for every model')
+    with open(os.path.join(workdir, 'results.md'), 'w') as f:
+      f.write(f'# Encoding bottleneck ({config.data.name})\n\n{markdown_table(summaries)}\n\n'
+              f'## Exact match by source length\n\n{markdown_table(by_length)}\n')
+  return summaries

@@ -1,0 +1,51 @@
+"""The encoding bottleneck, measured: exact match against source length on toy French -> English
+for an LSTM encoder-decoder without attention, the same LSTM with Bahdanau attention, and the
+transformer, each trained for the same steps on the same data (`attn_jax/studies/bottleneck.py`).
+
+Command:
+  python launch.py --config=experiments/configs/bottleneck.py --workdir=runs/bottleneck
+  (one model: --config.bottleneck.models=rnn; its settings: --config.bottleneck.rnn.hidden_size=256)
+
+Writes DIR/<model>/ (a training run each), DIR/summary.csv, DIR/exact_match_by_length.csv,
+DIR/results.md and DIR/exact_match_by_length.png.
+
+Run time and result (measured on the 2-core CPU, see experiments/results/bottleneck/):
+  RUNTIME_AND_RESULT
+"""
+import ml_collections
+
+from attn_jax.config_base import base_config
+
+VARIANTS = (None,)
+
+_RNN = dict(name='lstm', num_layers=1, hidden_size=128, dropout_rate=0.0)
+
+# A tiny run for tests/test_configs_run.py: every model, a few steps, small splits.
+SMOKE_TEST = {'train.num_steps': 2, 'train.batch_size': 4, 'train.eval_batch_size': 8,
+              'train.warmup_steps': 1, 'train.log_every': 1, 'train.eval_every': 2,
+              'train.checkpoint_every': 2, 'data.num_train_examples': 32,
+              'data.num_test_examples': 16, 'bottleneck.rnn.hidden_size': 16,
+              'bottleneck.rnn_attention.hidden_size': 16, 'bottleneck.transformer.hidden_size': 16,
+              'bottleneck.transformer.num_layers': 1}
+
+
+def get_config(variant=None):
+  if variant is not None:
+    raise ValueError(f'unknown variant {variant!r}; this config has none')
+  config = base_config(
+      experiment='bottleneck',
+      data=dict(name='toy_translation', max_len=16, num_train_examples=20000,
+                num_test_examples=2000),
+      train=dict(num_steps=2000, batch_size=64, learning_rate=3e-3, warmup_steps=100,
+                 log_every=100, eval_every=1000, checkpoint_every=1000),
+  )
+  config.bottleneck = ml_collections.ConfigDict(dict(
+      models='rnn,rnn_attention,transformer',
+      rnn=dict(_RNN, seq2seq_attention='none'),
+      rnn_attention=dict(_RNN, seq2seq_attention='bahdanau'),
+      transformer=dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4, mlp_dim=128,
+                       dropout_rate=0.0, positional='sinusoidal'),
+      splits='test,length',  # test: lengths seen in training; length: longer sentences
+      beam_size=1,
+  ))
+  return config
