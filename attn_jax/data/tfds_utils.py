@@ -71,9 +71,9 @@ def options_config(options: dict[str, Any], description: str = ''):
   class OptionsConfig(core.BuilderConfig):
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
-  readable = '_'.join(f'{k}{v}' for k, v in sorted(options.items()))
-  readable = re.sub(r'[^A-Za-z0-9.\-]+', '-', readable)
-  if len(readable) > 80 or not readable:
+  raw = '_'.join(f'{k}{v}' for k, v in sorted(options.items()))
+  readable = re.sub(r'[^A-Za-z0-9.\-]+', '-', raw)
+  if len(readable) > 80 or not readable or readable != raw.replace('_', '-'):
     digest = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
     readable = 'h' + digest
   return OptionsConfig(name=readable, description=description, options=dict(options))

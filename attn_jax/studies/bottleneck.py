@@ -106,24 +106,33 @@ def markdown_table(rows: list[dict]) -> str:
   return '\n'.join(lines)
 
 
-def plot(rows: list[dict], names: list[str], path: str, trained_max_len: int, title: str):
+def label(config, name: str) -> str:
+  """'rnn (lstm, attention none)'-style legend entry of a model."""
+  model = run_config(config, name).model
+  if model.name == 'transformer':
+    return name if name == model.name else f'{name} (transformer)'
+  return f'{name} ({model.name}, attention {model.seq2seq_attention})'
+
+
+def plot(rows: list[dict], names: dict[str, str], path: str, trained_max_len: int, title: str):
   """Exact match against source length: a line per model; evaluation splits with sources longer
-  than any training sentence are drawn dashed, beyond a dotted line."""
+  than any training sentence are drawn hollow, beyond a dotted line. `names`: model -> label."""
   fig = Figure(figsize=(7.0, 4.4), layout='constrained')
   ax = fig.subplots()
-  for index, name in enumerate(names):
-    color = f'C{index}'
+  for index, (name, legend) in enumerate(names.items()):  # decreasing sizes keep overlapping lines visible
+    style = dict(color=f'C{index}', marker='os^D'[index % 4], markersize=9 - 2 * (index % 4),
+                 linewidth=2.5 - 0.6 * (index % 4))
     for split in dict.fromkeys(r['split'] for r in rows):
       points = sorted((r['source_length'], r['exact_match']) for r in rows
                       if r['model'] == name and r['split'] == split)
       if points:
         unseen = points[0][0] > trained_max_len
-        ax.plot(*zip(*points), 's--' if unseen else 'o-', color=color,
-                label=None if unseen else name, markerfacecolor='none' if unseen else color)
+        ax.plot(*zip(*points), linestyle='--' if unseen else '-', label=None if unseen else legend,
+                markerfacecolor='none' if unseen else style['color'], **style)
   if any(r['source_length'] > trained_max_len for r in rows):
     ax.axvline(trained_max_len + 0.5, color='grey', linestyle=':', linewidth=1)
-    ax.plot([], [], 's--', color='grey', markerfacecolor='none',
-            label='longer than any training source')
+    ax.plot([], [], 'o', color='grey', markerfacecolor='none',
+            label='hollow: longer than any training source')
   ax.set(xlabel='source sentence length (words)', ylabel='exact match (greedy decoding)',
          ylim=(-0.02, 1.02), title=title)
   ax.grid(alpha=0.3)
@@ -145,7 +154,7 @@ def run(config, workdir: str) -> list[dict]:
   if jax.process_index() == 0:
     write_csv(os.path.join(workdir, 'summary.csv'), summaries)
     write_csv(os.path.join(workdir, 'exact_match_by_length.csv'), by_length)
-    plot(by_length, names, os.path.join(workdir, 'exact_match_by_length.png'),
+    plot(by_length, {n: label(config, n) for n in names}, os.path.join(workdir, 'exact_match_by_length.png'),
          config.data.max_len, f'Encoding bottleneck: {config.data.name}, '
          f'{config.train.num_steps} steps of {config.train.batch_size} for every model')
     with open(os.path.join(workdir, 'results.md'), 'w') as f:

@@ -29,4 +29,6 @@ def get_config(variant: str = 'transformer'):
       data=dict(name='scan', split='simple'),
       train=dict(num_steps=3000, batch_size=64, learning_rate=3e-3, warmup_steps=100,
                  log_every=100, eval_every=1000, checkpoint_every=1000),
+      # mode=sample translates it (beam search); mode=attention draws its attention maps.
+      sample=dict(prompt='jump twice after walk around left'),
   )

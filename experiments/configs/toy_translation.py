@@ -32,4 +32,6 @@ def get_config(variant: str = 'transformer'):
                 num_test_examples=1000),
       train=dict(num_steps=1000, batch_size=64, learning_rate=3e-3, warmup_steps=100,
                  log_every=100, eval_every=500, checkpoint_every=500),
+      # mode=sample translates it (beam search); mode=attention draws its attention maps.
+      sample=dict(prompt='le chat noir qui voit les filles mange une voiture rouge'),
   )
