@@ -7,6 +7,7 @@ from attn_jax.data import data_config_defaults
 from attn_jax.data import load_dataset
 from attn_jax.data import tfds_utils
 from attn_jax.errors import ConfigError
+from launcher import launch
 
 tfds = tfds_utils.tfds()
 TEXTS = ['good film', 'bad film', 'très bon', 'awful', 'fine', 'great fun', 'dull', 'superb']
@@ -96,6 +97,29 @@ def test_unprepared_catalog_dataset_says_how_to_prepare(tmp_path):
     _load(str(tmp_path), 'mnist')
   assert e.value.setting == 'data.name'
   assert 'not prepared' in e.value.message and 'tfds build mnist' in e.value.message
+
+
+def test_unprepared_local_dataset_says_how_to_prepare(data_dir, tmp_path):
+  """The same tiny dataset, named in a data dir where it is not prepared, then prepared there."""
+  with pytest.raises(ConfigError) as e:
+    _load(str(tmp_path), 'attn_jax_test_tiny/text')
+  assert e.value.setting == 'data.name' and 'not prepared' in e.value.message
+  assert f'tfds build attn_jax_test_tiny/text --data_dir={tmp_path}' in e.value.message
+  with tfds_utils.quiet_tfds():
+    AttnJaxTestTiny(data_dir=str(tmp_path), config='text', file_format='array_record'
+                    ).download_and_prepare()
+  assert _load(str(tmp_path), 'attn_jax_test_tiny/text').num_eval_examples() == 2
+
+
+def test_unprepared_dataset_through_launch(tmp_path):
+  """End to end: exit status 2, one `error:` line naming data.name and how to prepare it."""
+  result = launch('iris_mlp.py:mlp', tmp_path / 'run', 'data.name=mnist',
+                  f'data.data_dir={tmp_path / "tfds"}', timeout=120)
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert 'Traceback' not in result.stderr
+  lines = [line for line in result.stderr.splitlines() if line.startswith('error:')]
+  assert len(lines) == 1 and lines[0].startswith('error: data.name: ')
+  assert 'tfds build mnist' in lines[0]
 
 
 def test_unknown_dataset_lists_accepted_names(tmp_path):
