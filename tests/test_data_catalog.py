@@ -1,4 +1,7 @@
 """TFDS catalog datasets by name: a tiny array_record dataset prepared locally, then loaded."""
+import glob
+import os
+
 import numpy as np
 import PIL.Image
 import pytest
@@ -96,7 +99,8 @@ def test_unprepared_catalog_dataset_says_how_to_prepare(tmp_path):
   with pytest.raises(ConfigError) as e:
     _load(str(tmp_path), 'mnist')
   assert e.value.setting == 'data.name'
-  assert 'not prepared' in e.value.message and 'tfds build mnist' in e.value.message
+  assert 'not prepared' in e.value.message
+  assert f'tfds build mnist --data_dir={tmp_path} --file_format=array_record' in e.value.message
 
 
 def test_unprepared_local_dataset_says_how_to_prepare(data_dir, tmp_path):
@@ -109,6 +113,26 @@ def test_unprepared_local_dataset_says_how_to_prepare(data_dir, tmp_path):
     AttnJaxTestTiny(data_dir=str(tmp_path), config='text', file_format='array_record'
                     ).download_and_prepare()
   assert _load(str(tmp_path), 'attn_jax_test_tiny/text').num_eval_examples() == 2
+
+
+def test_dataset_prepared_as_tfrecord_says_how_to_convert(tmp_path):
+  """TFDS's default format needs TensorFlow; we say how to convert it instead of crashing.
+
+  Writing tfrecord needs TensorFlow too, so the dataset's info is rewritten to claim it.
+  """
+  with tfds_utils.quiet_tfds():
+    AttnJaxTestTiny(data_dir=str(tmp_path), config='text', file_format='array_record'
+                    ).download_and_prepare()
+  info_path, = glob.glob(os.path.join(tmp_path, '*', 'text', '*', 'dataset_info.json'))
+  with open(info_path) as f:
+    info = f.read()
+  with open(info_path, 'w') as f:
+    f.write(info.replace('"array_record"', '"tfrecord"'))
+  with pytest.raises(ConfigError) as e:
+    _load(str(tmp_path), 'attn_jax_test_tiny/text')
+  assert e.value.setting == 'data.name' and 'as tfrecord' in e.value.message
+  assert '--out_file_format=array_record' in e.value.message
+  assert '--file_format=array_record' in e.value.message
 
 
 def test_unprepared_dataset_through_launch(tmp_path):

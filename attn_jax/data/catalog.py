@@ -5,8 +5,8 @@ Features map to batches by type, from the dataset's supervised keys `(input, tar
 * text -> ClassLabel: classification of UTF-8 bytes, truncated and padded to `data.seq_len`;
 * text -> text (e.g. `wmt14_translate/fr-en`): seq2seq over bytes, both sides `data.seq_len`.
 The training split is `train`; every other split can be evaluated (default `test`, else
-`validation`). We are offline: a dataset that is not prepared is an error that says how to
-prepare it.
+`validation`). We are offline: a dataset that is not prepared, or prepared in a format that
+needs TensorFlow (TFDS's default `tfrecord`), is an error that says how to prepare it.
 """
 import numpy as np
 
@@ -29,10 +29,18 @@ def _builder(name: str, data_dir: str):
                       f'{", ".join(registry.DATASET_NAMES)}, or a TFDS catalog name that is '
                       f'prepared in data.data_dir ({data_dir}) [{type(e).__name__}: '
                       f'{str(e).splitlines()[0]}]') from e
+  build = f'tfds build {name} --data_dir={data_dir} --file_format={tfds_utils.FILE_FORMAT}'
   if not prepared:
     raise ConfigError('data.name', f'TFDS dataset {name!r} is not prepared in {data_dir}; '
-                      f'prepare it with: tfds build {name} --data_dir={data_dir} (needs '
-                      f'network), or set data.data_dir to where it is prepared')
+                      f'prepare it with: {build} (needs network), or set data.data_dir to '
+                      'where it is prepared')
+  if not tfds_utils.random_access(builder):
+    file_format = getattr(builder.info.file_format, 'value', builder.info.file_format)
+    raise ConfigError('data.name', f'TFDS dataset {name!r} is prepared in {data_dir} as '
+                      f'{file_format}, which needs TensorFlow to read; '
+                      f'convert it (where TensorFlow is installed) with: tfds convert_format '
+                      f'--dataset_version_dir={builder.data_dir} --out_file_format='
+                      f'{tfds_utils.FILE_FORMAT}, or rebuild it with: {build}')
   return builder
 
 

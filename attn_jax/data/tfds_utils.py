@@ -92,6 +92,12 @@ def prepare(builder_cls, data_dir: str, options: dict[str, Any]) -> dict[str, An
     return builder.as_data_source()
 
 
+def random_access(builder) -> bool:
+  """Whether a prepared builder's files can be read by `as_data_source` (no TensorFlow)."""
+  formats = tfds().core.file_adapters.FileFormat.with_random_access()
+  return bool(builder.info.available_file_formats() & set(formats))
+
+
 def resolve_data_dir(data_dir: str) -> str:
   """`data_dir`, or TFDS's default when empty; created if missing."""
   data_dir = os.path.expanduser(data_dir or default_data_dir())
