@@ -10,6 +10,7 @@ inputs are padded to `listops_max_length`. kind 'classification' with 10 classes
 """
 import functools
 import random
+import statistics
 
 import numpy as np
 
@@ -73,7 +74,7 @@ def evaluate(tokens: list[str]) -> int:
       elif op == '[MIN':
         value = min(args)
       elif op == '[MED':
-        value = int(np.median(args))
+        value = int(statistics.median(args))
       else:
         value = sum(args) % 10
       stack[-1].append(value)
