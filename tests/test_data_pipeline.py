@@ -5,6 +5,7 @@ import pytest
 from attn_jax.data import data_config_defaults
 from attn_jax.data import load_dataset
 from attn_jax.data import pipeline
+from attn_jax.data import text as text_data
 from attn_jax.errors import ConfigError
 
 
@@ -128,9 +129,12 @@ def test_text_from_a_folder_and_byte_tokenizer(tmp_path):
   folder.mkdir()
   (folder / 'a.txt').write_text('hello world, ' * 200)
   (folder / 'b.txt').write_text('héllo again! ' * 100)
+  (folder / '.git').mkdir()
+  (folder / '.git' / 'index').write_bytes(bytes(range(256)))  # Hidden: left out.
   ds = load_dataset(_config(tmp_path, 'text', path=str(folder), seq_len=16, tokenizer='byte'),
                     seed=0)
   assert ds.info.vocab_size == 260
+  corpus = 'hello world, ' * 200 + '\n' + 'héllo again! ' * 100
+  assert text_data.read_corpus(str(folder)) == corpus
   b = ds.eval_batches(4).__next__()
-  corpus = ('hello world, ' * 200 + '\n' + 'héllo again! ' * 100).encode()
-  assert bytes((b['inputs'][0] - 4).tolist()) in corpus
+  assert bytes((b['inputs'][0] - 4).tolist()) in corpus.encode()

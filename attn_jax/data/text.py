@@ -1,9 +1,10 @@
 """A character (or byte, or word) language-modelling corpus from any text file or folder.
 
-`data.path` names a file or a folder (every file under it, in sorted order); empty means the
-English documentation topics of the running Python (`pydoc_data.topics`, about 465 KB). The last
-`data.val_fraction` of the text is the validation split. Examples are windows of `data.seq_len`
-tokens: `inputs` = window, `targets` = the window shifted by one token.
+`data.path` names a file or a folder (every file under it in sorted order, hidden files and
+folders left out); empty means the English documentation topics of the running Python
+(`pydoc_data.topics`, about 465 KB). The last `data.val_fraction` of the text is the validation
+split. Examples are windows of `data.seq_len` tokens: `inputs` = window, `targets` = the window
+shifted by one token.
 """
 import functools
 import hashlib
@@ -29,8 +30,11 @@ def read_corpus(path: str) -> str:
   else:
     path = os.path.expanduser(path)
     if os.path.isdir(path):
-      files = sorted(os.path.join(root, f) for root, dirs, names in os.walk(path)
-                     for f in names if not f.startswith('.'))
+      files = []
+      for root, dirs, names in os.walk(path):
+        dirs[:] = [d for d in dirs if not d.startswith('.')]  # Skips .git and the like.
+        files += [os.path.join(root, f) for f in names if not f.startswith('.')]
+      files.sort()
     elif os.path.isfile(path):
       files = [path]
     else:
