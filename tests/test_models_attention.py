@@ -134,7 +134,7 @@ def test_multi_head_equals_heads_concatenated_and_projected(cross, kind):
   lengths = np.minimum(LENGTHS, k_len)
   mask = jax_mask(kind, q_len, k_len, lengths)
   module = attention.MultiHeadAttention(HEADS, features)
-  variables = module.init(jax.random.key(0, impl="rbg"), inputs_q, inputs_kv, mask)
+  variables = module.init(jax.random.key(0, impl='rbg'), inputs_q, inputs_kv, mask)
   outputs, state = module.apply(variables, inputs_q, inputs_kv, mask, mutable=['intermediates'])
   params = jax.tree.map(np.asarray, variables['params'])
   kv = inputs_q if inputs_kv is None else inputs_kv
