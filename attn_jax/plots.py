@@ -1,0 +1,84 @@
+"""Plots (matplotlib, Agg: no display needed): sequence-length scaling curves.
+
+Figures are built with `matplotlib.figure.Figure` directly, so nothing here touches pyplot's global
+state or backend.
+"""
+import math
+import os
+from typing import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+# (file name, rows column, y label, log y, title)
+SCALING_PLOTS = (
+    ('step_time.png', 'step_ms', 'median train step (ms)', True,
+     'Train step time vs sequence length'),
+    ('memory.png', 'peak_memory_bytes', 'peak memory (MiB)', True,
+     'Peak memory vs sequence length'),
+    ('accuracy.png', 'accuracy', 'eval accuracy', False,
+     'Accuracy after the same step budget vs sequence length'),
+)
+_SCALE = {'peak_memory_bytes': 1 / 2**20}
+
+
+def _series(rows: Sequence[dict], model: str, column: str):
+  points = sorted((r['seq_len'], r[column]) for r in rows
+                  if r['model'] == model and r['status'] == 'ok'
+                  and not math.isnan(float(r[column])))
+  return [l for l, _ in points], [v * _SCALE.get(column, 1.0) for _, v in points]
+
+
+def _guides(ax, lengths: Sequence[int], values: Sequence[float]):
+  """Dashed reference slopes L^1 and L^2 through the geometric middle of the data."""
+  x = np.array([min(lengths), max(lengths)], np.float64)
+  x_mid, y_mid = math.sqrt(x[0] * x[1]), math.exp(np.mean(np.log(values)))
+  for power, style in ((1, ':'), (2, '--')):
+    ax.plot(x, y_mid * (x / x_mid) ** power, style, color='grey', linewidth=1,
+            label=f'∝ L^{power}')
+
+
+def scaling_plot(rows: Sequence[dict], models: Sequence[str], column: str, path: str, *,
+                 ylabel: str, title: str, log_y: bool = True, chance: float | None = None):
+  """One line per model of `column` against `seq_len` (log-2 x axis; log y if `log_y`).
+
+  Cells that ran out of memory or failed are marked with an x on the x axis.
+  """
+  fig = Figure(figsize=(6.4, 4.4), layout='constrained')
+  ax = fig.subplots()
+  all_lengths, all_values = [], []
+  for model in models:
+    lengths, values = _series(rows, model, column)
+    if lengths:
+      ax.plot(lengths, values, 'o-', label=model)
+      all_lengths += lengths
+      all_values += values
+  failed = sorted({r['seq_len'] for r in rows if r['model'] in models and r['status'] != 'ok'})
+  if failed:
+    ax.plot(failed, [0] * len(failed), 'x', color='red', clip_on=False,
+            transform=ax.get_xaxis_transform(), label='oom / failed')
+  log_y = log_y and min(all_values, default=0) > 0  # nothing to draw on a log axis otherwise
+  if log_y and len(set(all_lengths)) > 1:
+    _guides(ax, all_lengths, all_values)
+  if chance is not None and not math.isnan(chance):
+    ax.axhline(chance, color='grey', linestyle=':', linewidth=1, label='chance')
+  ax.set_xscale('log', base=2)
+  if log_y:
+    ax.set_yscale('log')
+  ax.set_xlabel('sequence length L')
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  ax.grid(True, which='both', alpha=0.3)
+  ax.legend(fontsize='small')
+  fig.savefig(path, dpi=110)
+
+
+def write_scaling_plots(rows: Sequence[dict], models: Sequence[str], workdir: str, *,
+                        chance: float | None = None) -> list[str]:
+  """Writes `SCALING_PLOTS` into `workdir`; returns their file names."""
+  names = []
+  for name, column, ylabel, log_y, title in SCALING_PLOTS:
+    scaling_plot(rows, models, column, os.path.join(workdir, name), ylabel=ylabel, title=title,
+                 log_y=log_y, chance=chance if column == 'accuracy' else None)
+    names.append(name)
+  return names

@@ -1,0 +1,73 @@
+"""`DIR/results.csv` of the sequence-length study: one row per (model, seq_len) (DESIGN §3.3).
+
+The file is rewritten (atomically) after every measured row, so an interrupted sweep keeps what it
+measured and a rerun skips it. Rows whose `status` is `ok` or `oom` are final; a row with an
+`error: ...` status is measured again on the next run.
+"""
+import csv
+import math
+import os
+
+# The contract columns (DESIGN §3.3), then what we add: the matched width, where the memory number
+# comes from ('compiler' or 'device_peak'), the wall seconds the cell took (compile, timing and
+# training) and the row's status ('ok', 'oom', 'error: ...').
+CONTRACT_COLUMNS = ('model', 'seq_len', 'batch_size', 'num_params', 'compile_s', 'step_ms',
+                    'tokens_per_s', 'peak_memory_bytes', 'flops_per_step', 'accuracy')
+COLUMNS = CONTRACT_COLUMNS + ('hidden_size', 'memory_source', 'cell_s', 'status')
+_INTS = ('seq_len', 'batch_size', 'num_params', 'hidden_size')
+_STRINGS = ('model', 'memory_source', 'status')
+FINAL_STATUSES = ('ok', 'oom')
+
+Row = dict
+
+
+def failed_row(model: str, seq_len: int, status: str, **known) -> Row:
+  """A row for a cell that failed: `status` and whatever was measured before; NaN elsewhere."""
+  row = {c: math.nan for c in COLUMNS}
+  row.update(model=model, seq_len=seq_len, memory_source='', **known)
+  row['status'] = status
+  return row
+
+
+def is_final(row: Row) -> bool:
+  return row['status'] in FINAL_STATUSES
+
+
+def sort_key(row: Row, model_order=()) -> tuple:
+  order = list(model_order)
+  rank = order.index(row['model']) if row['model'] in order else len(order)
+  return rank, row['model'], row['seq_len']
+
+
+def _parse(column: str, text: str):
+  if column in _STRINGS:
+    return text
+  if text in ('', 'nan', 'NaN'):
+    return math.nan
+  value = float(text)
+  return int(value) if column in _INTS and value.is_integer() else value
+
+
+def read_rows(path: str) -> list[Row]:
+  """The rows of `path` (none if it does not exist), typed: ints, floats (NaN when empty), strings."""
+  if not os.path.exists(path):
+    return []
+  with open(path, newline='') as f:
+    return [{c: _parse(c, line.get(c, '')) for c in COLUMNS} for line in csv.DictReader(f)]
+
+
+def _format(value) -> str:
+  if isinstance(value, float):
+    return 'nan' if math.isnan(value) else f'{value:.6g}'
+  return str(value)
+
+
+def write_rows(path: str, rows: list[Row]):
+  """Writes `rows` (every column of `COLUMNS`) to `path` through a temporary file."""
+  tmp = path + '.tmp'
+  with open(tmp, 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=COLUMNS)
+    writer.writeheader()
+    for row in rows:
+      writer.writerow({c: _format(row.get(c, math.nan)) for c in COLUMNS})
+  os.replace(tmp, path)

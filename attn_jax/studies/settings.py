@@ -1,0 +1,83 @@
+"""The study's own settings (`config.models`, `config.lengths`, `config.study.*`), their checks, and
+the guard that keeps one workdir's rows measured under one set of settings.
+"""
+import json
+import os
+
+import jax
+import ml_collections
+
+from attn_jax.errors import ConfigError
+from attn_jax.training.config import validate_train_config
+
+STUDY_KEYS = ('models', 'lengths', 'study')
+# Settings that may differ between runs in one workdir: which cells, where data lives, the fit.
+FREE_KEYS = ('models', 'lengths', 'data.data_dir', 'study.fit_min_length')
+SETTINGS_FILE = 'study_settings.json'
+
+
+def study_config_defaults() -> ml_collections.ConfigDict:
+  """`config.study`: how cells are sized, timed and fitted."""
+  return ml_collections.ConfigDict(dict(
+      target_params=25_000,   # every model's width is chosen to have this many parameters...
+      param_tolerance=0.1,    # ...within this fraction
+      mlp_ratio=4,            # transformer: mlp_dim = mlp_ratio * hidden_size
+      warmup_steps=2,         # untimed steps after compiling
+      timed_steps=10,         # step_ms is the median of these
+      fit_min_length=0,       # growth exponents fit lengths >= this; 0: the upper half
+  ))
+
+
+def _require(ok: bool, setting: str, message: str):
+  if not ok:
+    raise ConfigError(setting, message)
+
+
+def validate(config):
+  """Raises ConfigError for a bad `study.*` or `train.*` setting (models and lengths are parsed
+  by `seq_len_scaling.parse_models` / `parse_lengths`)."""
+  s = config.study
+  for key, low in (('target_params', 1), ('mlp_ratio', 1), ('warmup_steps', 0),
+                   ('timed_steps', 1), ('fit_min_length', 0)):
+    _require(isinstance(s[key], int) and s[key] >= low, f'study.{key}',
+             f'must be an integer >= {low}, got {s[key]!r}')
+  _require(0 < s.param_tolerance < 1, 'study.param_tolerance',
+           f'must be a fraction in (0, 1), got {s.param_tolerance!r}')
+  validate_train_config(config.train, num_devices=jax.device_count())
+
+
+def _flatten(tree: dict, prefix: str = '') -> dict:
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat
+
+
+def measured_settings(config) -> dict:
+  """Every setting that changes what a cell measures, flattened."""
+  flat = _flatten(json.loads(config.to_json_best_effort()))
+  return {k: v for k, v in flat.items()
+          if not any(k == free or k.startswith(free + '.') for free in FREE_KEYS)}
+
+
+def check_workdir(config, workdir: str, *, has_rows: bool):
+  """Records the settings in `workdir`, or checks them against those its rows were measured with.
+
+  Raises:
+    ConfigError: `workdir` holds rows measured with different settings.
+  """
+  path = os.path.join(workdir, SETTINGS_FILE)
+  current = measured_settings(config)
+  if has_rows and os.path.exists(path):
+    with open(path) as f:
+      stored = json.load(f)
+    differ = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+    _require(not differ, 'workdir', f'{workdir} holds rows measured with other settings '
+             f'({", ".join(f"{k}: {stored.get(k)!r} there, {current.get(k)!r} now" for k in differ[:4])}'
+             f'); accepted: the same settings (models and lengths may change), or a new --workdir')
+    return
+  with open(path, 'w') as f:
+    json.dump(current, f, indent=2, sort_keys=True)

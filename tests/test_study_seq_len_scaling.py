@@ -1,0 +1,191 @@
+"""The sequence-length scaling study (DESIGN §3.3): a tiny sweep end to end, the growth-exponent
+fit against synthetic power laws, failures recorded per cell, reruns that keep measured rows."""
+import csv
+import importlib.util
+import math
+import os
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from attn_jax.errors import ConfigError
+from attn_jax.studies import cost, results_table, scaling_report, seq_len_scaling, settings
+from launcher import CONFIGS, launch
+
+
+def _config_module():
+  spec = importlib.util.spec_from_file_location(
+      'seq_len_scaling_config', os.path.join(CONFIGS, 'seq_len_scaling.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+CONFIG_MODULE = _config_module()
+# A sweep of two models at two short lengths, a few steps each (the config file's own smoke test).
+TINY = dict(CONFIG_MODULE.SMOKE_TEST)
+TARGET = TINY['study.target_params']
+PLOTS = ('step_time.png', 'memory.png', 'accuracy.png')
+
+
+def study_config(**overrides):
+  """experiments/configs/seq_len_scaling.py's config with `TINY` and `overrides` applied."""
+  config = CONFIG_MODULE.get_config('cpu')
+  config.update_from_flattened_dict({**TINY, **overrides})
+  return config
+
+
+def read_csv(path):
+  with open(path, newline='') as f:
+    return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope='module')
+def sweep(tmp_path_factory):
+  """The tiny sweep through launch.py, as a user runs it: (workdir, completed process)."""
+  workdir = tmp_path_factory.mktemp('sweep')
+  overrides = [f'{k}={v}' for k, v in TINY.items()]
+  result = launch('seq_len_scaling.py', workdir, *overrides, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return workdir, result
+
+
+def test_tiny_sweep_writes_every_contract_column(sweep):
+  workdir, _ = sweep
+  lines = read_csv(os.path.join(workdir, 'results.csv'))
+  assert set(results_table.CONTRACT_COLUMNS) <= set(lines[0])
+  assert sorted((l['model'], int(l['seq_len'])) for l in lines) == [
+      ('lstm', 8), ('lstm', 16), ('transformer', 8), ('transformer', 16)]
+  for line in lines:
+    assert line['status'] == 'ok'
+    assert int(line['batch_size']) == 4
+    assert abs(int(line['num_params']) - TARGET) <= 0.1 * TARGET  # matched budget
+    for column in ('compile_s', 'step_ms', 'tokens_per_s', 'peak_memory_bytes',
+                   'flops_per_step'):
+      assert float(line[column]) > 0, (column, line)
+    assert float(line['tokens_per_s']) == pytest.approx(
+        4 * int(line['seq_len']) / (float(line['step_ms']) / 1e3), rel=1e-4)
+    assert 0 <= float(line['accuracy']) <= 1
+
+
+def test_tiny_sweep_flops_grow_with_length(sweep):
+  workdir, _ = sweep
+  flops = {(l['model'], int(l['seq_len'])): float(l['flops_per_step'])
+           for l in read_csv(os.path.join(workdir, 'results.csv'))}
+  for model in ('lstm', 'transformer'):
+    assert flops[model, 16] > 1.5 * flops[model, 8]
+
+
+def test_tiny_sweep_writes_report_and_plots(sweep):
+  workdir, _ = sweep
+  with open(os.path.join(workdir, 'report.md')) as f:
+    report = f.read()
+  import jax  # pylint: disable=import-outside-toplevel
+  assert f'jax {jax.__version__}' in report
+  assert '| model | seq_len |' in report and 'Growth exponents' in report
+  for model in ('lstm', 'transformer'):
+    assert f'| {model} | 8 |' in report and f'| {model} | 16 |' in report
+  for name in PLOTS:
+    image = matplotlib.image.imread(os.path.join(workdir, name))
+    assert image.shape[0] > 200 and image.shape[1] > 300
+    assert image[..., :3].std() > 0.01  # not a blank canvas
+    assert f'({name})' in report
+
+
+def test_rerun_keeps_measured_rows(sweep, tmp_path):
+  workdir, _ = sweep
+  before = read_csv(os.path.join(workdir, 'results.csv'))
+  again = launch('seq_len_scaling.py', workdir, *[f'{k}={v}' for k, v in TINY.items()])
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert '0 cell(s) measured' in again.stdout
+  assert read_csv(os.path.join(workdir, 'results.csv')) == before
+
+
+@pytest.mark.parametrize('exponent', [1.0, 2.0, 0.5])
+def test_fit_recovers_a_known_exponent(exponent):
+  rng = np.random.default_rng(0)
+  lengths = np.array([64, 128, 256, 512, 1024, 2048])
+  values = 3e-4 * lengths ** exponent * np.exp(rng.normal(0, 0.02, lengths.shape))
+  fit = scaling_report.fit_power_law(lengths, values)
+  assert fit.exponent == pytest.approx(exponent, abs=0.05)
+  assert fit.num_points == len(lengths)
+  assert fit(1024) == pytest.approx(values[4], rel=0.1)
+
+
+def test_fit_leaves_out_failed_points_and_needs_two():
+  fit = scaling_report.fit_power_law([64, 128, 256, 512], [1.0, 4.0, math.nan, 64.0])
+  assert fit.exponent == pytest.approx(2.0) and fit.num_points == 3
+  assert math.isnan(scaling_report.fit_power_law([64, 128], [1.0, math.nan]).exponent)
+
+
+def test_fit_lengths_default_to_upper_half():
+  assert scaling_report.fit_lengths([64, 128, 256, 512, 1024]) == (256, 512, 1024)
+  assert scaling_report.fit_lengths([64, 128, 256, 512]) == (128, 256, 512)
+  assert scaling_report.fit_lengths([64, 128, 256], min_length=128) == (128, 256)
+
+
+def test_failed_cells_are_recorded_and_the_sweep_goes_on(monkeypatch, tmp_path):
+  """An out-of-memory cell is final ('oom'); a compile failure is recorded as an error and
+  measured again by the next run; the other rows are kept either way."""
+  measure = cost.measure_step
+  calls = []
+
+  def failing(config, model, dataset, **kwargs):
+    calls.append((config.model.name, config.data.seq_len))
+    if config.data.seq_len == 16 and config.model.name == 'transformer':
+      raise RuntimeError('RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.0GiB.')
+    if config.data.seq_len == 16 and config.model.name == 'lstm':
+      raise ValueError('compilation failed\nsecond line')
+    return measure(config, model, dataset, **kwargs)
+
+  monkeypatch.setattr(cost, 'measure_step', failing)
+  # Training is the tiny sweep's to test; here every cell that gets that far scores 0.5.
+  monkeypatch.setattr(seq_len_scaling, 'train_and_evaluate', lambda *_: {'accuracy': 0.5})
+  config = study_config()
+  rows = {(r['model'], r['seq_len']): r for r in seq_len_scaling.run(config, str(tmp_path))}
+  assert rows['transformer', 16]['status'] == 'oom'
+  assert rows['lstm', 16]['status'] == 'error: ValueError: compilation failed'
+  for cell in (('lstm', 8), ('transformer', 8)):
+    assert rows[cell]['status'] == 'ok' and rows[cell]['step_ms'] > 0
+    assert rows[cell]['accuracy'] == 0.5
+  for cell in (('lstm', 16), ('transformer', 16)):
+    assert math.isnan(rows[cell]['step_ms']) and rows[cell]['num_params'] > 0
+  with open(tmp_path / 'report.md') as f:
+    assert 'oom' in f.read()
+
+  calls.clear()
+  monkeypatch.setattr(cost, 'measure_step', measure)
+  rows = {(r['model'], r['seq_len']): r for r in seq_len_scaling.run(config, str(tmp_path))}
+  assert rows['lstm', 16]['status'] == 'ok'  # measured again
+  assert rows['transformer', 16]['status'] == 'oom'  # kept
+  assert calls == []  # the patched function was not called again
+
+
+def test_rows_of_other_settings_are_not_mixed(tmp_path):
+  settings.check_workdir(study_config(), str(tmp_path), has_rows=False)  # records them
+  settings.check_workdir(study_config(models='lstm', lengths='32'), str(tmp_path), has_rows=True)
+  with pytest.raises(ConfigError, match='other settings') as error:
+    settings.check_workdir(study_config(**{'train.batch_size': 8}), str(tmp_path), has_rows=True)
+  assert 'train.batch_size: 4 there, 8 now' in str(error.value)
+
+
+@pytest.mark.parametrize('setting,value,message', [
+    ('models', 'lstm,bert', "unknown model 'bert'"),
+    ('models', ' , ', 'no model given'),
+    ('lengths', '64,abc', 'distinct positive integers'),
+    ('lengths', '64,0', 'distinct positive integers'),
+    ('lengths', '64,64', 'distinct positive integers'),
+])
+def test_bad_models_and_lengths_name_the_setting(setting, value, message):
+  parse = seq_len_scaling.parse_models if setting == 'models' else seq_len_scaling.parse_lengths
+  with pytest.raises(ConfigError, match=message) as error:
+    parse(value)
+  assert error.value.setting == setting
+
+
+def test_bad_lengths_exit_2_from_the_command_line(tmp_path):
+  result = launch('seq_len_scaling.py', tmp_path, 'lengths=64,x')
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: lengths:'), result.stderr
