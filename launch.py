@@ -13,7 +13,7 @@ from ml_collections import config_flags
 from attn_jax.errors import ConfigError
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_CONFIG = os.path.join(_HERE, 'experiments', 'configs', 'char_lm.py') + ':transformer'
+DEFAULT_CONFIG = os.path.join(_HERE, 'experiments', 'configs', 'seq_len_scaling.py')
 
 _CONFIG = config_flags.DEFINE_config_file('config', DEFAULT_CONFIG,
                                           'Experiment config file, `path.py[:variant]`.')

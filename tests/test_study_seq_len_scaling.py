@@ -4,6 +4,8 @@ import csv
 import importlib.util
 import math
 import os
+import subprocess
+import sys
 
 import matplotlib.image
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 
 from attn_jax.errors import ConfigError
 from attn_jax.studies import cost, results_table, scaling_report, seq_len_scaling, settings
-from launcher import CONFIGS, launch
+from launcher import CONFIGS, REPO, launch
 
 
 def _config_module():
@@ -189,3 +191,14 @@ def test_bad_lengths_exit_2_from_the_command_line(tmp_path):
   assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: lengths:'), result.stderr
+
+
+def test_plain_launch_runs_the_study(tmp_path):
+  """`python launch.py` with no --config is this study (here cut to one tiny cell)."""
+  tiny = {**TINY, 'models': 'lstm', 'lengths': '8'}
+  command = [sys.executable, os.path.join(REPO, 'launch.py'), f'--workdir={tmp_path}',
+             *[f'--config.{k}={v}' for k, v in tiny.items()]]
+  result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO,
+                          env=dict(os.environ, JAX_PLATFORMS='cpu'), check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert [l['model'] for l in read_csv(tmp_path / 'results.csv')] == ['lstm']
