@@ -37,15 +37,16 @@ def base_config(**overrides) -> ml_collections.ConfigDict:
       train=train_config_defaults(),
       sample=sample_config_defaults(),
   ))
-  config.update_from_flattened_dict(_flatten(overrides))
+  config.update_from_flattened_dict(flatten(overrides))
   return config
 
 
-def _flatten(tree: dict, prefix: str = '') -> dict:
+def flatten(tree: dict, prefix: str = '') -> dict:
+  """{'train': {'num_steps': 2}} -> {'train.num_steps': 2}."""
   flat = {}
   for key, value in tree.items():
     if isinstance(value, dict):
-      flat.update(_flatten(value, f'{prefix}{key}.'))
+      flat.update(flatten(value, f'{prefix}{key}.'))
     else:
       flat[f'{prefix}{key}'] = value
   return flat

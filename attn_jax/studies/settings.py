@@ -7,6 +7,7 @@ import os
 import jax
 import ml_collections
 
+from attn_jax.config_base import flatten
 from attn_jax.errors import ConfigError
 from attn_jax.training.config import validate_train_config
 
@@ -46,19 +47,9 @@ def validate(config):
   validate_train_config(config.train, num_devices=jax.device_count())
 
 
-def _flatten(tree: dict, prefix: str = '') -> dict:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(_flatten(value, f'{prefix}{key}.'))
-    else:
-      flat[f'{prefix}{key}'] = value
-  return flat
-
-
 def measured_settings(config) -> dict:
   """Every setting that changes what a cell measures, flattened."""
-  flat = _flatten(json.loads(config.to_json_best_effort()))
+  flat = flatten(json.loads(config.to_json_best_effort()))
   return {k: v for k, v in flat.items()
           if not any(k == free or k.startswith(free + '.') for free in FREE_KEYS)}
 
