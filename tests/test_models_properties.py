@@ -7,8 +7,8 @@ import pytest
 
 from attn_jax.data.task import PAD_ID, TaskInfo
 from attn_jax.models import registry
+from test_models_registry import random_params
 
-KEY = jax.random.key(0, impl='rbg')
 BATCH, LEN, VOCAB, CLASSES = 2, 10, 11, 3
 
 
@@ -21,15 +21,6 @@ def _config(name, **overrides):
 
 def _tokens(rng, shape):
   return jnp.asarray(rng.randint(1, VOCAB, shape), jnp.int32)
-
-
-def _random_params(model, *inputs):
-  """Params of `model`'s shapes drawn by NumPy (`N(0, 1/fan_in)`): the properties hold for any
-  params, and this skips compiling `model.init` (its shapes come from tracing it)."""
-  rng = np.random.RandomState(0)
-  shapes = jax.eval_shape(model.init, KEY, *inputs)['params']
-  return jax.tree.map(lambda s: jnp.asarray(
-      rng.randn(*s.shape) / np.sqrt(np.prod(s.shape[:-1])), s.dtype), shapes)
 
 
 def _assert_close(actual, expected, **kwargs):
@@ -58,7 +49,7 @@ def test_language_models_do_not_see_the_future(name, overrides):
   assert (changed != tokens)[np.broadcast_to(future, changed.shape)].all()
 
   batches = jnp.concatenate([tokens[None], changed]).reshape(-1, LEN)  # original, then changed
-  logits = jax.jit(model.apply)({'params': _random_params(model, tokens)}, batches)
+  logits = jax.jit(model.apply)({'params': random_params(model, tokens)}, batches)
   original, *after = logits.reshape((1 + len(steps), BATCH, LEN, -1))
   for t, changed_logits in zip(steps, after):
     _assert_close(changed_logits[:, :t + 1], original[:, :t + 1], err_msg=f't={t}')
@@ -91,7 +82,7 @@ def test_classifiers_ignore_padding(name, overrides):
     return [model.apply({'params': params}, x)
             for x in (jnp.concatenate([padded, filled]), *examples)]
 
-  both, *alone = logits(_random_params(model, padded))
+  both, *alone = logits(random_params(model, padded))
   batch_logits, filled_logits = np.split(np.asarray(both), 2)
   for b, example_logits in enumerate(alone):
     _assert_close(batch_logits[b], example_logits[0], err_msg=f'example {b}')
