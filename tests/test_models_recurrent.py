@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from attn_jax.models import recurrent
+from test_models_registry import random_params
 
 KEY = jax.random.key(0, impl='rbg')
 BATCH, LEN, FEATURES, HIDDEN = 3, 7, 5, 4
@@ -105,7 +106,7 @@ def _inputs(seed):
 def test_scanned_layer_equals_loop(cell):
   x = _inputs(1)
   layer = recurrent.RecurrentLayer(cell, HIDDEN)
-  params = layer.init(KEY, x)['params']
+  params = random_params(layer, x)
   final, hs = layer.apply({'params': params}, x)
   expected_final, expected_hs = _loop_layer(cell, params, x)
   assert hs.shape == (BATCH, LEN, HIDDEN)
@@ -118,7 +119,7 @@ def test_scanned_layer_equals_loop(cell):
 def test_scanned_layer_with_lengths_stops_at_the_last_token(cell):
   x = _inputs(2)
   layer = recurrent.RecurrentLayer(cell, HIDDEN)
-  params = layer.init(KEY, x)['params']
+  params = random_params(layer, x)
   valid = jnp.arange(LEN)[None, :] < LENGTHS[:, None]
   final, hs = layer.apply({'params': params}, x, valid=valid)
   output = recurrent.CELLS[cell].output
@@ -138,7 +139,7 @@ def test_stack_with_lengths_equals_loops_per_example(cell, num_layers, bidirecti
   x = _inputs(3)
   stack = recurrent.RecurrentStack(cell, HIDDEN, num_layers, bidirectional)
   lengths = jnp.asarray(LENGTHS)
-  params = stack.init(KEY, x, lengths)['params']
+  params = random_params(stack, x, lengths)
   outputs, finals = stack.apply({'params': params}, x, lengths)
   directions = 2 if bidirectional else 1
   assert outputs.shape == (BATCH, LEN, directions * HIDDEN)
@@ -168,7 +169,7 @@ def test_bahdanau_layer_equals_numpy_loop():
   source_valid = jnp.arange(6)[None, :] < jnp.asarray([6, 2])[:, None]
   carry = (jnp.asarray(rng.randn(2, HIDDEN), jnp.float32),) * 2
   layer = recurrent.BahdanauLayer('lstm', HIDDEN)
-  params = layer.init(KEY, y, carry, source, source_valid)['params']
+  params = random_params(layer, y, carry, source, source_valid)
   (c, h), states, contexts = layer.apply({'params': params}, y, carry, source, source_valid)
 
   p = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
