@@ -14,6 +14,7 @@ the query tokens down the y-axis.
   Rows are labelled with the word produced at that step; the French noun-adjective swap
   (`chat noir` -> `black cat`) shows as a crossing.
 """
+import functools
 import os
 import re
 
@@ -32,12 +33,18 @@ MARGIN_INCHES = 1.2  # around each map, for the tick labels and the title
 LM_TOKENS = 48       # a LM's map covers the prompt and its continuation up to this many tokens
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _forward_with_intermediates(model, params, *inputs):
+  """One compiled forward pass: (outputs, mutated collections with 'intermediates')."""
+  return model.apply({'params': params}, *inputs, train=False, mutable=['intermediates'])
+
+
 def collect(model, params, *inputs) -> dict[str, np.ndarray]:
   """Attention weights of one forward pass, by kind: `{kind: [layers, batch, heads, q, k]}`.
 
   `inputs` are the model's positional inputs (tokens; and decoder inputs for seq2seq).
   """
-  _, state = model.apply({'params': params}, *inputs, train=False, mutable=['intermediates'])
+  _, state = _forward_with_intermediates(model, params, *inputs)
   layers: dict[str, dict[int, np.ndarray]] = {}
   for path, weights in jax.tree_util.tree_flatten_with_path(state.get('intermediates', {}))[0]:
     names = [p.key for p in path if isinstance(p, jax.tree_util.DictKey)]

@@ -213,8 +213,9 @@ def greedy_decode(stepper: Stepper, params, inputs: jax.Array, max_len: int) -> 
     chosen = jnp.where(done, PAD_ID, best)
     return t + 1, state, chosen, out.at[:, t].set(chosen), done | (chosen == EOS_ID)
 
-  carry = (jnp.int32(0), stepper.init(params, inputs, max_len), jnp.full((batch,), BOS_ID, jnp.int32),
-           jnp.zeros((batch, max_len), jnp.int32), jnp.zeros((batch,), bool))
+  carry = (jnp.int32(0), stepper.init(params, inputs, max_len),
+           jnp.full((batch,), BOS_ID, jnp.int32), jnp.zeros((batch, max_len), jnp.int32),
+           jnp.zeros((batch,), bool))
   return jax.lax.while_loop(lambda c: (c[0] < max_len) & ~jnp.all(c[4]), body, carry)[3]
 
 
@@ -318,7 +319,9 @@ def load_trained(config, workdir: str) -> Trained:
   config = _as_trained(config, workdir)
   dataset = load_dataset(config.data, seed=config.seed)
   model = build_model(config.model, dataset.info)
-  template = create_train_state(config, model, dataset.info, jax.random.key(config.seed))
+  # Shapes only (nothing is initialised or compiled): the checkpoint fills in the values.
+  template = jax.eval_shape(lambda: create_train_state(config, model, dataset.info,
+                                                       jax.random.key(config.seed)))
   checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
   restored = checkpointer.restore_latest(template)
   checkpointer.close()

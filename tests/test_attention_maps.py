@@ -27,7 +27,7 @@ def _model(info, name, **overrides):
   inputs = [jnp.zeros((1, info.max_len), jnp.int32)]
   if info.kind == 'seq2seq':
     inputs.append(jnp.zeros((1, info.target_max_len), jnp.int32))
-  return model, model.init(jax.random.key(0), *inputs)['params']
+  return model, jax.jit(model.init)(jax.random.key(0), *inputs)['params']
 
 
 def _assert_distributions(weights, key_valid):

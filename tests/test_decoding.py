@@ -1,5 +1,5 @@
 """Generation: cached decoding equals recomputing the whole sequence, token choice, beam search,
-and `mode=sample` from a trained workdir."""
+and `mode=sample` from a trained workdir (an end-to-end run: marked slow)."""
 import itertools
 
 import jax
@@ -27,8 +27,9 @@ def _model(info, name, scale=3.0, **overrides):
   inputs = [jnp.zeros((1, info.max_len), jnp.int32)]
   if info.kind == 'seq2seq':
     inputs.append(jnp.zeros((1, info.target_max_len), jnp.int32))
-  params = model.init(jax.random.key(0), *inputs)['params']
-  return model, jax.tree.map(lambda x: x * scale, params)
+  init = jax.jit(lambda key: jax.tree.map(lambda x: x * scale,
+                                          model.init(key, *inputs)['params']))
+  return model, init(jax.random.key(0))  # one compilation, not one per operation
 
 
 def _lm_by_recompute(model, params, prompt, num_tokens, length):
@@ -170,6 +171,7 @@ def test_until_eos():
   assert decoding.until_eos([5, 6, 0, 0]) == [5, 6]
 
 
+@pytest.mark.slow  # trains, then reloads: about 30 s of compilation on 2 cores
 def test_sample_from_workdir(tmp_path, capsys):
   from attn_jax.config_base import base_config  # pylint: disable=import-outside-toplevel
   from attn_jax.training import train_and_evaluate  # pylint: disable=import-outside-toplevel

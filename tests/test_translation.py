@@ -1,5 +1,6 @@
-"""Translation evaluation: BLEU and exact match, and a seq2seq workdir end to end (metrics lines
-with exact_match and bleu, `mode=sample` translating the prompt, `mode=attention`)."""
+"""Translation evaluation: BLEU and exact match; and, marked slow, a seq2seq workdir end to end
+(metrics lines with exact_match and bleu, `mode=sample` translating the prompt, `mode=attention`).
+"""
 import json
 import os
 
@@ -27,6 +28,7 @@ def test_exact_match_and_bleu_of_decoded_outputs():
   assert translation.exact_match_by_length(decoded) == {3: (0.5, 2), 5: (1.0, 1)}
 
 
+@pytest.mark.slow  # trains, evaluates, samples and draws: about a minute on 2 cores
 def test_translation_workdir_end_to_end(tmp_path, capsys):
   from attn_jax.config_base import base_config  # pylint: disable=import-outside-toplevel
   from attn_jax.training import train_and_evaluate  # pylint: disable=import-outside-toplevel

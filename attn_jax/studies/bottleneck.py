@@ -119,7 +119,8 @@ def plot(rows: list[dict], names: dict[str, str], path: str, trained_max_len: in
   than any training sentence are drawn hollow, beyond a dotted line. `names`: model -> label."""
   fig = Figure(figsize=(7.0, 4.4), layout='constrained')
   ax = fig.subplots()
-  for index, (name, legend) in enumerate(names.items()):  # decreasing sizes keep overlapping lines visible
+  # Decreasing marker sizes and line widths keep overlapping lines visible.
+  for index, (name, legend) in enumerate(names.items()):
     style = dict(color=f'C{index}', marker='os^D'[index % 4], markersize=9 - 2 * (index % 4),
                  linewidth=2.5 - 0.6 * (index % 4))
     for split in dict.fromkeys(r['split'] for r in rows):
@@ -154,9 +155,10 @@ def run(config, workdir: str) -> list[dict]:
   if jax.process_index() == 0:
     write_csv(os.path.join(workdir, 'summary.csv'), summaries)
     write_csv(os.path.join(workdir, 'exact_match_by_length.csv'), by_length)
-    plot(by_length, {n: label(config, n) for n in names}, os.path.join(workdir, 'exact_match_by_length.png'),
-         config.data.max_len, f'Encoding bottleneck: {config.data.name}, '
-         f'{config.train.num_steps} steps of {config.train.batch_size} for every model')
+    plot(by_length, {n: label(config, n) for n in names},
+         os.path.join(workdir, 'exact_match_by_length.png'), config.data.max_len,
+         f'Encoding bottleneck: {config.data.name}, {config.train.num_steps} steps of '
+         f'{config.train.batch_size} for every model')
     with open(os.path.join(workdir, 'results.md'), 'w') as f:
       f.write(f'# Encoding bottleneck ({config.data.name})\n\n{markdown_table(summaries)}\n\n'
               f'## Exact match by source length\n\n{markdown_table(by_length)}\n')
