@@ -8,8 +8,12 @@ Command:
 
 Data: 20,910 commands generated from the grammar; simple 16,728/4,182, length 16,990/3,920,
 addprim_jump 14,670/7,706; each split is built into data.data_dir on first use in about 5 s.
-Run time and result: see the README's table (2-core CPU). Expected, as in the literature: exact
-match near 1 on `simple`, low on `length` and near 0 on `addprim_jump` (compositional
+Run time and result (transformer on `simple`, measured, see
+experiments/results/scan_simple_transformer/): 3000 steps of 64 in 1106 s of training (loop
+wall time; about 19 minutes for the whole command) on the shared 2-core CPU, at about 3 steps/s
+while other jobs ran beside it. Exact match on the 4,182 test commands (greedy decoding): 0.885
+at step 1000, 0.989 at step 2000, 0.998 at step 3000 (BLEU 99.99). Expected for the other
+splits, as in the literature: low on `length` and near 0 on `addprim_jump` (compositional
 generalisation is the point of the benchmark).
 """
 from attn_jax.config_base import base_config

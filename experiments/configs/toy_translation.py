@@ -9,10 +9,12 @@ Command:
 
 Data: 10,000 training pairs of at most 12 French words, 1,000 test pairs, 1,000 longer pairs
 (13-17 words, two relative clauses); built into data.data_dir on first use in about 4 s.
-Run time and result (transformer, measured on a busy 2-core CPU at about 8 steps/s): training
-token accuracy 0.996 at step 300 and test token accuracy 1.0 (teacher forced) at the step-500
-evaluation, about a minute of training; exact match on `test` should follow at >= 0.95. The
-`length` split shows how far that generalises to two relative clauses.
+Run time and result (transformer, measured; experiments/results/toy_translation_transformer/):
+1000 steps of 64 in 212 s of training (loop wall time; about 4 minutes for the whole command,
+compilation included) on the shared 2-core CPU, at 12-15 steps/s once compiled. Evaluation on
+`test` (1,000 pairs, greedy decoding): exact match 1.0 and BLEU 100 at steps 500 and 1000. The
+same checkpoint on `length` (13-17 words, never seen in training): exact match 0.0, BLEU 59.4;
+the translations stop after about 12 words (the longest output it was trained on).
 """
 from attn_jax.config_base import base_config
 
