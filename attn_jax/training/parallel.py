@@ -7,6 +7,7 @@ into `[local_devices, per_device_batch, ...]`.
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import jax_utils
 
@@ -14,7 +15,15 @@ from attn_jax.training import steps
 
 AXIS = 'batch'
 
-replicate = jax_utils.replicate
+
+
+def replicate(tree):
+  """`tree` copied to every local device, `[local_devices, ...]`, placed exactly as the outputs of
+  the pmapped steps are, so that the first step's output does not trigger a second compilation
+  (`flax.jax_utils.replicate` places arrays under another mesh axis name, which does)."""
+  devices = jax.local_device_count()
+  stacked = jax.tree.map(lambda x: jnp.broadcast_to(x, (devices, *jnp.shape(x))), tree)
+  return jax.pmap(lambda x: x, axis_name=AXIS)(stacked)
 
 
 def unreplicate(tree):
