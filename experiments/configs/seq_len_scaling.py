@@ -10,15 +10,18 @@ Command:
   `seq_len_scaling.py:gpu`, goes to 16K with fused attention). Rerunning keeps measured rows.
 
 Run time and result (measured on the 2-core CPU, see experiments/results/seq_len_scaling_cpu/):
-  RUNTIME_AND_RESULT
+  13.6 min for the 20 cells. Step time grows as L^0.83 / L^1.27 / L^1.19 for rnn / lstm / gru and
+  L^1.80 for the transformer (fitted over L = 256..1024); at L=1024 the transformer's step takes
+  1.31 s against 0.12-0.17 s and its memory is 850 MiB against 49-87 MiB. After 150 steps only the
+  transformer at L=64 learned the task (accuracy 0.76; chance 0.10).
 """
 from attn_jax.config_base import base_config
 from attn_jax.studies.settings import study_config_defaults
 
 VARIANTS = ('cpu', 'gpu')
 
-# A tiny sweep for tests/test_configs_run.py: 2 models, 2 short lengths, a few steps.
-SMOKE_TEST = {'models': 'lstm,transformer', 'lengths': '8,16', 'train.num_steps': 2,
+# A one-cell sweep for tests/test_configs_run.py (tests/test_study_seq_len_scaling.py widens it).
+SMOKE_TEST = {'models': 'transformer', 'lengths': '8', 'train.num_steps': 2,
               'train.batch_size': 4, 'train.warmup_steps': 1, 'train.log_every': 1,
               'train.eval_every': 2, 'train.checkpoint_every': 2, 'data.num_eval_examples': 8,
               'study.target_params': 7800, 'study.warmup_steps': 1, 'study.timed_steps': 2}
