@@ -7,4 +7,9 @@ import os
 import tempfile
 
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
-os.environ.setdefault('TFDS_DATA_DIR', tempfile.mkdtemp(prefix='attn_jax_tfds_'))
+# Each test process (pytest-xdist worker) builds into its own directory, so that no two processes
+# build the same dataset into one place at once.
+if 'TFDS_DATA_DIR' not in os.environ or os.environ.get('ATTN_JAX_TEST_TFDS_DIR'):
+  worker = os.environ.get('PYTEST_XDIST_WORKER', 'main')
+  os.environ['TFDS_DATA_DIR'] = tempfile.mkdtemp(prefix=f'attn_jax_tfds_{worker}_')
+  os.environ['ATTN_JAX_TEST_TFDS_DIR'] = '1'  # ours, not the user's: replaced in each worker

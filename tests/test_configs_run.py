@@ -12,7 +12,7 @@ import pytest
 from attn_jax import experiments
 from launcher import CONFIGS
 
-SMOKE_TRAIN = {'train.num_steps': 2, 'train.batch_size': 4, 'train.eval_batch_size': 8,
+SMOKE_TRAIN = {'train.num_steps': 2, 'train.batch_size': 4, 'train.eval_batch_size': 128,
                'train.log_every': 1, 'train.eval_every': 2, 'train.checkpoint_every': 2,
                'train.warmup_steps': 1, 'sample.num_samples': 1, 'sample.num_tokens': 8}
 
@@ -35,7 +35,6 @@ def _cases():
 def test_config_runs_end_to_end(tmp_path, path, variant):
   module = _load(path)
   config = module.get_config() if variant is None else module.get_config(variant)
-  config.data.data_dir = str(tmp_path / 'data')
   overrides = dict(SMOKE_TRAIN) if config.experiment == 'train' else {}
   overrides.update(getattr(module, 'SMOKE_TEST', {}))
   config.update_from_flattened_dict(overrides)

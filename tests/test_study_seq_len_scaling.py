@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import matplotlib.image
 import numpy as np
 import pytest
@@ -25,8 +26,8 @@ def _config_module():
 
 
 CONFIG_MODULE = _config_module()
-# A sweep of two models at two short lengths, a few steps each (the config file's own smoke test).
-TINY = dict(CONFIG_MODULE.SMOKE_TEST)
+# A sweep of two models at two short lengths, a few steps each (the config file's smoke settings).
+TINY = {**CONFIG_MODULE.SMOKE_TEST, 'models': 'lstm,transformer', 'lengths': '8,16'}
 TARGET = TINY['study.target_params']
 PLOTS = ('step_time.png', 'memory.png', 'accuracy.png')
 
@@ -43,19 +44,15 @@ def read_csv(path):
     return list(csv.DictReader(f))
 
 
-@pytest.fixture(scope='module')
-def sweep(tmp_path_factory):
-  """The tiny sweep through launch.py, as a user runs it: (workdir, completed process)."""
-  workdir = tmp_path_factory.mktemp('sweep')
-  overrides = [f'{k}={v}' for k, v in TINY.items()]
-  result = launch('seq_len_scaling.py', workdir, *overrides, timeout=600)
-  assert result.returncode == 0, result.stderr[-3000:]
-  return workdir, result
+def plain_launch(workdir, overrides: dict) -> subprocess.CompletedProcess:
+  """`python launch.py --workdir=DIR --config.K=V ...`: no --config, so the default experiment."""
+  command = [sys.executable, os.path.join(REPO, 'launch.py'), f'--workdir={workdir}',
+             *[f'--config.{k}={v}' for k, v in overrides.items()]]
+  return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO,
+                        env=dict(os.environ, JAX_PLATFORMS='cpu'), check=False)
 
 
-def test_tiny_sweep_writes_every_contract_column(sweep):
-  workdir, _ = sweep
-  lines = read_csv(os.path.join(workdir, 'results.csv'))
+def check_rows(lines):
   assert set(results_table.CONTRACT_COLUMNS) <= set(lines[0])
   assert sorted((l['model'], int(l['seq_len'])) for l in lines) == [
       ('lstm', 8), ('lstm', 16), ('transformer', 8), ('transformer', 16)]
@@ -69,21 +66,14 @@ def test_tiny_sweep_writes_every_contract_column(sweep):
     assert float(line['tokens_per_s']) == pytest.approx(
         4 * int(line['seq_len']) / (float(line['step_ms']) / 1e3), rel=1e-4)
     assert 0 <= float(line['accuracy']) <= 1
-
-
-def test_tiny_sweep_flops_grow_with_length(sweep):
-  workdir, _ = sweep
-  flops = {(l['model'], int(l['seq_len'])): float(l['flops_per_step'])
-           for l in read_csv(os.path.join(workdir, 'results.csv'))}
+  flops = {(l['model'], int(l['seq_len'])): float(l['flops_per_step']) for l in lines}
   for model in ('lstm', 'transformer'):
     assert flops[model, 16] > 1.5 * flops[model, 8]
 
 
-def test_tiny_sweep_writes_report_and_plots(sweep):
-  workdir, _ = sweep
+def check_report_and_plots(workdir):
   with open(os.path.join(workdir, 'report.md')) as f:
     report = f.read()
-  import jax  # pylint: disable=import-outside-toplevel
   assert f'jax {jax.__version__}' in report
   assert '| model | seq_len |' in report and 'Growth exponents' in report
   for model in ('lstm', 'transformer'):
@@ -95,13 +85,19 @@ def test_tiny_sweep_writes_report_and_plots(sweep):
     assert f'({name})' in report
 
 
-def test_rerun_keeps_measured_rows(sweep, tmp_path):
-  workdir, _ = sweep
-  before = read_csv(os.path.join(workdir, 'results.csv'))
-  again = launch('seq_len_scaling.py', workdir, *[f'{k}={v}' for k, v in TINY.items()])
+def test_tiny_sweep_end_to_end(tmp_path):
+  """Plain `python launch.py` (the study is the default) with a tiny sweep writes every contract
+  column, the report and the plots; the same command again keeps the measured rows."""
+  result = plain_launch(tmp_path, TINY)
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = read_csv(tmp_path / 'results.csv')
+  check_rows(lines)
+  check_report_and_plots(tmp_path)
+
+  again = plain_launch(tmp_path, TINY)
   assert again.returncode == 0, again.stderr[-3000:]
   assert '0 cell(s) measured' in again.stdout
-  assert read_csv(os.path.join(workdir, 'results.csv')) == before
+  assert read_csv(tmp_path / 'results.csv') == lines
 
 
 @pytest.mark.parametrize('exponent', [1.0, 2.0, 0.5])
@@ -191,14 +187,3 @@ def test_bad_lengths_exit_2_from_the_command_line(tmp_path):
   assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: lengths:'), result.stderr
-
-
-def test_plain_launch_runs_the_study(tmp_path):
-  """`python launch.py` with no --config is this study (here cut to one tiny cell)."""
-  tiny = {**TINY, 'models': 'lstm', 'lengths': '8'}
-  command = [sys.executable, os.path.join(REPO, 'launch.py'), f'--workdir={tmp_path}',
-             *[f'--config.{k}={v}' for k, v in tiny.items()]]
-  result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO,
-                          env=dict(os.environ, JAX_PLATFORMS='cpu'), check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert [l['model'] for l in read_csv(tmp_path / 'results.csv')] == ['lstm']

@@ -32,7 +32,9 @@ def create_train_state(config, model, info: TaskInfo, rng: jax.Array) -> train_s
     info: the dataset's `TaskInfo` (input shapes).
     rng: the parameter initialisation key.
   """
-  variables = jax.jit(lambda key: model.init(key, *model_inputs(example_batch(info)),
-                                             train=False))(rng)
-  return train_state.TrainState.create(apply_fn=model.apply, params=variables['params'],
-                                       tx=make_optimizer(config.train))
+  def create(key):
+    variables = model.init(key, *model_inputs(example_batch(info)), train=False)
+    return train_state.TrainState.create(apply_fn=model.apply, params=variables['params'],
+                                         tx=make_optimizer(config.train))
+
+  return jax.jit(create)(rng)  # one compilation, not one per optimizer-state leaf

@@ -19,6 +19,10 @@ VARIANTS = {
     'lstm': dict(name='lstm', num_layers=1, hidden_size=128),
 }
 
+# Small splits for tests/test_configs_run.py.
+SMOKE_TEST = {'data.listops_max_length': 100, 'data.listops_num_train': 64,
+              'data.listops_num_validation': 16, 'data.listops_num_test': 16}
+
 
 def get_config(variant: str = 'transformer'):
   if variant not in VARIANTS:
