@@ -25,21 +25,15 @@ import jax
 from matplotlib.figure import Figure
 
 from attn_jax import decoding, translation
-from attn_jax.errors import ConfigError
 from attn_jax.models.registry import num_params
+from attn_jax.studies.model_list import parse_model_list
 from attn_jax.training.loop import train_and_evaluate
 
 
 def model_names(config) -> list[str]:
   """`config.bottleneck.models` as a list; each must name a section of `config.bottleneck`."""
-  names = [n.strip() for n in config.bottleneck.models.split(',') if n.strip()]
   accepted = [k for k, v in config.bottleneck.items() if hasattr(v, 'items')]
-  unknown = [n for n in names if n not in accepted]
-  if not names or unknown:
-    what = f'unknown model {unknown[0]!r}' if unknown else 'no model given'
-    raise ConfigError('bottleneck.models', f'{what}; accepted: a comma-separated list of '
-                      f'{", ".join(accepted)}')
-  return names
+  return list(parse_model_list(config.bottleneck.models, accepted, 'bottleneck.models'))
 
 
 def run_config(config, name: str):

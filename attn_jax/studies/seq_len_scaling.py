@@ -25,6 +25,7 @@ from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import MODEL_NAMES, build_model
 from attn_jax.studies import cost, param_match, results_table, scaling_report, settings
+from attn_jax.studies.model_list import parse_model_list
 from attn_jax.training.loop import train_and_evaluate
 from attn_jax.training.run_record import platform_info
 
@@ -40,14 +41,7 @@ TASK_DESCRIPTIONS = {
 
 def parse_models(text: str) -> tuple[str, ...]:
   """'lstm,transformer' -> ('lstm', 'transformer'); raises ConfigError('models', ...)."""
-  accepted = [m for m in STUDY_MODELS if m in MODEL_NAMES]
-  names = tuple(dict.fromkeys(n.strip() for n in str(text).split(',') if n.strip()))
-  unknown = [n for n in names if n not in accepted]
-  if not names or unknown:
-    what = f'unknown model {unknown[0]!r}' if unknown else 'no model given'
-    raise ConfigError('models', f'{what}; accepted: a comma-separated list of '
-                      f'{", ".join(accepted)}')
-  return names
+  return parse_model_list(text, [m for m in STUDY_MODELS if m in MODEL_NAMES], 'models')
 
 
 def parse_lengths(text) -> tuple[int, ...]:
