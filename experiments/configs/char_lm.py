@@ -8,8 +8,9 @@ Command:
   (variants: transformer, lstm, gru, rnn; `--config.mode=sample` continues `sample.prompt` from
   the workdir's latest checkpoint)
 
-Run time and result: see the README's table (measured on a 2-core CPU): the eval loss ends far
-below the text's unigram entropy (about 3.1 nats per character).
+Run time and result (2-core CPU, `--config.train.num_steps=300`): transformer eval loss 2.235
+nats/char at 3.40 steps/s (1.7 min for the command), lstm 1.942 at 3.86 steps/s (1.5 min); the
+text's unigram entropy is 3.25 nats per character.
 """
 from attn_jax.config_base import base_config
 
