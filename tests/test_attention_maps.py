@@ -12,6 +12,7 @@ from attn_jax import attention_maps
 from attn_jax.data.task import TaskInfo
 from attn_jax.data.tokenizers import char_tokenizer
 from attn_jax.models.registry import build_model, model_config_defaults
+from attn_jax.training.state import example_batch, model_inputs
 
 S2S_INFO = TaskInfo(kind='seq2seq', max_len=6, vocab_size=10, target_vocab_size=9,
                     target_max_len=5, input_shape=(6,))
@@ -24,9 +25,7 @@ def _model(info, name, **overrides):
   config.update(dict(name=name, hidden_size=16, num_layers=2, num_heads=2, mlp_dim=32,
                      **overrides))
   model = build_model(config, info)
-  inputs = [jnp.zeros((1, info.max_len), jnp.int32)]
-  if info.kind == 'seq2seq':
-    inputs.append(jnp.zeros((1, info.target_max_len), jnp.int32))
+  inputs = model_inputs(example_batch(info))
   return model, jax.jit(model.init)(jax.random.key(0), *inputs)['params']
 
 

@@ -11,6 +11,7 @@ from attn_jax import decoding
 from attn_jax.data.task import TaskInfo
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model, model_config_defaults
+from attn_jax.training.state import example_batch, model_inputs
 
 LM_INFO = TaskInfo(kind='lm', max_len=12, vocab_size=9, target_vocab_size=9, input_shape=(12,))
 S2S_INFO = TaskInfo(kind='seq2seq', max_len=6, vocab_size=10, target_vocab_size=9,
@@ -24,9 +25,7 @@ def _model(info, name, scale=3.0, **overrides):
   config.update(dict(name=name, hidden_size=16, num_layers=1, num_heads=2, mlp_dim=32,
                      **overrides))
   model = build_model(config, info)
-  inputs = [jnp.zeros((1, info.max_len), jnp.int32)]
-  if info.kind == 'seq2seq':
-    inputs.append(jnp.zeros((1, info.target_max_len), jnp.int32))
+  inputs = model_inputs(example_batch(info))
   init = jax.jit(lambda key: jax.tree.map(lambda x: x * scale,
                                           model.init(key, *inputs)['params']))
   return model, init(jax.random.key(0))  # one compilation, not one per operation
