@@ -82,3 +82,29 @@ def write_scaling_plots(rows: Sequence[dict], models: Sequence[str], workdir: st
                  log_y=log_y, chance=chance if column == 'accuracy' else None)
     names.append(name)
   return names
+
+
+def gradient_flow_plot(rows: Sequence[dict], path: str, *, seq_len: int | None = None,
+                       title: str | None = None):
+  """Gradient norm || d loss_L / d e_t || against the distance L - 1 - t (log y): one colour per
+  model, the 'init' stage dashed and 'trained' solid (rows of `studies.gradient_flow.measure`,
+  at `seq_len`, default the longest in `rows`)."""
+  seq_len = seq_len or max(r['seq_len'] for r in rows)
+  rows = [r for r in rows if r['seq_len'] == seq_len and r['grad_norm'] > 0]
+  fig = Figure(figsize=(6.4, 4.4), layout='constrained')
+  ax = fig.subplots()
+  colours = {}
+  for model in dict.fromkeys(r['model'] for r in rows):
+    for stage in dict.fromkeys(r['stage'] for r in rows if r['model'] == model):
+      points = sorted((r['distance'], r['grad_norm']) for r in rows
+                      if r['model'] == model and r['stage'] == stage)
+      line, = ax.plot(*zip(*points), '--' if stage == 'init' else '-',
+                      color=colours.get(model), label=f'{model} ({stage})')
+      colours.setdefault(model, line.get_color())
+  ax.set_yscale('log')
+  ax.set_xlabel('distance L - 1 - t from the differentiated position')
+  ax.set_ylabel('mean || d loss / d embedding_t ||')
+  ax.set_title(title or f'Gradient flow to the inputs (L = {seq_len})')
+  ax.grid(True, which='both', alpha=0.3)
+  ax.legend(fontsize='small')
+  fig.savefig(path, dpi=110)

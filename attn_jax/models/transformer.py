@@ -244,7 +244,8 @@ class TransformerLM(nn.Module):
     positions = Positions(name='positions')(inputs.shape[1], decode)
     mask = None if decode else causal_mask(inputs.shape[1])
     y = TransformerStack(cfg, name='decoder')(
-        embed(inputs), mask, positions=positions, train=train, decode=decode)
+        self.perturb('embedded', embed(inputs)), mask, positions=positions, train=train,
+        decode=decode)  # perturb: see InputEmbedding
     return TokenOutput(self.vocab_size, self.tie_embeddings, cfg.dtype, name='output')(y, embed)
 
 
