@@ -108,3 +108,24 @@ def gradient_flow_plot(rows: Sequence[dict], path: str, *, seq_len: int | None =
   ax.grid(True, which='both', alpha=0.3)
   ax.legend(fontsize='small')
   fig.savefig(path, dpi=110)
+
+
+def inference_cost_plot(rows: Sequence[dict], path: str, *, title: str | None = None):
+  """Two log-log panels against the context length: milliseconds per generated token, and the
+  bytes of carried state (RNN state vs transformer KV cache); one line per model (rows of
+  `studies.inference_cost.measure`)."""
+  fig = Figure(figsize=(10.4, 4.2), layout='constrained')
+  axes = fig.subplots(1, 2)
+  panels = (('ms_per_token', 'ms per generated token'), ('state_bytes', 'carried state (bytes)'))
+  for ax, (column, ylabel) in zip(axes, panels):
+    for model in dict.fromkeys(r['model'] for r in rows):
+      points = sorted((r['context_len'], r[column]) for r in rows if r['model'] == model)
+      ax.plot(*zip(*points), 'o-', label=model)
+    ax.set_xscale('log', base=2)
+    ax.set_yscale('log')
+    ax.set_xlabel('context length N')
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which='both', alpha=0.3)
+  axes[0].legend(fontsize='small')
+  fig.suptitle(title or 'Generating one token: time and carried state vs context')
+  fig.savefig(path, dpi=110)
