@@ -18,9 +18,8 @@ import time
 import traceback
 
 import ml_collections
-from tqdm import tqdm
 
-from attn_jax import plots
+from attn_jax import plots, progress
 from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import MODEL_NAMES, build_model
@@ -126,7 +125,7 @@ def measure_cell(config, model: str, length: int, workdir: str, widths: Widths) 
     row['accuracy'] = float(final.get('accuracy', math.nan))
   except Exception as error:  # pylint: disable=broad-except  # recorded in the row, sweep goes on
     row['status'] = failure_status(error)
-    tqdm.write(f'{model} L={length}: {row["status"]}\n{traceback.format_exc(limit=3)}')
+    progress.write(f'{model} L={length}: {row["status"]}\n{traceback.format_exc(limit=3)}')
   row['cell_s'] = time.perf_counter() - start
   return row
 
@@ -181,7 +180,7 @@ def run(config, workdir: str) -> list[dict]:
     first = next((l for m, l in todo if m == model), lengths[0])
     widths(model, load_dataset(data_config(config, first), seed=config.seed).info)
   order = lambda r: results_table.sort_key(r, models)
-  bar = tqdm(todo, unit='cell', desc='seq_len_scaling')
+  bar = progress.bar(todo, unit='cell', desc='seq_len_scaling')
   for model, length in bar:
     bar.set_description(f'{model} L={length}')
     rows[model, length] = measure_cell(config, model, length, workdir, widths)

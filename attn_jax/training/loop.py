@@ -4,9 +4,8 @@ import time
 
 import jax
 import numpy as np
-from tqdm import tqdm
 
-from attn_jax import decoding, translation
+from attn_jax import decoding, progress, translation
 from attn_jax.data import load_dataset
 from attn_jax.models.registry import build_model
 from attn_jax.training import parallel
@@ -122,7 +121,7 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer):
   p_eval = parallel.pmap_eval_step(run.model.apply, kind)
   schedule = make_schedule(train)
   state = parallel.replicate(state)
-  bar = tqdm(initial=start, total=train.num_steps, disable=not run.is_main, unit='step')
+  bar = progress.bar(initial=start, total=train.num_steps, disable=not run.is_main, unit='step')
   timer, window, pending, final = None, None, None, {}
   for step in range(start, train.num_steps):
     batch = run.dataset.train_batch(step, train.batch_size, process_index=jax.process_index(),
