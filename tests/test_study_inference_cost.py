@@ -42,7 +42,8 @@ def test_transformer_cache_grows_linearly_with_context():
   assert len(counters) == 1 and 0 < counters.pop() <= 4 * (LAYERS + 1)
 
 
-@pytest.mark.parametrize('name', ['gru', 'transformer'])
+@pytest.mark.parametrize('name', ['gru', 'transformer', *(  # the parallel-scan family if present
+    name for name in ('mingru',) if name in registry.MODEL_NAMES)])
 def test_prefilled_state_continues_the_full_forward_pass(name):
   """prefill(N - 1 tokens) then one step gives the full model's logits at position N - 1."""
   n = 7
