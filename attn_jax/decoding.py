@@ -27,10 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attn_jax.data.tokenizers import BOS_ID, EOS_ID
-from attn_jax.data.task import PAD_ID
 from attn_jax.errors import ConfigError
 from attn_jax.models import transformer
+from attn_jax.task import BOS_ID, EOS_ID, PAD_ID
 
 State = Any
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from attn_jax import attention_maps
-from attn_jax.data.task import TaskInfo
 from attn_jax.data.tokenizers import char_tokenizer
 from attn_jax.models.registry import build_model, model_config_defaults
+from attn_jax.task import TaskInfo
 from attn_jax.training.state import example_batch, model_inputs
 
 S2S_INFO = TaskInfo(kind='seq2seq', max_len=6, vocab_size=10, target_vocab_size=9,

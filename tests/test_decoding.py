@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from attn_jax import decoding
-from attn_jax.data.task import TaskInfo
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model, model_config_defaults
+from attn_jax.task import TaskInfo
 from attn_jax.training.state import example_batch, model_inputs
 
 LM_INFO = TaskInfo(kind='lm', max_len=12, vocab_size=9, target_vocab_size=9, input_shape=(12,))

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attn_jax.data.task import PAD_ID, TaskInfo
 from attn_jax.models import registry
+from attn_jax.task import PAD_ID, TaskInfo
 from test_models_registry import random_params
 
 BATCH, LEN, VOCAB, CLASSES = 2, 10, 11, 3

@@ -7,9 +7,9 @@ import numpy as np
 import optax
 import pytest
 
-from attn_jax.data.task import TaskInfo
 from attn_jax.errors import ConfigError
 from attn_jax.models import recurrent, registry, transformer
+from attn_jax.task import TaskInfo
 
 BATCH, LEN, VOCAB, TARGET_VOCAB, TARGET_LEN, CLASSES = 2, 6, 11, 13, 5, 3
 

@@ -11,14 +11,13 @@ needs TensorFlow (TFDS's default `tfrecord`), is an error that says how to prepa
 import numpy as np
 
 from attn_jax.data import pipeline
-from attn_jax.data import registry
 from attn_jax.data import tfds_utils
 from attn_jax.data import tokenizers
-from attn_jax.data.task import TaskInfo
 from attn_jax.errors import ConfigError
+from attn_jax.task import TaskInfo
 
 
-def _builder(name: str, data_dir: str):
+def _builder(name: str, data_dir: str, our_names: tuple[str, ...]):
   tfds = tfds_utils.tfds()
   try:
     with tfds_utils.quiet_tfds():
@@ -26,7 +25,7 @@ def _builder(name: str, data_dir: str):
       prepared = builder.is_prepared()
   except Exception as e:  # pylint: disable=broad-except  (TFDS raises many kinds here)
     raise ConfigError('data.name', f'unknown dataset {name!r}; accepted: '
-                      f'{", ".join(registry.DATASET_NAMES)}, or a TFDS catalog name that is '
+                      f'{", ".join(our_names)}, or a TFDS catalog name that is '
                       f'prepared in data.data_dir ({data_dir}) [{type(e).__name__}: '
                       f'{str(e).splitlines()[0]}]') from e
   build = f'tfds build {name} --data_dir={data_dir} --file_format={tfds_utils.FILE_FORMAT}'
@@ -96,9 +95,11 @@ def _task(builder, seq_len: int):
                     'ClassLabel, text -> text')
 
 
-def load(config, seed: int) -> pipeline.Dataset:
+def load(config, seed: int, our_names: tuple[str, ...]) -> pipeline.Dataset:
+  """The TFDS dataset `config.name`; `our_names` (the datasets this package builds) are named
+  in the error for a name that TFDS does not know either."""
   data_dir = tfds_utils.resolve_data_dir(config.data_dir)
-  builder = _builder(config.name, data_dir)
+  builder = _builder(config.name, data_dir, our_names)
   info, featurize, tok, target_tok = _task(builder, config.seq_len)
   with tfds_utils.quiet_tfds():
     sources = builder.as_data_source()

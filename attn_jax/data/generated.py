@@ -20,8 +20,8 @@ of `data.num_eval_examples` rows drawn from a stream that training never uses.
 import numpy as np
 
 from attn_jax.data import pipeline
-from attn_jax.data.task import TaskInfo
 from attn_jax.errors import ConfigError
+from attn_jax.task import TaskInfo
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)

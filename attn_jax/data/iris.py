@@ -11,7 +11,7 @@ import numpy as np
 
 from attn_jax.data import pipeline
 from attn_jax.data import tfds_utils
-from attn_jax.data.task import TaskInfo
+from attn_jax.task import TaskInfo
 
 SPECIES = ('setosa', 'versicolor', 'virginica')
 FEATURES = ('sepal_length', 'sepal_width', 'petal_length', 'petal_width')

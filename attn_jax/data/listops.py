@@ -17,8 +17,8 @@ import numpy as np
 from attn_jax.data import pipeline
 from attn_jax.data import tfds_utils
 from attn_jax.data import tokenizers
-from attn_jax.data.task import TaskInfo
 from attn_jax.errors import ConfigError
+from attn_jax.task import TaskInfo
 
 OPERATORS = ('[MAX', '[MIN', '[MED', '[SM')
 END = ']'

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from attn_jax.data.task import TaskInfo
 from attn_jax.errors import ConfigError
+from attn_jax.task import TaskInfo
 
 Batch = dict[str, np.ndarray]
 # Bytes under which a prepared split is featurized once and kept in memory.
@@ -180,7 +180,7 @@ class Dataset:
   """A task's data: its `TaskInfo`, tokenizers, training batches and evaluation splits.
 
   Attributes:
-    info: sizes and kind (see `attn_jax.data.task`).
+    info: sizes and kind (see `attn_jax.task`).
     tokenizer: tokenizer of `inputs` (and of `targets` for `lm`), or None.
     target_tokenizer: tokenizer of seq2seq targets, or None.
     train_fn: `(step, global_batch_size, rows) -> batch` (see `finite_train_fn`).

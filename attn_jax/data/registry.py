@@ -1,6 +1,7 @@
 """`load_dataset`: a data config -> a `Dataset`, for every dataset name we know."""
 import importlib
 
+from attn_jax.data import catalog
 from attn_jax.data import pipeline
 from attn_jax.errors import ConfigError
 
@@ -30,8 +31,7 @@ def load_dataset(data_config, *, seed: int) -> pipeline.Dataset:
     module = importlib.import_module(_LOADERS[name])
     dataset = module.load(data_config, seed)
   else:
-    from attn_jax.data import catalog  # pylint: disable=g-import-not-at-top
-    dataset = catalog.load(data_config, seed)
+    dataset = catalog.load(data_config, seed, DATASET_NAMES)
   if data_config.get('eval_split'):
     if data_config.eval_split not in dataset.eval_sources:
       raise ConfigError('data.eval_split', f'{name!r} has no split {data_config.eval_split!r}; '

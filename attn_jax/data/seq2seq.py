@@ -12,7 +12,7 @@ import numpy as np
 from attn_jax.data import pipeline
 from attn_jax.data import tfds_utils
 from attn_jax.data import tokenizers
-from attn_jax.data.task import TaskInfo
+from attn_jax.task import TaskInfo
 
 Pairs = list[tuple[str, str]]
 

@@ -15,8 +15,8 @@ import numpy as np
 from attn_jax.data import pipeline
 from attn_jax.data import tfds_utils
 from attn_jax.data import tokenizers
-from attn_jax.data.task import TaskInfo
 from attn_jax.errors import ConfigError
+from attn_jax.task import TaskInfo
 
 CHUNK_CHARS = 1 << 16
 TOKENIZERS = ('char', 'byte', 'word')

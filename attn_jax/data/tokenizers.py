@@ -9,11 +9,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from attn_jax.data.task import PAD_ID
 from attn_jax.errors import ConfigError
+from attn_jax.task import BOS_ID, EOS_ID, PAD_ID
 
-BOS_ID = 1
-EOS_ID = 2
 UNK_ID = 3
 NUM_SPECIAL = 4
 SPECIAL_TOKENS = ('<pad>', '<bos>', '<eos>', '<unk>')

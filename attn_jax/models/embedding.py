@@ -7,7 +7,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from attn_jax.data.task import PAD_ID
+from attn_jax.task import PAD_ID
 
 
 def token_valid(tokens: jax.Array) -> jax.Array:

@@ -6,9 +6,9 @@ grows with the width, so a binary search over multiples of a step finds the clos
 import jax
 import ml_collections
 
-from attn_jax.data.task import TaskInfo
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model, num_params
+from attn_jax.task import TaskInfo
 from attn_jax.training.state import example_batch, model_inputs
 
 MAX_HIDDEN = 8192

@@ -13,7 +13,7 @@ def metric_sums(kind: str, logits: jax.Array, batch: dict) -> dict[str, jax.Arra
   """Weighted sums of the per-example (or per-token) loss and accuracy.
 
   Args:
-    kind: the task kind (`attn_jax.data.task.TASK_KINDS`).
+    kind: the task kind (`attn_jax.task.TASK_KINDS`).
     logits: `[batch, classes]`, `[batch, 1]` (regression) or `[batch, length, vocab]`.
     batch: with `targets` (`[batch]` or `[batch, length]`) and `weights` of the same shape.
 

@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 from flax.training import train_state
 
-from attn_jax.data.task import TaskInfo
+from attn_jax.task import TaskInfo
 from attn_jax.training.optimizer import make_optimizer
 
 

@@ -33,7 +33,7 @@ def train_step(state: train_state.TrainState, batch: dict, base_key: jax.Array, 
 
   Args:
     state: the train state (replicated under pmap).
-    batch: this device's rows, `[per_device_batch, ...]` (see `attn_jax.data.task`).
+    batch: this device's rows, `[per_device_batch, ...]` (see `attn_jax.task`).
     base_key: the run's base PRNG key (the same on every device).
     kind: the task kind, for the loss.
     grad_accum_steps: micro-batches per update; their gradients are summed before the update.

@@ -1,7 +1,12 @@
-"""What a dataset tells the rest of the program: the task kind, sizes, and the batch format.
+"""The task description that data and models share: the task kind, sizes, and the batch format.
+
+Neither package owns it: `attn_jax.data` builds batches to this contract and describes each
+dataset with a `TaskInfo`; `attn_jax.models` builds a model for a `TaskInfo` and reads batches of
+this format. It imports nothing of the project.
 
 Batch format (numpy dicts; the training package reshapes the leading axis to
-`[devices, per_device_batch, ...]`). Token id 0 is PAD in every token task.
+`[devices, per_device_batch, ...]`). In every token task id `PAD_ID` (0) is padding, `BOS_ID` (1)
+starts a decoder input and `EOS_ID` (2) ends a target (tokenizers reserve them, and UNK, 3).
 
 * `classification`: `inputs` int32 `[batch, length]` tokens, or float32 `[batch, features]` /
   `[batch, height, width, channels]`; `targets` int32 `[batch]`; `weights` float32 `[batch]`.
@@ -20,6 +25,8 @@ import dataclasses
 
 TASK_KINDS = ('classification', 'regression', 'lm', 'seq2seq')
 PAD_ID = 0
+BOS_ID = 1
+EOS_ID = 2
 
 
 @dataclasses.dataclass(frozen=True)
