@@ -10,7 +10,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from attn_jax.errors import ConfigError
+from attn_jax.errors import ConfigError, Preempted
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CONFIG = os.path.join(_HERE, 'experiments', 'configs', 'seq_len_scaling.py')
@@ -22,6 +22,10 @@ _COORDINATOR = flags.DEFINE_string('coordinator_address', None,
                                    'Multi-host: host:port of process 0 (jax.distributed).')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Multi-host: number of processes.')
 _PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Multi-host: index of this process.')
+_DISTRIBUTED = flags.DEFINE_enum(
+    'distributed', None, ['auto'],
+    'Multi-host: `auto` lets jax.distributed.initialize() read the cluster environment '
+    '(SLURM, Open MPI, Kubernetes, Cloud TPU) instead of the three flags above.')
 
 MODES = ('train', 'sample', 'attention')
 
@@ -79,20 +83,39 @@ def run_experiment(config, workdir: str):
   return experiments.run(config, workdir)
 
 
+def initialize_distributed():
+  """`jax.distributed.initialize` from the explicit flags, or from the cluster's environment."""
+  if not (_COORDINATOR.value or _NUM_PROCESSES.value or _DISTRIBUTED.value):
+    return
+  import jax  # pylint: disable=import-outside-toplevel
+  if _DISTRIBUTED.value == 'auto':
+    if _COORDINATOR.value or _NUM_PROCESSES.value or _PROCESS_ID.value is not None:
+      fail('distributed: --distributed=auto reads the cluster environment; drop '
+           '--coordinator_address/--num_processes/--process_id, or drop --distributed')
+    try:
+      jax.distributed.initialize()
+    except ValueError as error:  # nothing detected: no coordinator address, process count or id
+      fail(f'distributed: no cluster environment found ({error}); accepted: a SLURM, Open MPI, '
+           'Kubernetes or Cloud TPU job, or the flags --coordinator_address, --num_processes and '
+           '--process_id')
+    return
+  jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
+                             num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
+
+
 def main(argv):
   logging.set_verbosity(logging.WARNING)  # orbax and TFDS log every file at INFO
   if len(argv) > 1:
     fail(f'unexpected arguments {argv[1:]}; settings go in --config.KEY=VALUE flags')
-  if _COORDINATOR.value or _NUM_PROCESSES.value:
-    import jax  # pylint: disable=import-outside-toplevel
-    jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
-                               num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
+  initialize_distributed()
   config_arg = flags.FLAGS['config'].serialize().partition('=')[2] or DEFAULT_CONFIG
   workdir = _WORKDIR.value or default_workdir(config_arg)
   try:
     run_experiment(_CONFIG.value, workdir)
   except ConfigError as error:
     fail(str(error))
+  except Preempted as stopped:  # a handled stop: exit 0, as schedulers expect of a clean stop
+    print(stopped, flush=True)
 
 
 if __name__ == '__main__':

@@ -1,4 +1,5 @@
 """Runs `launch.py` in a subprocess (so that device-count flags apply) and reads its workdir."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -8,16 +9,33 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, 'experiments', 'configs')
 
 
-def launch(config: str, workdir, *overrides: str, devices: int = 1, extra_flags=(),
-           timeout: float = 300) -> subprocess.CompletedProcess:
-  """`python launch.py --config=experiments/configs/CONFIG --workdir=DIR --config.K=V ...`."""
+def start(config: str, workdir, *overrides: str, devices: int = 1, extra_flags=(),
+          env=None) -> subprocess.Popen:
+  """Starts `python launch.py --config=experiments/configs/CONFIG --workdir=DIR --config.K=V ...`
+  (text stdout and stderr piped; `env` adds to this process's environment)."""
   env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
-             JAX_PLATFORMS='cpu', TF_CPP_MIN_LOG_LEVEL='3')
+             JAX_PLATFORMS='cpu', TF_CPP_MIN_LOG_LEVEL='3', **(env or {}))
   command = [sys.executable, os.path.join(REPO, 'launch.py'),
              f'--config={os.path.join(CONFIGS, config)}', f'--workdir={workdir}',
              *[f'--config.{o}' for o in overrides], *extra_flags]
-  return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
-                        cwd=REPO, check=False)
+  return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, cwd=REPO)
+
+
+def finish(process: subprocess.Popen, timeout: float = 300) -> subprocess.CompletedProcess:
+  """Waits for a process of `start` (killing it after `timeout` s) and returns its outputs."""
+  try:
+    stdout, stderr = process.communicate(timeout=timeout)
+  finally:
+    process.kill()
+  return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def launch(config: str, workdir, *overrides: str, devices: int = 1, extra_flags=(),
+           timeout: float = 300) -> subprocess.CompletedProcess:
+  """`python launch.py --config=experiments/configs/CONFIG --workdir=DIR --config.K=V ...`."""
+  return finish(start(config, workdir, *overrides, devices=devices, extra_flags=extra_flags),
+                timeout)
 
 
 def metric_lines(workdir, split: str = 'train') -> list[dict]:
@@ -27,3 +45,17 @@ def metric_lines(workdir, split: str = 'train') -> list[dict]:
 
 def losses(workdir, split: str = 'train') -> dict[int, float]:
   return {line['step']: line['loss'] for line in metric_lines(workdir, split)}
+
+
+def tiny_char_lm_config():
+  """`char_lm.py:transformer` made tiny: 12 steps of batch 8, a checkpoint every 4 steps."""
+  spec = importlib.util.spec_from_file_location('char_lm', os.path.join(CONFIGS, 'char_lm.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config('transformer')
+  config.model.update(num_layers=1, hidden_size=32, num_heads=2, mlp_dim=64, dropout_rate=0.1)
+  config.data.seq_len = 32
+  config.train.update(batch_size=8, num_steps=12, log_every=1, eval_every=4,
+                      checkpoint_every=4, keep_checkpoints=5)
+  config.sample.num_samples = 0
+  return config

@@ -1,5 +1,4 @@
 """Kill and resume: a run interrupted after a checkpoint, rerun, logs the uninterrupted losses."""
-import importlib.util
 import os
 
 import numpy as np
@@ -7,20 +6,7 @@ import pytest
 
 from attn_jax.training import loop
 from attn_jax.training.checkpoints import Checkpointer
-from launcher import CONFIGS, launch, losses
-
-
-def _char_lm_config():
-  spec = importlib.util.spec_from_file_location('char_lm', os.path.join(CONFIGS, 'char_lm.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config('transformer')
-  config.model.update(num_layers=1, hidden_size=32, num_heads=2, mlp_dim=64, dropout_rate=0.1)
-  config.data.seq_len = 32
-  config.train.update(batch_size=8, num_steps=12, log_every=1, eval_every=4,
-                      checkpoint_every=4, keep_checkpoints=5)
-  config.sample.num_samples = 0
-  return config
+from launcher import launch, losses, tiny_char_lm_config
 
 
 class Interrupted(Exception):
@@ -28,7 +14,7 @@ class Interrupted(Exception):
 
 
 def test_resume_after_kill_equals_uninterrupted_run(tmp_path, monkeypatch):
-  config = _char_lm_config()
+  config = tiny_char_lm_config()
   loop.train_and_evaluate(config, str(tmp_path / 'whole'))
 
   save = Checkpointer.save
@@ -53,7 +39,7 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, monkeypatch):
 
 
 def test_unreadable_newest_checkpoint_falls_back(tmp_path):
-  config = _char_lm_config()
+  config = tiny_char_lm_config()
   workdir = tmp_path / 'run'
   loop.train_and_evaluate(config, str(workdir))
   newest = workdir / 'checkpoints' / '12'

@@ -8,7 +8,7 @@ import numpy as np
 from attn_jax import decoding, progress, translation
 from attn_jax.data import load_dataset
 from attn_jax.models.registry import build_model
-from attn_jax.training import parallel
+from attn_jax.training import parallel, preemption, resume, workdir_lock
 from attn_jax.training.checkpoints import Checkpointer
 from attn_jax.training.config import eval_batch_size, validate_train_config
 from attn_jax.training.metrics import MetricsWriter, read_metrics
@@ -81,8 +81,16 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   """Trains `config` in `workdir`, resuming from its latest checkpoint; returns final eval metrics.
 
   Writes `config.json`, `run.json`, `metrics.jsonl`, `events/` and `checkpoints/` (DESIGN §3.2).
-  A finished run is not trained again: its last evaluation is returned.
+  A finished run is not trained again: its last evaluation is returned. The workdir is locked
+  for the run (`workdir_lock`), a resumed run's config is checked first (`resume`), and SIGTERM
+  or SIGINT stop it after a checkpoint with `preemption.Preempted`.
   """
+  with workdir_lock.hold(workdir):
+    resume.check_config(config, workdir)
+    return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config, workdir: str) -> dict[str, float]:
   run = prepare_run(config, workdir)
   train = config.train
   checkpointer = Checkpointer(workdir, keep=train.keep_checkpoints)
@@ -100,9 +108,11 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     print(f'{workdir}: already trained for {start} steps; nothing to do.')
     return _last_eval(workdir)
   wall_start = time.perf_counter()
-  state, final = _train_steps(run, state, base_key, start, checkpointer, writer)
-  checkpointer.close()
-  writer.close()
+  with preemption.StopOnSignal() as stop:
+    state, final = _train_steps(run, state, base_key, start, checkpointer, writer, stop)
+    checkpointer.close()
+    writer.close()
+  stop.raise_if_stopped()
   if run.is_main:
     metrics = ', '.join(f'{k} {v:.4g}' for k, v in final.items())
     print(f'done: step {train.num_steps}; eval {metrics}; '
@@ -114,7 +124,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   return final
 
 
-def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer):
+def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer, stop):
   """The step loop; metrics of a step are fetched only after the next step is dispatched."""
   train, kind = run.config.train, run.kind
   p_train = parallel.pmap_train_step(kind, train.grad_accum_steps)
@@ -136,9 +146,10 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer):
     window = sums if window is None else jax.tree.map(jax.numpy.add, window, sums)
     done = step + 1
     last = done == train.num_steps
-    if done % train.log_every == 0 or last:
+    stopping = not last and stop.should_stop(done)  # a signal: log and save this step, then end
+    if done % train.log_every == 0 or last or stopping:
       pending, window = (done, window), None
-    if done % train.eval_every == 0 or last or done % train.checkpoint_every == 0:
+    if done % train.eval_every == 0 or last or done % train.checkpoint_every == 0 or stopping:
       if pending is not None:
         _log_train(run, writer, bar, *pending, timer, schedule)
         pending = None
@@ -147,11 +158,13 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer):
         final = evaluate(run, p_eval, state.params)
         writer.write(done, 'eval', final)
         bar.write(f'step {done} eval ' + ' '.join(f'{k}={v:.4g}' for k, v in final.items()))
-      if done % train.checkpoint_every == 0 or last:
+      if done % train.checkpoint_every == 0 or last or stopping:
         checkpointer.save(parallel.unreplicate(state), base_key,
                           examples_seen=done * train.batch_size)
       timer.exclude(time.perf_counter() - paused)
     bar.update(1)
+    if stopping:
+      break
   bar.close()
   return state, final
 
