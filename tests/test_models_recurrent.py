@@ -56,14 +56,23 @@ def test_steps_equal_numpy_formulas():
 
 @pytest.mark.parametrize('cell', recurrent.CELLS)
 def test_initialisation(cell):
-  """Input bias zero except the LSTM forget gate at 1; W_h an orthogonal block per gate."""
+  """Input bias zero except the gate that keeps the state: the LSTM forget gate at 1, the GRU
+  update gate chrono-initialised (e^b ~ U[1, T_max - 1], so z = sigmoid(b) gives time scales
+  1 / (1 - z) spread over [2, T_max]); W_h an orthogonal block per gate."""
   gates = recurrent.CELLS[cell].num_gates
   x = jnp.zeros((1, 2, FEATURES))
   params = recurrent.RecurrentLayer(cell, HIDDEN).init(KEY, x)['params']
-  expected_bias = np.zeros(gates * HIDDEN)
+  bias = np.asarray(params['input']['bias'])
+  keep = slice(HIDDEN, 2 * HIDDEN)  # LSTM forget gate, GRU update gate
   if cell == 'lstm':
-    expected_bias[HIDDEN:2 * HIDDEN] = 1  # the forget gate
-  np.testing.assert_array_equal(params['input']['bias'], expected_bias)
+    np.testing.assert_array_equal(bias[keep], 1)
+  if cell == 'gru':
+    wide = np.asarray(recurrent.RecurrentLayer(cell, 256).init(KEY, x)['params']['input']['bias'])
+    timescale = 1 + np.exp(wide[256:512])  # 1 / (1 - sigmoid(b))
+    t_max = recurrent.initializers.CHRONO_MAX_TIMESCALE
+    assert timescale.min() >= 2 - 1e-3 and timescale.max() <= t_max + 1e-2
+    assert timescale.max() > t_max / 2 and timescale.min() < t_max / 10  # spread, not one value
+  np.testing.assert_array_equal(np.delete(bias, keep) if cell != 'rnn' else bias, 0)
   assert params['input']['kernel'].shape == (FEATURES, gates * HIDDEN)
   for block in np.split(np.asarray(params['recurrent']), gates, axis=1):
     np.testing.assert_allclose(block.T @ block, np.eye(HIDDEN), atol=1e-5)

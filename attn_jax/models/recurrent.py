@@ -14,6 +14,8 @@ matmul outside the scan) and does ONE matmul `h W_h` with `W_h` `[hidden, gates 
 Padding: with per-example lengths, the state stops changing past an example's last token, so the
 final state is the one at the true last token. The backward direction of a bidirectional layer
 runs over each sequence reversed within its length, so it starts at the true last token.
+
+The stack and the heads also run the parallel-scan cells `mingru` and `minlstm` (`minrnn.py`).
 """
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -21,7 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from attn_jax.models import attention
+from attn_jax.models import attention, initializers, minrnn
 from attn_jax.models.embedding import InputEmbedding, token_lengths, token_valid
 
 Carry = Any  # one layer's state: h `[batch, hidden]`, or (c, h) for the LSTM
@@ -65,11 +67,18 @@ class Cell(NamedTuple):
     return carry[1] if self.is_lstm else carry
 
   def bias_init(self, hidden: int):
-    """Input-projection bias: zeros, except the LSTM forget gate at 1 (remember by default)."""
+    """Input-projection bias: zeros, except the gate that keeps the old state, so the cell
+    carries its state from the start: the LSTM forget gate at 1 (Gers et al. 2000; Jozefowicz
+    et al. 2015), the GRU update gate z (h' = (1 - z) n + z h) chrono-initialised, b_z =
+    log(U[1, T_max - 1]) > 0 (Tallec & Ollivier 2018; see `initializers`). The Elman RNN has no
+    gate: its orthogonal W_h (`_recurrent_init`) keeps the norm of the state (Saxe et al. 2014)."""
     def init(key, shape, dtype=jnp.float32):
-      del key
       bias = jnp.zeros(shape, dtype)
-      return bias.at[hidden:2 * hidden].set(1.0) if self.is_lstm else bias
+      if self.is_lstm:
+        return bias.at[hidden:2 * hidden].set(1.0)
+      if self.step is gru_step:
+        return bias.at[hidden:2 * hidden].set(initializers.chrono_bias(key, (hidden,), dtype))
+      return bias
     return init
 
 
@@ -78,6 +87,9 @@ CELLS = {
     'lstm': Cell(lstm_step, 4, True),
     'gru': Cell(gru_step, 3, False),
 }
+# Every cell `RecurrentStack` (and the heads on it) runs: the step cells above, scanned step by
+# step by `RecurrentLayer`, and the parallel-scan cells of `minrnn` (`minrnn.MinRNNLayer`).
+STACKED_CELLS = {**CELLS, **minrnn.MIN_CELLS}
 
 
 def scan_cell(cell: Cell, w_h: jax.Array, xw: jax.Array, carry: Carry,
@@ -150,7 +162,7 @@ class RecurrentStack(nn.Module):
   """Stacked (optionally bidirectional) recurrent layers with dropout between layers.
 
   Attributes:
-    cell: key of `CELLS`.
+    cell: key of `STACKED_CELLS`.
     hidden_size: state width per direction.
     num_layers: stacked layers; layer l+1 reads layer l's hidden states.
     bidirectional: each layer runs forwards and backwards; outputs are concatenated.
@@ -182,7 +194,8 @@ class RecurrentStack(nn.Module):
     for layer in range(self.num_layers):
       if layer:
         x = nn.Dropout(self.dropout_rate)(x, deterministic=not train)
-      layer_fn = lambda name: RecurrentLayer(self.cell, self.hidden_size, self.dtype, name=name)
+      layer_cls = RecurrentLayer if self.cell in CELLS else minrnn.MinRNNLayer
+      layer_fn = lambda name: layer_cls(self.cell, self.hidden_size, self.dtype, name=name)
       if self.bidirectional:
         carry_f, carry_b = (None, None) if carries[layer] is None else carries[layer]
         final_f, out_f = layer_fn(f'forward_{layer}')(x, carry_f, valid)
@@ -215,7 +228,7 @@ class RecurrentClassifier(nn.Module):
     lengths = token_lengths(inputs) if self.vocab_size else None
     _, finals = RecurrentStack(self.cell, self.hidden_size, self.num_layers, self.bidirectional,
                                self.dropout_rate, self.dtype)(x, lengths, train=train)
-    output = CELLS[self.cell].output
+    output = STACKED_CELLS[self.cell].output
     top = finals[-1]
     h = jnp.concatenate([output(top[0]), output(top[1])], -1) if self.bidirectional else output(top)
     h = nn.Dropout(self.dropout_rate)(h, deterministic=not train)
@@ -257,7 +270,7 @@ class RecurrentLM(nn.Module):
 
   def init_carry(self, batch_size: int) -> list:
     """The zero state: one carry per layer."""
-    cell = CELLS[self.cell]
+    cell = STACKED_CELLS[self.cell]
     return [cell.zero_carry(batch_size, self.hidden_size, self.dtype)
             for _ in range(self.num_layers)]
 

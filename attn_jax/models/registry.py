@@ -31,7 +31,7 @@ def model_config_defaults() -> ml_collections.ConfigDict:
       'bidirectional': False,  # rnn/lstm/gru classifiers and seq2seq encoders
       'attention_impl': 'explicit',  # explicit (weights sown) or fused (jax.nn.dot_product_attention)
       'tie_embeddings': True,  # lm and seq2seq output layer = input embedding transposed
-      'seq2seq_attention': 'none',  # rnn/lstm/gru seq2seq: none (bottleneck), luong, bahdanau
+      'seq2seq_attention': 'none',  # recurrent seq2seq: none (bottleneck), luong, bahdanau
       'patch_size': 4,  # vit
       'dtype': 'float32',  # float32 or bfloat16 (params stay float32)
       'max_len': 0,  # learned position table size; 0: sized to the data
@@ -67,10 +67,12 @@ def _recurrent(config, info: TaskInfo):
   if info.kind == 'lm':
     return recurrent.RecurrentLM(vocab_size=info.target_vocab_size or info.vocab_size,
                                  tie_embeddings=config.tie_embeddings, **common)
+  step_cell = config.name in recurrent.CELLS  # Bahdanau's context enters each step
+  attention_kinds = recurrent.SEQ2SEQ_ATTENTION if step_cell else ('none', 'luong')
   return recurrent.RecurrentSeq2Seq(
       vocab_size=info.vocab_size, target_vocab_size=info.target_vocab_size,
       bidirectional=config.bidirectional,
-      attention=_choice(config, 'seq2seq_attention', recurrent.SEQ2SEQ_ATTENTION), **common)
+      attention=_choice(config, 'seq2seq_attention', attention_kinds), **common)
 
 
 def _transformer_config(config, max_len: int) -> transformer.TransformerConfig:
@@ -132,7 +134,7 @@ def _num_outputs(info: TaskInfo) -> int:
 BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {
     ('logreg', 'classification'): _feed_forward,
     ('mlp', 'classification'): _feed_forward,
-    **{(cell, kind): _recurrent for cell in recurrent.CELLS
+    **{(cell, kind): _recurrent for cell in recurrent.STACKED_CELLS
        for kind in ('classification', 'regression', 'lm', 'seq2seq')},
     **{('transformer', kind): _transformer
        for kind in ('classification', 'regression', 'lm', 'seq2seq')},
