@@ -63,7 +63,7 @@ def test_two_launches_on_one_workdir(tmp_path):
   time.sleep(0.5)
   second = start('char_lm.py:lstm', tmp_path, *overrides)
   results = sorted([finish(first), finish(second)], key=lambda r: r.returncode)
-  assert [r.returncode for r in results] == [0, 2], results[1].stderr[-2000:]
+  assert [r.returncode for r in results] == [0, 2], [r.stderr[-2000:] for r in results]
   assert results[1].stderr.strip().splitlines()[-1].startswith(
       'error: workdir: in use by process ')
   lines = [json.loads(line) for line in open(tmp_path / 'metrics.jsonl')]

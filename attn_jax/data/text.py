@@ -11,6 +11,7 @@ import hashlib
 import os
 
 import numpy as np
+from absl import logging
 
 from attn_jax.data import pipeline
 from attn_jax.data import tfds_utils
@@ -19,11 +20,19 @@ from attn_jax.errors import ConfigError
 from attn_jax.task import TaskInfo
 
 CHUNK_CHARS = 1 << 16
+# A file is not text if more than this fraction of its characters are bytes that are not UTF-8.
+MAX_UNDECODABLE = 0.1
+ACCEPTED = 'accepted: a UTF-8 text file, or a folder of them (hidden files are left out)'
 TOKENIZERS = ('char', 'byte', 'word')
 
 
 def read_corpus(path: str) -> str:
-  """The text of `path` (file, or every file under a folder), or of pydoc topics if empty."""
+  """The text of `path` (file, or every text file under a folder), or of pydoc topics if empty.
+
+  Raises:
+    ConfigError('data.path', ...): no such path, an unreadable file, a file that is not text (a
+      folder's non-text files are left out with a warning), or no text at all.
+  """
   if not path:
     from pydoc_data.topics import topics  # pylint: disable=g-import-not-at-top
     text = '\n\n'.join(topics[k] for k in sorted(topics))
@@ -39,15 +48,45 @@ def read_corpus(path: str) -> str:
       files = [path]
     else:
       raise ConfigError('data.path', f'no such file or folder: {path!r}')
-    parts = []
-    for f in files:
-      with open(f, encoding='utf-8', errors='replace') as fh:
-        parts.append(fh.read())
-    text = '\n'.join(parts)
+    parts = {f: read_text_file(f, alone=f == path) for f in files}
+    texts = [part for part in parts.values() if part is not None]
+    if files and not texts:
+      raise ConfigError('data.path', f'{path!r} holds no text file (none of its {len(files)} '
+                        f'files is text); {ACCEPTED}')
+    if len(texts) < len(files):
+      logging.warning('data.path: left out %d file(s) that are not text, such as %s',
+                      len(files) - len(texts), min(f for f, part in parts.items() if part is None))
+    text = '\n'.join(texts)
   if not text.strip():
-    raise ConfigError('data.path', f'the corpus {path or "pydoc_data.topics"!r} is empty '
-                      '(give a file or folder with text)')
+    raise ConfigError('data.path', f'the corpus {path or "pydoc_data.topics"!r} is empty; '
+                      f'{ACCEPTED}')
   return text
+
+
+def read_text_file(path: str, *, alone: bool = False) -> str | None:
+  """The text of one file, or None if it is not text: it holds a NUL byte, or more than
+  `MAX_UNDECODABLE` of its characters are bytes that are not UTF-8 (a few are replaced by U+FFFD,
+  so that a Latin-1 file with accents still reads).
+
+  Raises:
+    ConfigError('data.path', ...): the file cannot be read, or it is not text and `alone`.
+  """
+  try:
+    with open(path, 'rb') as f:
+      data = f.read()
+  except OSError as error:
+    raise ConfigError('data.path',
+                      f'cannot read {path!r} ({error.strerror}); {ACCEPTED}') from None
+  text = data.decode('utf-8', errors='replace')
+  undecodable = text.count('\ufffd') - data.decode('utf-8', errors='ignore').count('\ufffd')
+  if b'\0' in data or undecodable > MAX_UNDECODABLE * max(len(text), 1):
+    if alone:
+      raise ConfigError('data.path', f'{path!r} is not text ('
+                        + ('it holds NUL bytes' if b'\0' in data else
+                           f'{undecodable} of its {len(text)} characters are not UTF-8')
+                        + f'); {ACCEPTED}')
+    return None
+  return text.replace('\r\n', '\n').replace('\r', '\n')  # universal newlines, as text mode
 
 
 def split_text(text: str, val_fraction: float) -> dict[str, str]:
@@ -98,6 +137,15 @@ def make_tokenizer(name: str, train_text: str):
                     f'{", ".join(TOKENIZERS)}')
 
 
+def _too_short(config, split: str, num_tokens: int) -> ConfigError:
+  part = ('the last' if split == 'validation' else 'all but the last') + (
+      f' data.val_fraction={config.val_fraction} of it')
+  return ConfigError('data.path', f'{config.path or "pydoc_data.topics"!r} is too short for one '
+                     f'window of data.seq_len={config.seq_len}: its {split} split ({part}) has '
+                     f'{num_tokens} tokens, a window needs {config.seq_len + 1}; accepted: a '
+                     'longer text, or a smaller data.seq_len')
+
+
 def load(config, seed: int) -> pipeline.Dataset:
   seq_len = config.seq_len
   if seq_len <= 0:
@@ -105,6 +153,9 @@ def load(config, seed: int) -> pipeline.Dataset:
   if config.stride <= 0:
     raise ConfigError('data.stride', f'must be positive, got {config.stride}')
   corpus = read_corpus(config.path)  # Checks the path; its digest names the prepared copy.
+  for split, text in split_text(corpus, config.val_fraction).items():
+    if not text:  # checked before preparing: TFDS cannot write an empty split
+      raise _too_short(config, split, 0)
   digest = hashlib.sha1(corpus.encode('utf-8', errors='replace')).hexdigest()[:16]
   sources = tfds_utils.prepare(builder_cls(), config.data_dir, {
       'path': os.path.abspath(os.path.expanduser(config.path)) if config.path else '',
@@ -115,8 +166,7 @@ def load(config, seed: int) -> pipeline.Dataset:
   for split, stride in (('train', config.stride), ('validation', seq_len)):
     tokens = np.asarray(tokenizer.encode(texts[split]), np.int32)
     if len(tokens) < seq_len + 1:
-      raise ConfigError('data.seq_len', f'the {split} text has {len(tokens)} tokens, fewer '
-                        f'than seq_len + 1 = {seq_len + 1}; use a shorter seq_len or more text')
+      raise _too_short(config, split, len(tokens))
     windows[split] = pipeline.WindowSource(tokens, seq_len, stride)
   vocab = tokenizer.vocab_size
   return pipeline.Dataset(
