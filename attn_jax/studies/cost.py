@@ -1,10 +1,12 @@
 """What one train step costs: compile time, median step time, memory and FLOPs.
 
 The step is the training package's pure `train_step` (forward, backward, optimizer update), jitted
-for one device. Compile time is `jit(...).lower(...).compile()`; FLOPs come from the compiled
-step's `cost_analysis()`. Memory is the device's `peak_bytes_in_use` where the device reports it
-and this measurement raised the process's high-water mark (so that the peak is this step's own),
-else XLA's `memory_analysis()` of the compiled step: arguments + outputs + temporaries - aliased.
+for one device. Compile time is `jit(...).lower(...).compile()`; FLOPs are the step's
+matrix-product FLOPs counted from its jaxpr, every scanned time step included (`studies.flops`;
+XLA's `cost_analysis()` counts a scan body once). Memory is the device's `peak_bytes_in_use`
+where the device reports it and this measurement raised the process's high-water mark (so that
+the peak is this step's own), else XLA's `memory_analysis()` of the compiled step: arguments +
+outputs + temporaries - aliased.
 """
 import functools
 import statistics
@@ -12,6 +14,7 @@ import time
 
 import jax
 
+from attn_jax.studies.flops import count_flops
 from attn_jax.training.state import create_train_state
 from attn_jax.training.steps import train_step
 
@@ -21,13 +24,6 @@ def compiled_memory_bytes(compiled) -> float:
   m = compiled.memory_analysis()
   return float(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
                - m.alias_size_in_bytes)
-
-
-def compiled_flops(compiled) -> float:
-  analysis = compiled.cost_analysis()
-  if isinstance(analysis, (list, tuple)):  # older jax: one dict per computation
-    analysis = analysis[0] if analysis else {}
-  return float((analysis or {}).get('flops', float('nan')))
 
 
 def device_peak_bytes() -> float | None:
@@ -52,6 +48,7 @@ def measure_step(config, model, dataset, *, warmup_steps: int, timed_steps: int)
   step = jax.jit(functools.partial(train_step, kind=dataset.info.kind,
                                    grad_accum_steps=config.train.grad_accum_steps),
                  donate_argnums=(0,))
+  flops = count_flops(step, state, batch, key)
   start = time.perf_counter()
   compiled = step.lower(state, batch, key).compile()
   compile_s = time.perf_counter() - start
@@ -70,4 +67,4 @@ def measure_step(config, model, dataset, *, warmup_steps: int, timed_steps: int)
   return dict(compile_s=compile_s, step_ms=1e3 * step_s,
               tokens_per_s=batch_size * dataset.info.max_len / step_s,
               peak_memory_bytes=memory, memory_source=source,
-              flops_per_step=compiled_flops(compiled))
+              flops_per_step=float(flops))

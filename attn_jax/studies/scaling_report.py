@@ -17,7 +17,7 @@ LRA_LENGTHS = (1024, 2048, 3072, 4096)
 LRA_STEPS_PER_S = (8.1, 4.9, 2.3, 1.4)
 LRA_MEMORY_GB = (0.85, 2.65, 5.51, 9.48)
 
-RECURRENT = ('rnn', 'lstm', 'gru', 'lru')
+RECURRENT = ('rnn', 'lstm', 'gru', 'mingru', 'minlstm')
 ATTENTION = 'transformer'
 
 
@@ -201,29 +201,6 @@ def growth_sentence(rows, fits, model, fitted) -> str:
           f'({describe_exponent(m.exponent)}).')
 
 
-def accuracy_sentences(rows, models, chance: float, num_steps: int) -> list[str]:
-  lines = []
-  for model in models:
-    ok = [r for r in _ok(rows, model) if not math.isnan(r['accuracy'])]
-    if not ok:
-      continue
-    halfway = (1 + chance) / 2
-    solved = [r['seq_len'] for r in ok if r['accuracy'] >= halfway]
-    reach = (f'at or above {halfway:.2f} (half-way from chance to perfect) up to L={max(solved)}'
-             if solved else f'below {halfway:.2f} (half-way from chance to perfect) at every length')
-    lines.append(f'- {model}: accuracy {ok[0]["accuracy"]:.3f} at L={ok[0]["seq_len"]}, '
-                 f'{ok[-1]["accuracy"]:.3f} at L={ok[-1]["seq_len"]} after {num_steps} steps; '
-                 f'{reach}.')
-  longest = max((r['seq_len'] for r in rows if r['status'] == 'ok'
-                 and not math.isnan(r['accuracy'])), default=None)
-  if longest is not None:
-    best = max((r for r in rows if r['seq_len'] == longest and r['status'] == 'ok'
-                and not math.isnan(r['accuracy'])), key=lambda r: r['accuracy'])
-    lines.append(f'- At the longest length (L={longest}) the most accurate is {best["model"]} '
-                 f'({best["accuracy"]:.3f}; chance is {chance:.3f}).')
-  return lines
-
-
 def lra_sentence(fits) -> str:
   times = fit_power_law(LRA_LENGTHS, [1 / s for s in LRA_STEPS_PER_S])
   memory = fit_power_law(LRA_LENGTHS, LRA_MEMORY_GB)
@@ -238,7 +215,7 @@ def lra_sentence(fits) -> str:
           + mine)
 
 
-def reading(rows, models, fits, fitted, *, chance, num_steps) -> list[str]:
+def reading(rows, models, fits, fitted) -> list[str]:
   lines = [growth_sentence(rows, fits, m, fitted) for m in models]
   rec = [m for m in models if m in RECURRENT and not math.isnan(fits[m]['step_ms'].exponent)]
   if rec:
@@ -259,26 +236,13 @@ def reading(rows, models, fits, fitted, *, chance, num_steps) -> list[str]:
   if failed:
     lines.append('- Cells that did not complete: ' + '; '.join(
         f'{r["model"]} at L={r["seq_len"]}: {r["status"]}' for r in failed) + '.')
-  return lines + accuracy_sentences(rows, models, chance, num_steps)
-
-
-def flops_note(fits: dict) -> str:
-  """Whether XLA's FLOP count of the recurrent models grows with the length (it counts a loop
-  body once on some backends and versions, once per iteration on others)."""
-  flat = [m for m, f in fits.items() if m in RECURRENT and f['flops_per_step'].exponent < 0.5]
-  if flat:
-    return (f'- FLOPs of {", ".join(flat)} barely grow with the length: XLA\'s cost analysis '
-            'counted the body of the loop over time steps (`lax.scan`) once, not once per '
-            'iteration, so their `flops_per_step` leaves out most of the recurrence; compare '
-            'their step times instead.')
-  return ('- FLOPs are XLA\'s count for the whole compiled step (forward, backward, update); for '
-          'the recurrent models it grows with the length, so the loop over time steps is counted '
-          'per iteration.')
+  return lines
 
 
 def write_report(path: str, rows: list[dict], *, models: Sequence[str], study: dict,
-                 plots: Sequence[str]):
-  """Writes `report.md` from the rows and the sweep's settings (`study`, see seq_len_scaling)."""
+                 plots: Sequence[str], sections: Sequence[str] = ()):
+  """Writes `report.md` from the cost rows, the study's settings (`study`, see seq_len_scaling)
+  and further `sections` (markdown lines: the capability half, `capability_report`)."""
   models = [m for m in models if any(r['model'] == m for r in rows)]
   fitted = fit_lengths([r['seq_len'] for r in rows if r['status'] == 'ok'],
                        study['fit_min_length'])
@@ -290,31 +254,31 @@ def write_report(path: str, rows: list[dict], *, models: Sequence[str], study: d
   lines = [
       '# Sequence-length scaling: recurrent networks vs the transformer', '',
       f'- Platform: {platform_line(study["platform"])}.',
-      f'- Task: `{study["task"]}` ({study["task_description"]}); chance accuracy '
-      f'{study["chance"]:.3f}. Batch {study["batch_size"]}; accuracy after the same budget of '
-      f'{study["num_steps"]} training steps for every model and length (evaluated on '
-      f'{study["num_eval_examples"]} held-out examples).',
+      f'- Cost sweep task: `{study["task"]}` ({study["task_description"]}); batch '
+      f'{study["batch_size"]}. The `accuracy` column is the capability phase\'s mean final '
+      f'held-out accuracy over seeds where the same (model, length) was trained on '
+      f'`first_token` (below), else empty.',
       f'- Parameter budget {study["target_params"]:,} (each model within '
       f'{100 * study["param_tolerance"]:.0f}%): {params}. Common settings: {study["model_settings"]}.',
       f'- Step time: median of {study["timed_steps"]} train steps (forward, backward, optimizer '
       f'update; after {study["warmup_steps"]} warm-up steps), blocking on the results. Memory: '
-      f'{study["memory_rule"]}. FLOPs: XLA `cost_analysis()` of the compiled step.',
-      f'- Time spent measuring the rows (sum of their cell times, training included): '
-      f'{cell_s / 60:.1f} min; this invocation: {study["wall_s"] / 60:.1f} min for '
-      f'{study["cells_measured"]} new cell(s).', '',
+      f'{study["memory_rule"]}. FLOPs: the step\'s matrix products, counted from its jaxpr '
+      f'with every scanned time step included (`attn_jax/studies/flops.py`).',
+      f'- Time spent measuring the cost rows (sum of their cell times): {cell_s / 60:.1f} min; '
+      f'this invocation: {study["wall_s"] / 60:.1f} min in all ('
+      + ', '.join(f'{k} {v / 60:.1f} min' for k, v in study['phase_s'].items())
+      + f'), {study["cells_measured"]} new cost cell(s).', '',
       '## Results', '', *results_table(rows), '',
       '## Growth exponents', '',
       f'Least-squares slope of log(value) on log(length), fitted over {fit_rule}: '
       f'L = {", ".join(map(str, fitted))}. 1 is linear, 2 quadratic.', '',
       *exponent_table(fits), '',
-      '## Reading (generated from this run\'s numbers)', '',
-      *reading(rows, models, fits, fitted, chance=study['chance'], num_steps=study['num_steps']),
-      '',
+      '## Reading: cost (generated from this run\'s numbers)', '',
+      *reading(rows, models, fits, fitted), '', *[f'![{p}]({p})' for p in plots], '',
+      *sections,
       '## Notes', '',
-      flops_note(fits),
-      '- Rows whose status is `ok` or `oom` are kept when the command is run again in the same '
-      'workdir; a row with an `error` status is measured again. Each cell\'s training run is in '
-      '`runs/<model>-<length>/`.',
-      '', '## Plots', '', *[f'![{p}]({p})' for p in plots], '']
+      '- Rows whose status is `ok` or `oom` (cost) and cells whose seeds all have such a status '
+      '(capability) are kept when the command is run again in the same workdir; an `error` is '
+      'measured again.', '']
   with open(path, 'w') as f:
     f.write('\n'.join(lines))
