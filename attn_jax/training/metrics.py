@@ -1,5 +1,6 @@
 """Metric writers: `DIR/metrics.jsonl` (the contract of DESIGN §3.2) and TensorBoard events."""
 import json
+import math
 import os
 
 from tensorboardX import SummaryWriter
@@ -8,7 +9,9 @@ from tensorboardX import SummaryWriter
 class MetricsWriter:
   """Appends one JSON line per (step, split) and mirrors scalars to `DIR/events/`.
 
-  Only the process that is given `enabled=True` (process 0) writes anything.
+  Lines are strict JSON (RFC 8259 has no NaN or Infinity): a non-finite value is written as null,
+  and the line counts them in `nonfinite_values`. Only the process that is given `enabled=True`
+  (process 0) writes anything.
   """
 
   def __init__(self, workdir: str, *, enabled: bool = True):
@@ -28,9 +31,14 @@ class MetricsWriter:
   def write(self, step: int, split: str, metrics: dict[str, float]):
     if not self.enabled:
       return
-    record = {'step': int(step), 'split': split, **{k: float(v) for k, v in metrics.items()}}
+    values = {k: float(v) for k, v in metrics.items()}
+    record = {'step': int(step), 'split': split,
+              **{k: v if math.isfinite(v) else None for k, v in values.items()}}
+    nonfinite = sum(not math.isfinite(v) for v in values.values())
+    if nonfinite:
+      record['nonfinite_values'] = nonfinite
     with open(self.path, 'a') as f:
-      f.write(json.dumps(record) + '\n')
+      f.write(json.dumps(record, allow_nan=False) + '\n')
     for name, value in metrics.items():
       self.events.add_scalar(f'{split}/{name}', value, step)
     self.events.flush()
@@ -41,9 +49,10 @@ class MetricsWriter:
 
 
 def read_metrics(workdir: str) -> list[dict]:
-  """All lines of `DIR/metrics.jsonl`, in order (empty if there is none)."""
+  """All lines of `DIR/metrics.jsonl`, in order (empty if there is none); a null (non-finite)
+  value reads as NaN."""
   path = os.path.join(workdir, 'metrics.jsonl')
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    return [json.loads(line) for line in f]
+    return [{k: math.nan if v is None else v for k, v in json.loads(line).items()} for line in f]
