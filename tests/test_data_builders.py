@@ -17,13 +17,14 @@ from attn_jax.data import toy_translation as tt
 
 SMALL = {
     'iris': {},
+    'digits': {},
     'text': {'seq_len': 32},
     'toy_translation': {'num_train_examples': 300, 'num_test_examples': 50},
     'scan': {'split': 'addprim_jump'},
     'listops': {'listops_min_length': 10, 'listops_max_length': 40, 'listops_max_depth': 4,
                 'listops_num_train': 100, 'listops_num_validation': 20, 'listops_num_test': 20},
 }
-BUILDER_DIRS = {'iris': 'attn_jax_iris', 'text': 'attn_jax_text',
+BUILDER_DIRS = {'iris': 'attn_jax_iris', 'digits': 'attn_jax_digits', 'text': 'attn_jax_text',
                 'toy_translation': 'attn_jax_toy_translation', 'scan': 'attn_jax_scan',
                 'listops': 'attn_jax_listops'}
 

@@ -8,6 +8,7 @@ from attn_jax.errors import ConfigError
 # Name -> module whose `load(config, seed)` builds the dataset (imported on use).
 _LOADERS = {
     'iris': 'attn_jax.data.iris',
+    'digits': 'attn_jax.data.digits',
     'text': 'attn_jax.data.text',
     'toy_translation': 'attn_jax.data.toy_translation',
     'scan': 'attn_jax.data.scan',
