@@ -7,7 +7,7 @@ from attn_jax.data import generated
 from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
 
-TASKS = ('copy', 'recall', 'first_token', 'adding')
+TASKS = ('copy', 'recall', 'first_token', 'adding', 'mqar', 'parity')
 
 
 def _load(name, seed=0, **overrides):
@@ -89,8 +89,80 @@ def test_counter_uniform_is_uniform():
     ('recall', dict(seq_len=40, num_keys=5), 'data.num_keys'),
     ('first_token', dict(num_classes=1), 'data.num_classes'),
     ('adding', dict(seq_len=1), 'data.seq_len'),
+    ('mqar', dict(seq_len=3), 'data.seq_len'),
+    ('mqar', dict(seq_len=64, num_keys=8), 'data.num_keys'),
+    ('parity', dict(eval_length_multipliers=(0,)), 'data.eval_length_multipliers'),
+    ('mqar', dict(seq_len=64, eval_length_multipliers=(4,)), 'data.eval_length_multipliers'),
 ])
 def test_bad_settings(name, overrides, setting):
   with pytest.raises(ConfigError) as e:
     _load(name, **overrides)
   assert e.value.setting == setting
+
+
+def _mqar_reference(inputs, num_keys):
+  """One row by hand: pairs (k, v) from the first half of the 4n tokens; then each query key
+  must be followed by its value, and is labelled with it."""
+  n = len(inputs) // 4
+  pairs = [(int(inputs[2 * i]), int(inputs[2 * i + 1])) for i in range(n)]
+  table = dict(pairs)
+  assert len(table) == n and all(1 <= k <= num_keys < v for k, v in pairs)  # distinct keys
+  targets, weights = [0] * len(inputs), [0.0] * len(inputs)
+  queried = []
+  for t in range(2 * n, 4 * n, 2):
+    key = int(inputs[t])
+    assert int(inputs[t + 1]) == table[key]  # the answer follows its query
+    targets[t], weights[t] = table[key], 1.0
+    queried.append(key)
+  assert sorted(queried) == sorted(table)  # every key queried exactly once
+  assert all(x == 0 for x in inputs[4 * n:])  # PAD fills seq_len % 4
+  return targets, weights
+
+
+@pytest.mark.parametrize('seq_len', [16, 43])
+def test_mqar_labels_match_a_python_reference(seq_len):
+  ds = _load('mqar', seq_len=seq_len, num_classes=7)
+  b = ds.train_batch(2, 32)
+  num_keys = ds.info.vocab_size - 1 - 7
+  assert ds.info.kind == 'lm' and b['inputs'].shape == (32, seq_len) and num_keys == 32
+  for inputs, targets, weights in zip(b['inputs'], b['targets'], b['weights']):
+    expected_targets, expected_weights = _mqar_reference(inputs.tolist(), num_keys)
+    assert targets.tolist() == expected_targets and weights.tolist() == expected_weights
+  assert len(np.unique(b['targets'][b['weights'] > 0])) == 7  # every value occurs
+
+
+def _parity_reference(bits):
+  parity, out = 0, []
+  for bit in bits:
+    parity ^= bit
+    out.append(parity)
+  return out
+
+
+def test_parity_labels_match_a_python_reference():
+  ds = _load('parity', seq_len=20)
+  b = ds.train_batch(4, 32)
+  assert ds.info.kind == 'lm' and ds.info.vocab_size == ds.info.target_vocab_size == 3
+  assert b['inputs'].shape == (32, 20) and (b['weights'] == 1).all()
+  bits = b['inputs'] - generated.BIT
+  assert set(np.unique(bits)) == {0, 1}
+  for row_bits, targets in zip(bits, b['targets']):
+    assert (targets - generated.BIT).tolist() == _parity_reference(row_bits.tolist())
+
+
+@pytest.mark.parametrize('name', ['parity', 'mqar', 'first_token'])
+def test_longer_evaluation_splits(name):
+  ds = _load(name, seq_len=16, eval_length_multipliers=(2, 4), num_eval_examples=10)
+  assert ds.eval_splits == ('test', 'test_2x', 'test_4x') and ds.default_eval_split == 'test'
+  assert ds.info.max_len == 16
+  for split, length in (('test', 16), ('test_2x', 32), ('test_4x', 64)):
+    batch = next(ds.eval_batches(16, split=split))
+    assert batch['inputs'].shape == (16, length) and ds.num_eval_examples(split) == 10
+    assert batch['weights'].shape[1:] == batch['inputs'].shape[1:] or name == 'first_token'
+    assert batch['inputs'].max() < ds.info.vocab_size
+  long = next(ds.eval_batches(10, split='test_4x'))
+  np.testing.assert_array_equal(long['inputs'], next(_load(
+      name, seq_len=64, num_eval_examples=10).eval_batches(10))['inputs'])  # the same task at 4L
+  if name == 'parity':
+    for row_bits, targets in zip(long['inputs'] - 1, long['targets'] - 1):
+      assert targets.tolist() == _parity_reference(row_bits.tolist())

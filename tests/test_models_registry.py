@@ -270,3 +270,18 @@ def test_config_errors(name, kind, overrides, setting):
     registry.build_model(_config(name, **overrides), info)
   assert error.value.setting == setting
   assert 'accepted' in error.value.message
+
+
+def test_check_input_length_refuses_only_a_too_short_learned_table():
+  info = TaskInfo('lm', 16, 11, target_vocab_size=11, input_shape=(16,))
+  learned = registry.build_model(_config('transformer', positional='learned'), info)
+  registry.check_input_length(learned, 16)
+  with pytest.raises(ConfigError) as error:
+    registry.check_input_length(learned, 32)
+  assert error.value.setting == 'model.max_len' and 'accepted' in error.value.message
+  registry.check_input_length(
+      registry.build_model(_config('transformer', positional='learned', max_len=64), info), 64)
+  for name, positional in (('transformer', 'sinusoidal'), ('transformer', 'rotary'),
+                           ('gru', 'learned'), ('mingru', 'learned')):
+    model = registry.build_model(_config(name, positional=positional), info)
+    registry.check_input_length(model, 1024)

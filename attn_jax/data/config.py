@@ -45,12 +45,14 @@ def data_config_defaults() -> ml_collections.ConfigDict:
   c.listops_num_validation = 2000
   c.listops_num_test = 2000
 
-  # Generated tasks (copy, recall, first_token, adding): fixed evaluation set size;
-  # copy: tokens to copy and alphabet size; recall/first_token: classes (value alphabet);
-  # recall: key alphabet (0 = max(16, number of pairs)).
+  # Generated tasks (copy, recall, first_token, adding, mqar, parity): fixed evaluation set size;
+  # copy: tokens to copy and alphabet size; recall/first_token/mqar: classes (value alphabet);
+  # recall/mqar: key alphabet (0 = max(16, number of pairs) for recall, max(32, pairs) for mqar).
   c.num_eval_examples = 512
   c.copy_length = 10
   c.num_symbols = 8
   c.num_classes = 10
   c.num_keys = 0
+  # Generated tasks: extra evaluation splits `test_{m}x` at m times seq_len (length extrapolation).
+  c.eval_length_multipliers = ()
   return c

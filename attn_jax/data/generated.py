@@ -16,7 +16,20 @@ of `data.num_eval_examples` rows drawn from a stream that training never uses.
 * `adding` (Hochreiter & Schmidhuber 1997; regression): inputs `[seq_len, 2]`: uniform values in
   [0, 1) and a marker channel with one 1 in each half; the target is the sum of the two marked
   values.
+* `mqar` (multi-query associative recall, Zoology's layout: Arora et al. 2024; kind 'lm'):
+  n = seq_len // 4 pairs of distinct keys and values, then every key once more in random order,
+  each followed by its value; the target at a query key's position is its value (the next
+  token), with weight 1 there and 0 elsewhere. Trailing PADs fill seq_len % 4 positions.
+  inputs:  k1 v1 .. kn vn  q1 v(q1) .. qn v(qn)      targets: v(qi) at each qi, weight 1 only there
+* `parity` (running parity, kind 'lm'): random bits (tokens 1, 2 for 0, 1); the target at every
+  position is the parity of the prefix up to and including it (tokens 1, 2), weight 1 everywhere.
+
+`data.eval_length_multipliers` (e.g. (2, 4)) adds evaluation splits `test_2x`, `test_4x`: the same
+task at 2 and 4 times `data.seq_len`, for length extrapolation (a model must accept the longer
+inputs: a learned position table must have `model.max_len` positions, or use sinusoidal/rotary).
 """
+import dataclasses
+
 import numpy as np
 
 from attn_jax.data import pipeline
@@ -29,6 +42,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 EVAL_STREAM = -1  # The "step" of the evaluation set.
 BLANK, GO = 1, 2  # copy
 QUERY = 1  # recall
+BIT = 1  # parity: bit b is token BIT + b
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -163,7 +177,56 @@ class Adding:
             'weights': np.ones(n, np.float32)}
 
 
-TASKS = {'copy': Copy, 'recall': Recall, 'first_token': FirstToken, 'adding': Adding}
+class MultiQueryRecall:
+  kind = 'lm'
+
+  def __init__(self, c):
+    self.length, self.values = c.seq_len, c.num_classes
+    self.pairs = self.length // 4
+    self.keys = c.num_keys or max(32, self.pairs)
+    _check(self.pairs >= 1, 'data.seq_len', f'mqar needs seq_len >= 4, got {self.length}')
+    _check(self.values >= 2, 'data.num_classes', f'must be at least 2, got {self.values}')
+    _check(self.keys >= self.pairs, 'data.num_keys', f'{self.keys} keys cannot make '
+           f'{self.pairs} distinct pairs; use at least {self.pairs} (or 0 for automatic)')
+    vocab = 1 + self.keys + self.values  # PAD, keys 1..keys, values after them
+    self.info = TaskInfo(kind='lm', max_len=self.length, vocab_size=vocab,
+                         target_vocab_size=vocab, input_shape=(self.length,))
+
+  def __call__(self, rng: Counter, n: int) -> pipeline.Batch:
+    keys = np.argsort(rng.uniform(self.keys), axis=1)[:, :self.pairs] + 1
+    values = rng.integers(self.values, self.pairs) + 1 + self.keys
+    order = np.argsort(rng.uniform(self.pairs), axis=1)
+    rows = np.arange(n)[:, None]
+    context = np.stack([keys, values], axis=2).reshape(n, 2 * self.pairs)
+    queries = np.stack([keys[rows, order], values[rows, order]], axis=2).reshape(n, 2 * self.pairs)
+    inputs = np.zeros((n, self.length), np.int32)
+    inputs[:, :4 * self.pairs] = np.concatenate([context, queries], axis=1)
+    targets = np.zeros((n, self.length), np.int32)
+    weights = np.zeros((n, self.length), np.float32)
+    at_query = 2 * self.pairs + 2 * np.arange(self.pairs)
+    targets[:, at_query] = values[rows, order]
+    weights[:, at_query] = 1
+    return {'inputs': inputs, 'targets': targets, 'weights': weights}
+
+
+class Parity:
+  kind = 'lm'
+
+  def __init__(self, c):
+    self.length = c.seq_len
+    _check(self.length >= 1, 'data.seq_len', f'must be positive, got {self.length}')
+    self.info = TaskInfo(kind='lm', max_len=self.length, vocab_size=BIT + 2,
+                         target_vocab_size=BIT + 2, input_shape=(self.length,))
+
+  def __call__(self, rng: Counter, n: int) -> pipeline.Batch:
+    bits = rng.integers(2, self.length)
+    return {'inputs': (bits + BIT).astype(np.int32),
+            'targets': (np.cumsum(bits, axis=1) % 2 + BIT).astype(np.int32),
+            'weights': np.ones((n, self.length), np.float32)}
+
+
+TASKS = {'copy': Copy, 'recall': Recall, 'first_token': FirstToken, 'adding': Adding,
+         'mqar': MultiQueryRecall, 'parity': Parity}
 
 
 def load(config, seed: int) -> pipeline.Dataset:
@@ -175,8 +238,26 @@ def load(config, seed: int) -> pipeline.Dataset:
     del global_batch_size
     return task(Counter(seed, step, rows), len(rows))
 
-  n = config.num_eval_examples
-  eval_set = task(Counter(config.build_seed, EVAL_STREAM, np.arange(n)), n)
-  return pipeline.Dataset(info=task.info, train_fn=train_fn,
-                          eval_sources={'test': pipeline.ArraySource(eval_set)},
+  eval_sources = {'test': _eval_source(task, config)}
+  for multiplier in config.eval_length_multipliers:
+    _check(isinstance(multiplier, int) and multiplier >= 1, 'data.eval_length_multipliers',
+           f'must be positive integers, got {multiplier!r}')
+    longer = TASKS[config.name](_with_seq_len(config, multiplier * config.seq_len))
+    same = dataclasses.replace(longer.info, max_len=task.info.max_len,
+                               input_shape=task.info.input_shape) == task.info
+    _check(same, 'data.eval_length_multipliers', f'at {multiplier} x seq_len the {config.name} '
+           f'task has other sizes ({longer.info}); fix them (e.g. data.num_keys) or drop it')
+    eval_sources[f'test_{multiplier}x'] = _eval_source(longer, config)
+  return pipeline.Dataset(info=task.info, train_fn=train_fn, eval_sources=eval_sources,
                           default_eval_split='test')
+
+
+def _with_seq_len(config, seq_len: int):
+  longer = config.copy_and_resolve_references()
+  longer.seq_len = seq_len
+  return longer
+
+
+def _eval_source(task, config) -> pipeline.ArraySource:
+  n = config.num_eval_examples
+  return pipeline.ArraySource(task(Counter(config.build_seed, EVAL_STREAM, np.arange(n)), n))

@@ -17,6 +17,8 @@ _LOADERS = {
     'recall': 'attn_jax.data.generated',
     'first_token': 'attn_jax.data.generated',
     'adding': 'attn_jax.data.generated',
+    'mqar': 'attn_jax.data.generated',
+    'parity': 'attn_jax.data.generated',
 }
 DATASET_NAMES = tuple(_LOADERS)
 

@@ -161,6 +161,21 @@ def build_model(model_config: ml_collections.ConfigDict, info: TaskInfo) -> nn.M
   return BUILDERS[name, info.kind](model_config, info)
 
 
+def check_input_length(model: nn.Module, length: int, setting: str = 'model.max_len'):
+  """Raises ConfigError if `model` cannot read `length` positions: a learned position table of
+  fewer rows (it would read past the table). Other models take any length.
+
+  Use before evaluating a model on inputs longer than those it was built for (length
+  extrapolation, e.g. the `test_2x`/`test_4x` splits of generated tasks).
+  """
+  cfg = getattr(model, 'config', None)
+  if (isinstance(cfg, transformer.TransformerConfig) and cfg.positional == 'learned'
+      and length > cfg.max_len):
+    raise ConfigError(setting, f'{length} positions exceed the learned position table of '
+                      f'{cfg.max_len}; accepted: model.positional=sinusoidal, rotary or none, or '
+                      f'model.max_len >= {length}')
+
+
 def num_params(params) -> int:
   """Number of scalar parameters in a pytree of arrays."""
   return int(sum(np.prod(x.shape) for x in jax.tree.leaves(params)))
