@@ -6,7 +6,7 @@ so `decoder/block_1/cross_attention` belongs to `decoder/cross_attention` (layer
 a grid with one row per layer and one column per head; the key tokens run along the x-axis and
 the query tokens down the y-axis.
 
-`mode=attention` (`write_from_workdir`) draws, for a trained workdir:
+`mode=attention` (`attn_jax.modes.attention`) draws, for a trained workdir:
 * a language model: self-attention over `sample.prompt` and the model's greedy continuation;
 * a translator: cross-attention (output words against source words), and the encoder's and the
   decoder's self-attention (transformer), for `sample.prompt` as the source sentence when every
@@ -156,30 +156,3 @@ def source_sentence(dataset, prompt: str) -> str:
     return prompt
   batch = next(dataset.eval_batches(1))
   return dataset.tokenizer.decode(batch['inputs'][0])
-
-
-def write_from_workdir(config, workdir: str) -> list[str]:
-  """`mode=attention`: heatmaps of a trained workdir under `DIR/attention/`; returns the paths.
-
-  The model is rebuilt with `attention_impl='explicit'` (same parameters) so that the weights
-  exist even for a run trained with the fused kernel.
-  """
-  trained = decoding.load_trained(config, workdir)
-  with trained.config.unlocked():
-    trained.config.model.attention_impl = 'explicit'
-  from attn_jax.models.registry import build_model  # pylint: disable=import-outside-toplevel
-  model = build_model(trained.config.model, trained.dataset.info)
-  out_dir = os.path.join(workdir, 'attention')
-  os.makedirs(out_dir, exist_ok=True)
-  dataset, kind = trained.dataset, trained.dataset.info.kind
-  if kind == 'lm' and dataset.tokenizer is not None:
-    paths = lm_maps(model, trained.params, dataset.tokenizer, config.sample.prompt, out_dir)
-  elif kind == 'seq2seq':
-    source = source_sentence(dataset, config.sample.prompt)
-    paths = translation_maps(model, trained.params, dataset, source, out_dir)
-  else:
-    raise ConfigError('mode', f"'attention' needs a language model on text or a seq2seq task; "
-                      f'{trained.config.data.name!r} is a {kind} task; accepted: mode=train')
-  for path in paths:
-    print(f'wrote {path}')
-  return paths

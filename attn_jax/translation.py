@@ -12,6 +12,7 @@ import numpy as np
 import sacrebleu
 
 from attn_jax import decoding
+from attn_jax.data.tokenizers import pad_to
 from attn_jax.models.embedding import token_lengths
 
 # Inside the training loop: examples decoded per evaluation (the whole split when smaller), and
@@ -30,6 +31,13 @@ class Decoded:
   @property
   def matches(self) -> np.ndarray:
     return np.array([o == r for o, r in zip(self.outputs, self.references)], bool)
+
+
+def translate_texts(model, params, dataset, sources: list[str], beam_size: int) -> list[str]:
+  """Source sentences -> their translations (beam search, or greedy for beam_size 1)."""
+  inputs = np.stack([pad_to(dataset.tokenizer.encode(s), dataset.info.max_len) for s in sources])
+  outputs = decoding.translate(model, params, inputs, dataset.info.target_max_len, beam_size)
+  return [dataset.target_tokenizer.decode(decoding.until_eos(row)) for row in outputs]
 
 
 def decode_split(model, params, dataset, *, batch_size: int, split=None, beam_size: int = 1,

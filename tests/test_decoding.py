@@ -1,5 +1,5 @@
 """Generation: cached decoding equals recomputing the whole sequence, token choice, beam search,
-and `mode=sample` from a trained workdir (an end-to-end run: marked slow)."""
+and `mode=sample` (`modes.sample`) from a trained workdir (an end-to-end run: marked slow)."""
 import itertools
 
 import jax
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attn_jax import decoding
+from attn_jax import decoding, modes
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model, model_config_defaults
 from attn_jax.task import TaskInfo
@@ -184,9 +184,9 @@ def test_sample_from_workdir(tmp_path, capsys):
       sample=dict(prompt='the ', num_samples=2, num_tokens=20, temperature=0.8, top_k=5))
   workdir = str(tmp_path / 'run')
   with pytest.raises(ConfigError, match='workdir'):
-    decoding.sample_from_workdir(config, workdir)
+    modes.sample(config, workdir)
   train_and_evaluate(config, workdir)
-  assert capsys.readouterr().out.count('--- sample') == 2  # printed after training
-  texts = decoding.sample_from_workdir(config, workdir)
+  assert capsys.readouterr().out.count('--- sample') == 2  # the samples evaluator, at the end
+  texts = modes.sample(config, workdir)
   assert len(texts) == 2 and all(t.startswith('the ') for t in texts)
   assert capsys.readouterr().out.count('--- sample') == 2

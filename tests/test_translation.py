@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from attn_jax import attention_maps, decoding, translation
+from attn_jax import decoding, modes, translation
 from attn_jax.data.tokenizers import VocabTokenizer
 
 
@@ -46,10 +46,10 @@ def test_translation_workdir_end_to_end(tmp_path, capsys):
   assert evals and all(0 <= line['exact_match'] <= 1 and 0 <= line['bleu'] <= 100
                        for line in evals)
   capsys.readouterr()
-  (translated,) = decoding.sample_from_workdir(config, workdir)
+  (translated,) = modes.sample(config, workdir)
   assert config.sample.prompt in capsys.readouterr().out and isinstance(translated, str)
   # mode=attention: the fused-trained model is redrawn with explicit attention.
-  paths = attention_maps.write_from_workdir(config, workdir)
+  paths = modes.attention(config, workdir)
   assert sorted(os.path.basename(p) for p in paths) == [
       'decoder_cross_attention.png', 'decoder_self_attention.png', 'encoder_self_attention.png']
   assert all(os.path.dirname(p) == os.path.join(workdir, 'attention') for p in paths)

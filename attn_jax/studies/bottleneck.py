@@ -24,10 +24,11 @@ import time
 import jax
 from matplotlib.figure import Figure
 
-from attn_jax import decoding, translation
+from attn_jax import translation
 from attn_jax.models.registry import num_params
 from attn_jax.studies.model_list import parse_model_list
 from attn_jax.training.loop import train_and_evaluate
+from attn_jax.training.restore import load_trained
 
 
 def model_names(config) -> list[str]:
@@ -71,7 +72,7 @@ def measure(config, workdir: str, name: str) -> tuple[dict, list[dict]]:
   single = run_config(config, name)
   run_dir = os.path.join(workdir, name)
   train_s = train_once(single, run_dir)
-  trained = decoding.load_trained(single, run_dir)
+  trained = load_trained(single, run_dir)
   summary = {'model': name, 'params': num_params(trained.params), 'train_s': round(train_s, 1)}
   by_length = []
   for split in [s.strip() for s in config.bottleneck.splits.split(',') if s.strip()]:

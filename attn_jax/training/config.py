@@ -22,6 +22,7 @@ def train_config_defaults() -> ml_collections.ConfigDict:
       eval_every=500,
       checkpoint_every=500,
       keep_checkpoints=3,
+      evaluators='',            # comma-separated (training/evaluators.py); '': the task's defaults
   ))
 
 

@@ -1,16 +1,16 @@
 """`train_and_evaluate`: the one training loop for every model and task."""
 import dataclasses
 import time
+from typing import NamedTuple
 
 import jax
-import numpy as np
 
-from attn_jax import decoding, progress, translation
+from attn_jax import progress
 from attn_jax.data import load_dataset
 from attn_jax.models.registry import build_model
-from attn_jax.training import parallel, preemption, resume, workdir_lock
+from attn_jax.training import evaluators, parallel, preemption, resume, workdir_lock
 from attn_jax.training.checkpoints import Checkpointer
-from attn_jax.training.config import eval_batch_size, validate_train_config
+from attn_jax.training.config import validate_train_config
 from attn_jax.training.metrics import MetricsWriter, read_metrics
 from attn_jax.training.objectives import summarise
 from attn_jax.training.optimizer import make_schedule
@@ -26,6 +26,7 @@ class Run:
   dataset: object
   model: object
   is_main: bool
+  evaluator_names: tuple[str, ...]  # `train.evaluators`, resolved for the task
 
   @property
   def kind(self) -> str:
@@ -42,23 +43,30 @@ def prepare_run(config, workdir: str) -> Run:
   validate_train_config(config.train, num_devices=jax.device_count())
   dataset = load_dataset(config.data, seed=config.seed)
   model = build_model(config.model, dataset.info)
-  return Run(config, workdir, dataset, model, is_main=jax.process_index() == 0)
+  return Run(config, workdir, dataset, model, is_main=jax.process_index() == 0,
+             evaluator_names=evaluators.select(config.train.evaluators, dataset))
 
 
-def evaluate(run: Run, p_eval, params) -> dict[str, float]:
-  """Metrics over every example of the evaluation split, each counted exactly once."""
-  total = None
-  for batch in run.dataset.eval_batches(eval_batch_size(run.config.train),
-                                        process_index=jax.process_index(),
-                                        process_count=jax.process_count()):
-    sums = p_eval(params, parallel.shard(batch))
-    total = sums if total is None else jax.tree.map(np.add, total, sums)
-  metrics = summarise(run.kind, parallel.unreplicate(total))
-  if run.kind == 'seq2seq':  # decoded outputs: exact_match and bleu (greedy, bounded)
-    metrics.update(translation.evaluate(
-        run.model, parallel.unreplicate(params), run.dataset,
-        batch_size=translation.DECODE_BATCH, max_examples=translation.EVAL_LIMIT))
-  return metrics
+def evaluate(run: Run, p_eval, params, *, final: bool) -> dict[str, float]:
+  """The metrics of the run's evaluators at one evaluation (`final`: the run's last)."""
+  return evaluators.evaluate(run.evaluator_names, evaluators.Evaluation(
+      run.config, run.model, run.dataset, params, p_eval, final=final, is_main=run.is_main))
+
+
+class Due(NamedTuple):
+  """The periodic actions that fall after a step."""
+  log: bool
+  eval: bool
+  checkpoint: bool
+
+
+def due_after(train, done: int, stopping: bool) -> Due:
+  """Which actions fall after `done` steps: each every `train.{log,eval,checkpoint}_every` steps
+  and after the last step; a stop on a signal (`stopping`) logs and checkpoints there."""
+  last = done == train.num_steps
+  every = lambda period: last or done % period == 0
+  return Due(log=every(train.log_every) or stopping, eval=every(train.eval_every),
+             checkpoint=every(train.checkpoint_every) or stopping)
 
 
 class IntervalTimer:
@@ -118,9 +126,6 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, float]:
     print(f'done: step {train.num_steps}; eval {metrics}; '
           f'{(train.num_steps - start) / (time.perf_counter() - wall_start):.2f} steps/s '
           f'overall; wall {time.perf_counter() - wall_start:.1f} s')
-    if run.kind == 'lm' and run.dataset.tokenizer is not None:
-      decoding.print_samples(config.sample, run.model, parallel.unreplicate(state.params),
-                             run.dataset.tokenizer, seed=config.seed)
   return final
 
 
@@ -147,18 +152,19 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer, st
     done = step + 1
     last = done == train.num_steps
     stopping = not last and stop.should_stop(done)  # a signal: log and save this step, then end
-    if done % train.log_every == 0 or last or stopping:
+    due = due_after(train, done, stopping)
+    if due.log:
       pending, window = (done, window), None
-    if done % train.eval_every == 0 or last or done % train.checkpoint_every == 0 or stopping:
+    if due.eval or due.checkpoint:
       if pending is not None:
         _log_train(run, writer, bar, *pending, timer, schedule)
         pending = None
       paused = time.perf_counter()
-      if done % train.eval_every == 0 or last:
-        final = evaluate(run, p_eval, state.params)
+      if due.eval:
+        final = evaluate(run, p_eval, state.params, final=last)
         writer.write(done, 'eval', final)
         bar.write(f'step {done} eval ' + ' '.join(f'{k}={v:.4g}' for k, v in final.items()))
-      if done % train.checkpoint_every == 0 or last or stopping:
+      if due.checkpoint:
         checkpointer.save(parallel.unreplicate(state), base_key,
                           examples_seen=done * train.batch_size)
       timer.exclude(time.perf_counter() - paused)
