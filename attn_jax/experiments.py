@@ -8,6 +8,7 @@ EXPERIMENTS = {
     'train': 'attn_jax.training.loop:train_and_evaluate',
     'bottleneck': 'attn_jax.studies.bottleneck:run',
     'seq_len_scaling': 'attn_jax.studies.seq_len_scaling:run',
+    'benchmark': 'attn_jax.studies.benchmark:run',
 }
 
 

@@ -1,0 +1,377 @@
+"""Step times of the project's layers against PyTorch's on the same machine, in the same run.
+
+`run(config, workdir)` (experiment `benchmark`, experiments/configs/benchmark.py) times, per shape:
+- `train`: one training step (forward, backward, Adam update) of
+  - a recurrent layer (`RecurrentLayer(cell)`) with a dense head on every step, float inputs
+    `[batch, length, features]`, mean squared error (torch: `nn.RNN/LSTM/GRU` + `nn.Linear`);
+  - the decoder-only `TransformerLM` (pre-LN, gelu, learned positions, tied output), cross-entropy
+    (torch: `nn.TransformerEncoderLayer(norm_first=True)` blocks, causal mask);
+- `decode`: one generated token: a recurrent step from the carried state, or a transformer step
+  against a KV cache of `length` positions (torch: the same layers' weights with a KV cache).
+Both sides start from the SAME weights (the project's initialisation copied into torch with
+`studies.torch_peer`), and the benchmark checks that both compute the same loss before timing.
+The two sides are timed alternately (one project step, one torch step, ...), so that load from
+other processes on a shared machine falls on both; each time blocks on the result; the median
+after `bench.warmup_steps` is reported. The machine's fp32 matmul throughput (`[n, n] @ [n, n]`,
+both frameworks) is measured in the same run. Model FLOPs are the matrix products of the
+project's step, counted from its jaxpr (`studies.flops`), and used for both sides.
+Memory: XLA's `memory_analysis()` of the project's compiled step; and the transformer train step at
+`bench.memory_length` with each attention implementation (compiled, not run).
+
+Without PyTorch the project's side is timed alone and the report says how to add the peer.
+Writes DIR/results.csv and DIR/report.md.
+"""
+import csv
+import dataclasses
+import importlib.util
+import os
+import platform
+import statistics
+import time
+from typing import Callable, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from attn_jax.errors import ConfigError
+from attn_jax.models import attention, recurrent
+from attn_jax.models.transformer import TransformerConfig, TransformerLM, init_cache
+from attn_jax.studies.cost import compiled_memory_bytes
+from attn_jax.studies.flops import count_flops
+
+HAS_TORCH = importlib.util.find_spec('torch') is not None
+if HAS_TORCH:
+  import torch
+  from attn_jax.studies import torch_peer
+
+RECURRENT_CELLS = ('rnn', 'lstm', 'gru')
+PEER_HINT = "pip install -e '.[bench]'  (PyTorch, CPU wheel)"
+
+
+class RecurrentHead(nn.Module):
+  """`RecurrentLayer(cell)` and a dense head on every step: `[batch, length, features]` ->
+  (`[batch, length, outputs]`, final carry)."""
+  cell: str
+  hidden: int
+  outputs: int
+
+  @nn.compact
+  def __call__(self, x, carry=None):
+    carry, hs = recurrent.RecurrentLayer(self.cell, self.hidden, name='layer')(x, carry)
+    return nn.Dense(self.outputs, name='head')(hs), carry
+
+
+@dataclasses.dataclass
+class Case:
+  """One timed shape: a project step and (if torch is installed) the torch step, each a
+  no-argument callable that runs one step and blocks on its result."""
+  shape: str
+  family: str
+  length: int
+  kind: str  # train | decode
+  ours: Callable[[], None]
+  torch: Optional[Callable[[], None]]
+  flops: int
+  memory_bytes: float
+
+
+def shape_names(config) -> list[tuple[str, str, int]]:
+  """(name, family, length) for every shape of the config, narrowed by `config.shapes`."""
+  shapes = [(f'{cell}_L{n}', cell, n) for cell in RECURRENT_CELLS
+            for n in _lengths(config.recurrent.lengths, 'recurrent.lengths')]
+  shapes += [(f'transformer_L{n}', 'transformer', n)
+             for n in _lengths(config.transformer.lengths, 'transformer.lengths')]
+  if not config.shapes:
+    return shapes
+  wanted = [s.strip() for s in config.shapes.split(',') if s.strip()]
+  names = [s[0] for s in shapes]
+  unknown = [w for w in wanted if w not in names]
+  if unknown:
+    raise ConfigError('shapes', f'unknown shape(s) {", ".join(unknown)}; accepted: a '
+                      f'comma-separated list of {", ".join(names)} (or empty: all)')
+  return [s for s in shapes if s[0] in wanted]
+
+
+def _lengths(text: str, setting: str) -> list[int]:
+  try:
+    lengths = [int(x) for x in str(text).split(',') if x.strip()]
+  except ValueError:
+    lengths = [0]
+  if any(n <= 0 for n in lengths):
+    raise ConfigError(setting, f'got {text!r}; accepted: comma-separated positive integers')
+  return lengths
+
+
+def _copy(tree):
+  """Fresh buffers: the train step donates (deletes) its inputs."""
+  return jax.tree.map(jnp.copy, tree)
+
+
+def _blocking(fn: Callable, state: list) -> Callable[[], None]:
+  """A callable that runs `state[:] = fn(*state)` and blocks on the result."""
+  def run():
+    state[:] = fn(*state)
+    jax.block_until_ready(state)
+  return run
+
+
+def _jax_train(loss_fn, params, batch):
+  """(one blocking Adam train step, jitted step, its arguments, initial loss)."""
+  tx = optax.adam(1e-3)
+
+  def step(params, opt_state, batch):
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, batch
+
+  args = (params, tx.init(params), batch)
+  return jax.jit(step, donate_argnums=(0, 1)), args, float(loss_fn(params, batch))
+
+
+def _torch_train(model, loss_fn) -> Callable[[], None]:
+  opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+  def run():
+    opt.zero_grad(set_to_none=True)
+    loss_fn().backward()
+    opt.step()
+  return run
+
+
+def _check_same_loss(shape: str, ours: float, theirs: float):
+  if not np.isclose(ours, theirs, rtol=1e-4, atol=1e-5):
+    raise RuntimeError(f'{shape}: the project and torch compute different losses from the same '
+                       f'weights ({ours} vs {theirs}); the timing would compare different models')
+
+
+def recurrent_cases(config, name: str, cell: str, length: int) -> list[Case]:
+  r = config.recurrent
+  rng = np.random.default_rng(config.seed)
+  x = rng.normal(size=(r.batch_size, length, r.features)).astype(np.float32)
+  target = rng.normal(size=(r.batch_size, length, r.features)).astype(np.float32)
+  model = RecurrentHead(cell, r.hidden_size, r.features)
+  params = model.init(jax.random.key(config.seed), x[:, :1])['params']
+  loss_fn = lambda p, b: jnp.mean((model.apply({'params': p}, b[0])[0] - b[1]) ** 2)
+  step, args, loss = _jax_train(loss_fn, params, (jnp.asarray(x), jnp.asarray(target)))
+  carry = recurrent.CELLS[cell].zero_carry(r.batch_size, r.hidden_size, jnp.float32)
+  decode = jax.jit(lambda p, x_t, c: (p, x_t, model.apply({'params': p}, x_t, c)[1]))
+  decode_args = (_copy(params), jnp.asarray(x[:, :1]), carry)
+  torch_train = torch_decode = None
+  if HAS_TORCH:
+    peer = torch_peer.load(torch_peer.RecurrentHead(cell, r.features, r.hidden_size, r.features),
+                           torch_peer.recurrent_head_state(params))
+    tx, tt = torch.tensor(x), torch.tensor(target)
+    torch_loss = lambda: torch.mean((peer(tx)[0] - tt) ** 2)
+    with torch.no_grad():
+      _check_same_loss(name, loss, float(torch_loss()))
+    torch_train = _torch_train(peer, torch_loss)
+    state = [None]
+
+    def torch_decode():
+      with torch.no_grad():
+        _, state[0] = peer(tx[:, :1], state[0])
+  return [Case(name, cell, length, 'train', _blocking(step, list(args)), torch_train,
+               count_flops(step, *args), _memory(step, args)),
+          Case(name, cell, length, 'decode', _blocking(decode, list(decode_args)), torch_decode,
+               count_flops(decode, *decode_args), _memory(decode, decode_args))]
+
+
+def transformer_model(config, length: int, impl: str = 'explicit') -> TransformerLM:
+  t = config.transformer
+  cfg = TransformerConfig(hidden_size=t.hidden_size, num_layers=t.num_layers,
+                          num_heads=t.num_heads, mlp_dim=t.mlp_dim, activation='gelu',
+                          positional='learned', pre_ln=True, attention_impl=impl, max_len=length)
+  return TransformerLM(cfg, t.vocab_size, tie_embeddings=True)
+
+
+def transformer_train(config, length: int, impl: str = 'explicit'):
+  """(jitted train step, its arguments, initial loss, params, tokens) for `TransformerLM`."""
+  model = transformer_model(config, length, impl)
+  rng = np.random.default_rng(config.seed)
+  tokens = rng.integers(0, config.transformer.vocab_size,
+                        (config.transformer.batch_size, length + 1)).astype(np.int32)
+  params = model.init(jax.random.key(config.seed), tokens[:, :-1])['params']
+
+  def loss_fn(p, tokens):
+    logits = model.apply({'params': p}, tokens[:, :-1])
+    return optax.softmax_cross_entropy_with_integer_labels(logits, tokens[:, 1:]).mean()
+  step, args, loss = _jax_train(loss_fn, params, jnp.asarray(tokens))
+  return step, args, loss, params, tokens
+
+
+def transformer_cases(config, name: str, length: int) -> list[Case]:
+  t = config.transformer
+  step, args, loss, params, tokens = transformer_train(config, length, config.attention_impl)
+  model = transformer_model(config, length, config.attention_impl)
+  cache = init_cache(model, tokens[:, :-1])
+  decode = jax.jit(lambda p, c, tok: (p, model.apply({'params': p, 'cache': c}, tok, decode=True,
+                                                     mutable=['cache'])[1]['cache'], tok),
+                   donate_argnums=(1,))
+  decode_args = (_copy(params), cache, jnp.asarray(tokens[:, :1]))
+  torch_train = torch_decode = None
+  if HAS_TORCH:
+    peer = torch_peer.load(torch_peer.TransformerLM(t.vocab_size, t.hidden_size, t.num_layers,
+                                                    t.num_heads, t.mlp_dim, length),
+                           torch_peer.transformer_lm_state(params))
+    tt = torch.tensor(tokens, dtype=torch.long)
+    torch_loss = lambda: torch.nn.functional.cross_entropy(
+        peer(tt[:, :-1]).reshape(-1, t.vocab_size), tt[:, 1:].reshape(-1))
+    with torch.no_grad():
+      _check_same_loss(name, loss, float(torch_loss()))
+    torch_train = _torch_train(peer, torch_loss)
+    torch_cache = peer.init_cache(t.batch_size, length)
+    position = [0]
+
+    def torch_decode():
+      with torch.no_grad():
+        peer.decode_step(tt[:, 0], torch_cache, position[0] % length)
+      position[0] += 1
+  return [Case(name, 'transformer', length, 'train', _blocking(step, list(args)), torch_train,
+               count_flops(step, *args), _memory(step, args)),
+          Case(name, 'transformer', length, 'decode', _blocking(decode, list(decode_args)),
+               torch_decode, count_flops(decode, *decode_args), _memory(decode, decode_args))]
+
+
+def _memory(step, args) -> float:
+  return compiled_memory_bytes(step.lower(*args).compile())
+
+
+def time_alternating(sides: dict, warmup: int, timed: int) -> dict:
+  """Median seconds per side; the sides take turns step by step (first `warmup` not counted)."""
+  times = {k: [] for k in sides}
+  for i in range(warmup + timed):
+    for key, fn in sides.items():
+      start = time.perf_counter()
+      fn()
+      if i >= warmup:
+        times[key].append(time.perf_counter() - start)
+  return {k: statistics.median(v) for k, v in times.items()}
+
+
+def matmul_peak(n: int, repeats: int) -> dict:
+  """GFLOP/s of fp32 `[n, n] @ [n, n]` for each framework (median, alternating)."""
+  a = jax.random.normal(jax.random.key(0), (n, n))
+  mm = jax.jit(lambda a: a @ a)
+  sides = {'ours': lambda: mm(a).block_until_ready()}
+  if HAS_TORCH:
+    ta = torch.randn(n, n)
+    sides['torch'] = lambda: torch.mm(ta, ta)
+  seconds = time_alternating(sides, 1, repeats)
+  return {k: 2 * n ** 3 / s / 1e9 for k, s in seconds.items()}
+
+
+def attention_memory(config) -> dict:
+  """XLA's memory estimate of the transformer train step at `bench.memory_length`, per attention
+  implementation (compiled only)."""
+  out = {}
+  for impl in attention.ATTENTION_IMPLS:
+    step, args, *_ = transformer_train(config, config.bench.memory_length, impl)
+    out[impl] = _memory(step, args)
+  return out
+
+
+def run(config, workdir: str):
+  """Runs the benchmark; writes DIR/results.csv and DIR/report.md."""
+  shapes = shape_names(config)
+  os.makedirs(workdir, exist_ok=True)
+  b = config.bench
+  if not HAS_TORCH:
+    print(f'PyTorch is not installed: timing the project alone. To add the peer: {PEER_HINT}')
+  peak = matmul_peak(b.matmul_size, b.timed_steps)
+  rows = []
+  for name, family, length in shapes:
+    cases = (transformer_cases(config, name, length) if family == 'transformer'
+             else recurrent_cases(config, name, family, length))
+    for case in cases:
+      sides = {'ours': case.ours, **({'torch': case.torch} if case.torch else {})}
+      seconds = time_alternating(sides, b.warmup_steps, b.timed_steps)
+      row = dict(shape=case.shape, kind=case.kind, family=case.family, length=case.length,
+                 ours_ms=1e3 * seconds['ours'], torch_ms=1e3 * seconds.get('torch', np.nan),
+                 flops=case.flops, memory_bytes=case.memory_bytes)
+      row['ratio'] = row['ours_ms'] / row['torch_ms']
+      for side in ('ours', 'torch'):
+        gflops = case.flops / (row[f'{side}_ms'] / 1e3) / 1e9
+        row[f'{side}_gflops'] = gflops
+        row[f'{side}_share_of_peak'] = gflops / peak.get(side, np.nan)
+      rows.append(row)
+      print(f"{case.shape:>18} {case.kind:>6}: ours {row['ours_ms']:9.2f} ms  torch "
+            f"{row['torch_ms']:9.2f} ms  ratio {row['ratio']:.2f}", flush=True)
+  memory = attention_memory(config) if b.memory_length else {}
+  _write_csv(os.path.join(workdir, 'results.csv'), rows)
+  with open(os.path.join(workdir, 'report.md'), 'w') as f:
+    f.write(report(config, rows, peak, memory))
+  print(f'wrote {workdir}/results.csv and {workdir}/report.md')
+
+
+COLUMNS = ('shape', 'kind', 'family', 'length', 'ours_ms', 'torch_ms', 'ratio', 'flops',
+           'ours_gflops', 'torch_gflops', 'ours_share_of_peak', 'torch_share_of_peak',
+           'memory_bytes')
+
+
+def _write_csv(path: str, rows: list[dict]):
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _fmt(x: float, spec: str) -> str:
+  return '-' if x is None or np.isnan(x) else format(x, spec)
+
+
+def report(config, rows: list[dict], peak: dict, memory: dict) -> str:
+  """The markdown report."""
+  b, r, t = config.bench, config.recurrent, config.transformer
+  torch_line = (f'PyTorch {torch.__version__}, {torch.get_num_threads()} threads' if HAS_TORCH
+                else f'PyTorch not installed (only the project timed; to add the peer: '
+                     f'`{PEER_HINT}`)')
+  lines = [
+      '# Benchmark: the project against PyTorch on the same machine', '',
+      f'- Platform: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
+      f'jax {jax.__version__} ({jax.default_backend()}); {torch_line}.',
+      f'- Matmul throughput (fp32 {b.matmul_size}^3, median of {b.timed_steps}): project '
+      f'{_fmt(peak["ours"], ".1f")} GFLOP/s, torch {_fmt(peak.get("torch", np.nan), ".1f")} '
+      'GFLOP/s. "share" is model GFLOP/s over this peak, per framework.',
+      f'- Recurrent shapes: one layer + dense head, batch {r.batch_size}, features '
+      f'{r.features}, hidden {r.hidden_size}, MSE. Transformer: `TransformerLM` {t.num_layers} '
+      f'pre-LN blocks, d{t.hidden_size}, {t.num_heads} heads, mlp {t.mlp_dim}, gelu (tanh), '
+      f'learned positions, tied output, vocab {t.vocab_size}, batch {t.batch_size}, '
+      f'attention `{config.attention_impl}`. Torch: `nn.RNN/LSTM/GRU` + `nn.Linear`; '
+      '`nn.TransformerEncoderLayer(norm_first=True)` blocks with a causal mask; decode with a '
+      'KV cache on the same weights.',
+      f'- Train step: forward, backward, Adam update (float32). Decode: one token (recurrent '
+      f'step from the carried state; transformer against a KV cache of `length` positions). '
+      f'Medians of {b.timed_steps} steps after {b.warmup_steps} warm-up steps, the two sides '
+      'alternating step by step (fair on a shared machine), each blocking on its result. Both '
+      'sides start from the same weights and were checked to give the same loss.',
+      '- Model FLOPs: matrix products of the project\'s step counted from its jaxpr '
+      '(`attn_jax/studies/flops.py`, every time step of a scan counted), used for both sides. '
+      'Memory: XLA `memory_analysis()` of the project\'s compiled step.', '',
+      '| shape | step | project ms | torch ms | project/torch | GFLOP | project GFLOP/s '
+      '(share) | torch GFLOP/s (share) | project memory MiB |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---:|']
+  for row in rows:
+    lines.append(
+        f"| {row['shape']} | {row['kind']} | {_fmt(row['ours_ms'], '.2f')} | "
+        f"{_fmt(row['torch_ms'], '.2f')} | {_fmt(row['ratio'], '.2f')} | "
+        f"{_fmt(row['flops'] / 1e9, '.3g')} | {_fmt(row['ours_gflops'], '.1f')} "
+        f"({_fmt(100 * row['ours_share_of_peak'], '.0f')}%) | {_fmt(row['torch_gflops'], '.1f')} "
+        f"({_fmt(100 * row['torch_share_of_peak'], '.0f')}%) | "
+        f"{_fmt(row['memory_bytes'] / 2 ** 20, '.1f')} |")
+  ratios = [row['ratio'] for row in rows if not np.isnan(row['ratio'])]
+  if ratios:
+    over = [f"{row['shape']} {row['kind']} ({row['ratio']:.2f})" for row in rows
+            if row['ratio'] > 1.0]
+    lines += ['', f'Target project/torch <= 1.0: '
+              + ('met at every shape.' if not over else 'not met at ' + ', '.join(over) + '.')]
+  if memory:
+    lines += ['', f'## Attention memory at L={b.memory_length}', '',
+              f'XLA `memory_analysis()` of the transformer train step above at length '
+              f'{b.memory_length} (batch {t.batch_size}), per `attention_impl`:', '',
+              '| attention_impl | MiB | vs explicit |', '|---|---:|---:|']
+    for impl, mem in memory.items():
+      lines.append(f'| {impl} | {mem / 2 ** 20:.0f} | {memory["explicit"] / mem:.2f}x lower |')
+  return '\n'.join(lines) + '\n'

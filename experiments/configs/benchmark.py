@@ -1,0 +1,36 @@
+"""Benchmark: the project's train and decode steps against PyTorch's on the same machine.
+
+Recurrent layer (rnn, lstm, gru) + dense head, batch 32, features 128, hidden 256 at L = 64, 256,
+1024; TransformerLM, 4 pre-LN blocks, d256, 4 heads, mlp 1024, gelu, learned positions, batch 16
+at L = 128, 512, 1024. Train steps (forward, backward, Adam) and one-token decode steps, both
+frameworks alternating in the same run; the machine's matmul throughput; memory, including the
+transformer at L=2048 per attention implementation (`attn_jax/studies/benchmark.py`).
+
+Command (PyTorch from the bench extra: pip install -e '.[bench]'; without it only our side runs):
+  python launch.py --config=experiments/configs/benchmark.py --workdir=runs/benchmark
+  (a subset: --config.shapes=lstm_L64,transformer_L128)
+"""
+import ml_collections
+
+# A tiny run for tests/test_configs_run.py.
+SMOKE_TEST = {'shapes': 'lstm_L8,transformer_L8', 'recurrent.lengths': '8',
+              'recurrent.batch_size': 2, 'recurrent.features': 4, 'recurrent.hidden_size': 8,
+              'transformer.lengths': '8', 'transformer.batch_size': 2,
+              'transformer.hidden_size': 8, 'transformer.num_layers': 1,
+              'transformer.num_heads': 2, 'transformer.mlp_dim': 16, 'transformer.vocab_size': 11,
+              'bench.warmup_steps': 1, 'bench.timed_steps': 2, 'bench.matmul_size': 64,
+              'bench.memory_length': 16}
+
+
+def get_config():
+  return ml_collections.ConfigDict(dict(
+      experiment='benchmark',
+      mode='train',
+      seed=0,
+      shapes='',  # comma-separated shape names (e.g. lstm_L64,transformer_L512); empty: all
+      attention_impl='explicit',  # the transformer's attention in the timed steps
+      recurrent=dict(lengths='64,256,1024', batch_size=32, features=128, hidden_size=256),
+      transformer=dict(lengths='128,512,1024', batch_size=16, hidden_size=256, num_layers=4,
+                       num_heads=4, mlp_dim=1024, vocab_size=256),
+      bench=dict(warmup_steps=2, timed_steps=7, matmul_size=2048, memory_length=2048),
+  ))
