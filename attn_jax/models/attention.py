@@ -165,8 +165,10 @@ class MultiHeadAttention(nn.Module):
     if k.shape[1] != 1:
       raise ValueError(f'decode=True takes one token per call, got length {k.shape[1]}')
     index = cache_index.value
-    cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, k, (0, index, 0, 0))
-    cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, v, (0, index, 0, 0))
+    # `_in_dim` takes the one index alone: under JAX_ENABLE_X64 a tuple mixing the int32 index with
+    # literal zeros (int64 there) is a TypeError.
+    cached_key.value = jax.lax.dynamic_update_slice_in_dim(cached_key.value, k, index, axis=1)
+    cached_value.value = jax.lax.dynamic_update_slice_in_dim(cached_value.value, v, index, axis=1)
     cache_index.value = index + 1
     max_len = cached_key.value.shape[1]
     return cached_key.value, cached_value.value, (jnp.arange(max_len) <= index)[None, None, None, :]
