@@ -1,4 +1,5 @@
-"""The shape every experiment config shares: top-level keys with their defaults (DESIGN §3.1).
+"""The shape every experiment config shares: top-level keys with their defaults
+(docs/design.md §3.1).
 
 Config files in `experiments/configs/` start from `base_config()` and override what they need, so
 every `--config.a.b=v` override names a key that exists.
@@ -39,6 +40,15 @@ def base_config(**overrides) -> ml_collections.ConfigDict:
   ))
   config.update_from_flattened_dict(flatten(overrides))
   return config
+
+
+def variant_of(variants: dict, variant: str):
+  """`variants[variant]`: the settings a config file's `get_config(variant)` starts from; an
+  unknown variant is a ValueError that lists the accepted ones (`launch.py` prints it as one
+  `error: config: ...` line)."""
+  if variant not in variants:
+    raise ValueError(f'unknown variant {variant!r}; accepted: {", ".join(variants)}')
+  return variants[variant]
 
 
 def flatten(tree: dict, prefix: str = '') -> dict:

@@ -1,5 +1,6 @@
-"""The sequence-length scaling study (DESIGN §3.3): a tiny sweep end to end, the growth-exponent
-fit against synthetic power laws, failures recorded per cell, reruns that keep measured rows."""
+"""The sequence-length scaling study (docs/design.md §3.3): a tiny sweep end to end, the
+growth-exponent fit against synthetic power laws, failures recorded per cell, reruns that keep
+measured rows."""
 import csv
 import importlib.util
 import math

@@ -1,4 +1,5 @@
-"""`DIR/results.csv` of the sequence-length study: one row per (model, seq_len) (DESIGN §3.3).
+"""`DIR/results.csv` of the sequence-length study: one row per (model, seq_len)
+(docs/design.md §3.3).
 
 The file is rewritten (atomically) after every measured row, so an interrupted sweep keeps what it
 measured and a rerun skips it. Rows whose `status` is `ok` or `oom` are final; a row with an
@@ -8,9 +9,9 @@ import csv
 import math
 import os
 
-# The contract columns (DESIGN §3.3), then what we add: the matched width, where the memory number
-# comes from ('compiler' or 'device_peak'), the wall seconds the cell took (compile, timing and
-# training) and the row's status ('ok', 'oom', 'error: ...').
+# The contract columns (docs/design.md §3.3), then what we add: the matched width, where the
+# memory number comes from ('compiler' or 'device_peak'), the wall seconds the cell took (compile,
+# timing and training) and the row's status ('ok', 'oom', 'error: ...').
 CONTRACT_COLUMNS = ('model', 'seq_len', 'batch_size', 'num_params', 'compile_s', 'step_ms',
                     'tokens_per_s', 'peak_memory_bytes', 'flops_per_step', 'accuracy')
 COLUMNS = CONTRACT_COLUMNS + ('hidden_size', 'memory_source', 'cell_s', 'status')

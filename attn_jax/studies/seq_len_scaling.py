@@ -1,6 +1,6 @@
 """Sequence-length scaling: recurrent networks vs the transformer, at a matched parameter budget.
 
-`run(config, workdir)` (experiment `seq_len_scaling`, DESIGN §3.3) sweeps `config.models` x
+`run(config, workdir)` (experiment `seq_len_scaling`, docs/design.md §3.3) sweeps `config.models` x
 `config.lengths`. For each (model, length) cell it
   1. sets the model's width so that it has `study.target_params` parameters (within
      `study.param_tolerance`),

@@ -88,7 +88,8 @@ class IntervalTimer:
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   """Trains `config` in `workdir`, resuming from its latest checkpoint; returns final eval metrics.
 
-  Writes `config.json`, `run.json`, `metrics.jsonl`, `events/` and `checkpoints/` (DESIGN §3.2).
+  Writes `config.json`, `run.json`, `metrics.jsonl`, `events/` and `checkpoints/`
+  (docs/design.md §3.2).
   A finished run is not trained again: its last evaluation is returned. The workdir is locked
   for the run (`workdir_lock`), a resumed run's config is checked first (`resume`), and SIGTERM
   or SIGINT stop it after a checkpoint with `preemption.Preempted`.

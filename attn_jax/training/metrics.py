@@ -1,4 +1,4 @@
-"""Metric writers: `DIR/metrics.jsonl` (the contract of DESIGN §3.2) and TensorBoard events."""
+"""Metric writers: `DIR/metrics.jsonl` (contract: docs/design.md §3.2) and TensorBoard events."""
 import json
 import math
 import os

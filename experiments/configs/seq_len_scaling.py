@@ -2,7 +2,7 @@
 
 For every (model, length): compile time, median train-step time, tokens/s, peak memory, FLOPs,
 and accuracy on remember-the-first-token after the same step budget; then a report with fitted
-growth exponents and plots (DESIGN §3.3; `attn_jax/studies/seq_len_scaling.py`).
+growth exponents and plots (docs/design.md §3.3; `attn_jax/studies/seq_len_scaling.py`).
 
 Command:
   python launch.py --config=experiments/configs/seq_len_scaling.py --workdir=runs/seq-len-scaling
