@@ -42,13 +42,13 @@ def base_config(**overrides) -> ml_collections.ConfigDict:
   return config
 
 
-def variant_of(variants: dict, variant: str):
-  """`variants[variant]`: the settings a config file's `get_config(variant)` starts from; an
-  unknown variant is a ValueError that lists the accepted ones (`launch.py` prints it as one
-  `error: config: ...` line)."""
+def variant_of(variants, variant: str):
+  """What a config file's `get_config(variant)` starts from: `variants[variant]` when `variants`
+  maps names to settings, the name itself when it is a tuple of names. An unknown variant is a
+  ValueError that lists the accepted ones (`launch.py` prints it as one `error: config:` line)."""
   if variant not in variants:
     raise ValueError(f'unknown variant {variant!r}; accepted: {", ".join(variants)}')
-  return variants[variant]
+  return variants[variant] if isinstance(variants, dict) else variant
 
 
 def flatten(tree: dict, prefix: str = '') -> dict:

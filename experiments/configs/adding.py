@@ -10,7 +10,7 @@ Command:
 Run time and result: see the README's table (2-core CPU). Always answering 1 gives a mean
 squared error of about 0.167; solving the task means a loss near 0.
 """
-from attn_jax.config_base import base_config
+from attn_jax.config_base import base_config, variant_of
 
 VARIANTS = {
     'lstm': dict(name='lstm', num_layers=1, hidden_size=64, pooling='last'),
@@ -21,10 +21,8 @@ VARIANTS = {
 
 
 def get_config(variant: str = 'lstm'):
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r}; accepted: {", ".join(VARIANTS)}')
   return base_config(
-      model=VARIANTS[variant],
+      model=variant_of(VARIANTS, variant),
       data=dict(name='adding', seq_len=100),
       train=dict(num_steps=2000, batch_size=64, learning_rate=1e-3, warmup_steps=100,
                  log_every=100, eval_every=500, checkpoint_every=500),

@@ -12,7 +12,7 @@ Run time and result (2-core CPU, `--config.train.num_steps=300`): transformer ev
 nats/char at 3.40 steps/s (1.7 min for the command), lstm 1.942 at 3.86 steps/s (1.5 min); the
 text's unigram entropy is 3.25 nats per character.
 """
-from attn_jax.config_base import base_config
+from attn_jax.config_base import base_config, variant_of
 
 _RECURRENT = dict(num_layers=1, hidden_size=256, dropout_rate=0.0)
 VARIANTS = {
@@ -25,10 +25,8 @@ VARIANTS = {
 
 
 def get_config(variant: str = 'transformer'):
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r}; accepted: {", ".join(VARIANTS)}')
   return base_config(
-      model=VARIANTS[variant],
+      model=variant_of(VARIANTS, variant),
       data=dict(name='text', seq_len=128),
       train=dict(num_steps=1000, batch_size=32, learning_rate=3e-3, warmup_steps=50,
                  log_every=50, eval_every=250, checkpoint_every=250),

@@ -11,7 +11,7 @@ Command:
 Run time and result: see the README's table (2-core CPU). Chance token accuracy on the copied
 positions is 1/8; solving the task means accuracy near 1 there.
 """
-from attn_jax.config_base import base_config
+from attn_jax.config_base import base_config, variant_of
 
 VARIANTS = {
     'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
@@ -22,10 +22,8 @@ VARIANTS = {
 
 
 def get_config(variant: str = 'transformer'):
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r}; accepted: {", ".join(VARIANTS)}')
   return base_config(
-      model=VARIANTS[variant],
+      model=variant_of(VARIANTS, variant),
       data=dict(name='copy', seq_len=64, copy_length=10, num_symbols=8),
       train=dict(num_steps=2000, batch_size=32, learning_rate=3e-3, warmup_steps=100,
                  log_every=100, eval_every=500, checkpoint_every=500),

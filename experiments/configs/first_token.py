@@ -11,7 +11,7 @@ Command:
 Run time and result: see the README's table (2-core CPU). Chance accuracy is 0.1; a model that
 carries the first token to the end reaches 1.
 """
-from attn_jax.config_base import base_config
+from attn_jax.config_base import base_config, variant_of
 
 VARIANTS = {
     'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
@@ -22,10 +22,8 @@ VARIANTS = {
 
 
 def get_config(variant: str = 'transformer'):
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r}; accepted: {", ".join(VARIANTS)}')
   return base_config(
-      model=VARIANTS[variant],
+      model=variant_of(VARIANTS, variant),
       data=dict(name='first_token', seq_len=64, num_classes=10),
       train=dict(num_steps=1000, batch_size=32, learning_rate=1e-3, warmup_steps=50,
                  log_every=100, eval_every=250, checkpoint_every=250),

@@ -7,7 +7,7 @@ Command:
 Run time: a few seconds on a 2-core CPU (300 steps of full-batch training).
 Expected: test accuracy around 0.9 or above for both; the MLP fits the training set more closely.
 """
-from attn_jax.config_base import base_config
+from attn_jax.config_base import base_config, variant_of
 
 VARIANTS = {
     'logreg': dict(name='logreg'),
@@ -16,10 +16,8 @@ VARIANTS = {
 
 
 def get_config(variant: str = 'mlp'):
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r}; accepted: {", ".join(VARIANTS)}')
   return base_config(
-      model=VARIANTS[variant],
+      model=variant_of(VARIANTS, variant),
       data=dict(name='iris'),
       train=dict(num_steps=300, batch_size=24, learning_rate=0.01, warmup_steps=10,
                  weight_decay=0.0, log_every=50, eval_every=100, checkpoint_every=100),

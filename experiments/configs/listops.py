@@ -11,7 +11,7 @@ Run time and result: see the README's table (2-core CPU). Chance is about 0.1 an
 answering the most frequent class about 0.2; LRA's transformers reach about 0.37 on the long
 version.
 """
-from attn_jax.config_base import base_config
+from attn_jax.config_base import base_config, variant_of
 
 VARIANTS = {
     'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
@@ -25,10 +25,8 @@ SMOKE_TEST = {'data.listops_max_length': 100, 'data.listops_num_train': 64,
 
 
 def get_config(variant: str = 'transformer'):
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r}; accepted: {", ".join(VARIANTS)}')
   return base_config(
-      model=VARIANTS[variant],
+      model=variant_of(VARIANTS, variant),
       data=dict(name='listops', listops_min_length=50, listops_max_length=200,
                 listops_num_train=20000, listops_num_validation=1000, listops_num_test=1000),
       train=dict(num_steps=2000, batch_size=32, learning_rate=1e-3, warmup_steps=100,

@@ -10,7 +10,7 @@ Command:
 Run time and result: see the README's table (2-core CPU). Chance accuracy is 0.1 (10 values);
 attention can look the key up directly, a recurrent state must hold every pair.
 """
-from attn_jax.config_base import base_config
+from attn_jax.config_base import base_config, variant_of
 
 VARIANTS = {
     'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
@@ -21,10 +21,8 @@ VARIANTS = {
 
 
 def get_config(variant: str = 'transformer'):
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r}; accepted: {", ".join(VARIANTS)}')
   return base_config(
-      model=VARIANTS[variant],
+      model=variant_of(VARIANTS, variant),
       data=dict(name='recall', seq_len=32, num_classes=10),
       train=dict(num_steps=3000, batch_size=64, learning_rate=1e-3, warmup_steps=100,
                  log_every=100, eval_every=500, checkpoint_every=500),

@@ -16,7 +16,7 @@ at step 1000, 0.989 at step 2000, 0.998 at step 3000 (BLEU 99.99). Expected for 
 splits, as in the literature: low on `length` and near 0 on `addprim_jump` (compositional
 generalisation is the point of the benchmark).
 """
-from attn_jax.config_base import base_config
+from attn_jax.config_base import base_config, variant_of
 
 VARIANTS = {
     'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
@@ -26,10 +26,8 @@ VARIANTS = {
 
 
 def get_config(variant: str = 'transformer'):
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r}; accepted: {", ".join(VARIANTS)}')
   return base_config(
-      model=VARIANTS[variant],
+      model=variant_of(VARIANTS, variant),
       data=dict(name='scan', split='simple'),
       train=dict(num_steps=3000, batch_size=64, learning_rate=3e-3, warmup_steps=100,
                  log_every=100, eval_every=1000, checkpoint_every=1000),

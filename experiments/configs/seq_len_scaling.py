@@ -15,7 +15,7 @@ Run time and result (measured on the 2-core CPU, see experiments/results/seq_len
   1.31 s against 0.12-0.17 s and its memory is 850 MiB against 49-87 MiB. After 150 steps only the
   transformer at L=64 learned the task (accuracy 0.76; chance 0.10).
 """
-from attn_jax.config_base import base_config
+from attn_jax.config_base import base_config, variant_of
 from attn_jax.studies.settings import study_config_defaults
 
 VARIANTS = ('cpu', 'gpu')
@@ -28,9 +28,7 @@ SMOKE_TEST = {'models': 'transformer', 'lengths': '8', 'train.num_steps': 2,
 
 
 def get_config(variant: str = 'cpu'):
-  variant = variant or 'cpu'
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r}; accepted: {", ".join(VARIANTS)}')
+  variant = variant_of(VARIANTS, variant or 'cpu')
   gpu = variant == 'gpu'
   config = base_config(
       experiment='seq_len_scaling',

@@ -16,7 +16,7 @@ compilation included) on the shared 2-core CPU, at 12-15 steps/s once compiled. 
 same checkpoint on `length` (13-17 words, never seen in training): exact match 0.0, BLEU 59.4;
 the translations stop after about 12 words (the longest output it was trained on).
 """
-from attn_jax.config_base import base_config
+from attn_jax.config_base import base_config, variant_of
 
 VARIANTS = {
     'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
@@ -26,10 +26,8 @@ VARIANTS = {
 
 
 def get_config(variant: str = 'transformer'):
-  if variant not in VARIANTS:
-    raise ValueError(f'unknown variant {variant!r}; accepted: {", ".join(VARIANTS)}')
   return base_config(
-      model=VARIANTS[variant],
+      model=variant_of(VARIANTS, variant),
       data=dict(name='toy_translation', max_len=12, num_train_examples=10000,
                 num_test_examples=1000),
       train=dict(num_steps=1000, batch_size=64, learning_rate=3e-3, warmup_steps=100,
