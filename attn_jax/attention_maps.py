@@ -13,6 +13,9 @@ the query tokens down the y-axis.
   word of it is in the source vocabulary, else the first sentence of the evaluation split.
   Rows are labelled with the word produced at that step; the French noun-adjective swap
   (`chat noir` -> `black cat`) shows as a crossing.
+* an image classifier (ViT): for the first evaluation images, each image cut into its patches,
+  the patches as the token sequence, and per layer the attention of the class token (or, with mean
+  pooling, of all positions on average) over the patches, drawn over the image (`image_maps`).
 """
 import functools
 import os
@@ -156,3 +159,120 @@ def source_sentence(dataset, prompt: str) -> str:
     return prompt
   batch = next(dataset.eval_batches(1))
   return dataset.tokenizer.decode(batch['inputs'][0])
+
+
+IMAGE_INCHES = 1.6   # per image panel
+TOKEN_INCHES = 0.09  # per pixel of the token strip (a patch of p pixels is p * TOKEN_INCHES wide)
+ROW_MARGIN_INCHES = 0.6
+IMAGES = 4           # images drawn by `image_maps`: the first of the evaluation split
+
+
+def patch_attention(weights: np.ndarray, pooling: str, grid: tuple[int, int]) -> np.ndarray:
+  """What a ViT's pooled output reads from each patch, per layer, averaged over heads.
+
+  Args:
+    weights: `[layers, batch, heads, q, k]` self-attention over the tokens, the class token
+      first when `pooling == 'cls'`.
+    pooling: 'cls' (the class token's query row over the patch keys; what it puts on itself is
+      left out) or 'mean' (the mean over all query rows, as mean pooling reads every position).
+    grid: (rows, columns) of patches, `rows * columns` patch tokens in reading order.
+  Returns:
+    `[layers, batch, rows, columns]`.
+  """
+  if pooling == 'cls':
+    per_head = weights[:, :, :, 0, 1:]
+  else:
+    per_head = weights.mean(axis=3)
+  return per_head.mean(axis=2).reshape(*weights.shape[:2], *grid)
+
+
+def image_figure_inches(num_images: int, layers: int, num_patches: int,
+                        patch_size: int) -> tuple[float, float]:
+  """(width, height) of `draw_image_attention`'s figure."""
+  strip = (num_patches + 1) * (patch_size + 1) * TOKEN_INCHES
+  return ((2 + layers) * IMAGE_INCHES + strip, num_images * (IMAGE_INCHES + ROW_MARGIN_INCHES))
+
+
+def _token_strip(image: np.ndarray, patch_size: int) -> np.ndarray:
+  """`[height, width]` -> the patches in reading order side by side, one blank column between,
+  a blank (NaN) token in front for the class token: `[p, (num_patches + 1) * (p + 1) - 1]`."""
+  p = patch_size
+  h, w = image.shape
+  patches = image.reshape(h // p, p, w // p, p).transpose(0, 2, 1, 3).reshape(-1, p, p)
+  gap = np.full((p, 1), np.nan)
+  tiles = [np.full((p, p), np.nan)] + list(patches)
+  return np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
+
+
+def draw_image_attention(images: np.ndarray, attention: np.ndarray, patch_size: int,
+                         titles: list[str], path: str, pooling: str = 'cls') -> str:
+  """Writes a PNG, one row per image: the image cut into patches (numbered), the patches as the
+  transformer's token sequence, and per layer the attention over the patches (bright: much; each
+  map scaled to its own maximum) with the image's outline drawn on top.
+
+  Args:
+    images: `[n, height, width, channels]`, values in [0, 1]; channels are averaged to grey.
+    attention: `[layers, n, height // patch_size, width // patch_size]` (`patch_attention`).
+    patch_size: side of a square patch, in pixels.
+    titles: n row titles (the label and the model's answer).
+    path: the PNG to write (its size is `image_figure_inches(...)` times `DPI` pixels).
+    pooling: 'cls' or 'mean', for the panel titles.
+  """
+  layers, n, rows, cols = attention.shape
+  p = patch_size
+  grey = images.mean(axis=-1)
+  width, height = image_figure_inches(n, layers, rows * cols, p)
+  strip_ratio = (width - (2 + layers) * IMAGE_INCHES) / IMAGE_INCHES
+  fig = Figure(figsize=(width, height), dpi=DPI, layout='constrained')
+  axes = fig.subplots(n, 2 + layers, squeeze=False,
+                      width_ratios=[1, strip_ratio] + [1] * layers)
+  reader = '[CLS] token' if pooling == 'cls' else 'mean pooling'
+  for i in range(n):
+    ax = axes[i, 0]
+    ax.imshow(grey[i], cmap='gray_r', vmin=0, vmax=1)
+    for edge in range(p, max(grey[i].shape), p):
+      ax.axhline(edge - 0.5, color='tab:red', lw=0.8)
+      ax.axvline(edge - 0.5, color='tab:red', lw=0.8)
+    for k in range(rows * cols):
+      r, c = divmod(k, cols)
+      ax.text(c * p + p / 2 - 0.5, r * p + p / 2 - 0.5, str(k), color='tab:red', fontsize=6,
+              ha='center', va='center')
+    ax.set_title(titles[i], fontsize=8)
+    ax = axes[i, 1]
+    ax.imshow(_token_strip(grey[i], p), cmap='gray_r', vmin=0, vmax=1)
+    centres = np.arange(rows * cols + 1) * (p + 1) + (p - 1) / 2
+    ax.set_xticks(centres, ['cls' if pooling == 'cls' else ''] + [str(k) for k in
+                                                                  range(rows * cols)],
+                  fontsize=6)
+    ax.set_title(f'{rows * cols} tokens: {p}x{p} patches', fontsize=8)
+    for layer in range(layers):
+      ax = axes[i, 2 + layer]
+      ax.imshow(np.kron(attention[layer, i], np.ones((p, p))), cmap='inferno', vmin=0,
+                vmax=max(float(attention[layer, i].max()), 1e-9))
+      ax.contour(grey[i], levels=[0.5], colors='cyan', linewidths=1.0)  # the digit's outline
+      ax.set_title(f'layer {layer}: {reader}', fontsize=8)
+    for ax in axes[i]:
+      ax.set_yticks([])
+      if ax is not axes[i, 1]:
+        ax.set_xticks([])
+  fig.savefig(path, dpi=DPI)
+  return path
+
+
+def image_maps(model, params, dataset, model_config, out_dir: str) -> list[str]:
+  """A ViT's attention over the patches of the first `IMAGES` evaluation images, on the images."""
+  batch = next(dataset.eval_batches(IMAGES))
+  images = batch['inputs'][batch['weights'] > 0]
+  maps = collect(model, params, jnp.asarray(images))
+  if not maps:
+    raise ConfigError('model.name', "this model has no attention weights to draw; accepted: "
+                      "model.name='vit'")
+  (weights,) = maps.values()
+  p, pooling = model_config.patch_size, model_config.pooling
+  grid = (images.shape[1] // p, images.shape[2] // p)
+  logits, _ = _forward_with_intermediates(model, params, jnp.asarray(images))  # compiled above
+  titles = [f'label {y}, model says {a}'
+            for y, a in zip(batch['targets'], np.asarray(logits).argmax(-1))]
+  path = os.path.join(out_dir, 'patch_attention.png')
+  return [draw_image_attention(images, patch_attention(weights, pooling, grid), p, titles, path,
+                               pooling)]

@@ -22,6 +22,7 @@ def train_config_defaults() -> ml_collections.ConfigDict:
       eval_every=500,
       checkpoint_every=500,
       keep_checkpoints=3,
+      max_nonfinite_steps=100,  # non-finite steps in a row that end the run (fewer are skipped)
       evaluators='',            # comma-separated (training/evaluators.py); '': the task's defaults
   ))
 
@@ -39,7 +40,7 @@ def validate_train_config(train, *, num_devices: int):
     num_devices: devices over all processes (`jax.device_count()`).
   """
   for key in ('num_steps', 'batch_size', 'log_every', 'eval_every', 'checkpoint_every',
-              'keep_checkpoints', 'grad_accum_steps'):
+              'keep_checkpoints', 'grad_accum_steps', 'max_nonfinite_steps'):
     _require(isinstance(train[key], int) and train[key] > 0, f'train.{key}',
              f'must be a positive integer, got {train[key]!r}')
   _require(train.eval_batch_size >= 0, 'train.eval_batch_size',

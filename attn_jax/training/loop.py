@@ -7,6 +7,7 @@ import jax
 
 from attn_jax import progress
 from attn_jax.data import load_dataset
+from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model
 from attn_jax.training import evaluators, parallel, preemption, resume, workdir_lock
 from attn_jax.training.checkpoints import Checkpointer
@@ -155,7 +156,8 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer, st
     stopping = not last and stop.should_stop(done)  # a signal: log and save this step, then end
     due = due_after(train, done, stopping)
     if due.log:
-      pending, window = (done, window), None
+      streak = jax.numpy.copy(state.opt_state.notfinite_count)  # the state is donated next step
+      pending, window = (done, window, streak), None
     if due.eval or due.checkpoint:
       if pending is not None:
         _log_train(run, writer, bar, *pending, timer, schedule)
@@ -166,6 +168,7 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer, st
         writer.write(done, 'eval', final)
         bar.write(f'step {done} eval ' + ' '.join(f'{k}={v:.4g}' for k, v in final.items()))
       if due.checkpoint:
+        _end_if_diverged(train, done, state.opt_state.notfinite_count)
         checkpointer.save(parallel.unreplicate(state), base_key,
                           examples_seen=done * train.batch_size)
       timer.exclude(time.perf_counter() - paused)
@@ -176,13 +179,27 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer, st
   return state, final
 
 
-def _log_train(run: Run, writer, bar, step: int, window, timer, schedule):
+def _log_train(run: Run, writer, bar, step: int, window, nonfinite_streak, timer, schedule):
   metrics = summarise(run.kind, parallel.unreplicate(window))
   steps_per_s = timer.steps_per_s(step)
   metrics.update(learning_rate=float(schedule(step - 1)), steps_per_s=steps_per_s,
                  tokens_per_s=steps_per_s * run.tokens_per_step)
   writer.write(step, 'train', metrics)
   bar.set_postfix(loss=f'{metrics["loss"]:.4f}', tok_s=f'{metrics["tokens_per_s"]:.0f}')
+  _end_if_diverged(run.config.train, step, nonfinite_streak)
+
+
+def _end_if_diverged(train, step: int, nonfinite_streak):
+  """Ends the run once `train.max_nonfinite_steps` steps in a row up to `step` had non-finite
+  gradients (the optimizer skips each; isolated ones are harmless). Checked when the loop logs
+  and before it saves, so the last checkpoint written is the last good one."""
+  streak = int(parallel.unreplicate(nonfinite_streak))
+  if streak >= train.max_nonfinite_steps:
+    raise ConfigError('train.learning_rate', f'the run diverged: the last {streak} steps (up to '
+                      f'step {step}) had non-finite gradients and were skipped '
+                      f'(train.max_nonfinite_steps={train.max_nonfinite_steps}); stopped, the '
+                      'last checkpoint is kept; lower the learning rate, lengthen '
+                      'train.warmup_steps or clip (train.grad_clip_norm)')
 
 
 def _last_eval(workdir: str) -> dict[str, float]:

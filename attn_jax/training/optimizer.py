@@ -1,8 +1,9 @@
 """The optimizer: AdamW with warm-up then decay, global-norm clipping and a non-finite guard."""
 import optax
 
-# A guard that never gives up: every non-finite step is skipped and counted, however many in a row.
-_MAX_CONSECUTIVE_NONFINITE = 2**31 - 1
+# The optimizer skips every step with non-finite gradients however many come in a row, so the
+# parameters stay finite; the loop ends a run after `train.max_nonfinite_steps` in a row.
+_SKIP_NONFINITE_ALWAYS = 2**31 - 1
 
 
 def make_schedule(train) -> optax.Schedule:
@@ -24,10 +25,11 @@ def make_optimizer(train) -> optax.GradientTransformation:
   """AdamW(schedule) after optional global-norm clipping, skipped on non-finite gradients.
 
   A step whose gradients hold a NaN or an infinity leaves parameters and moments unchanged;
-  `optax.apply_if_finite` counts it in its state (`total_notfinite`).
+  `optax.apply_if_finite` counts it in its state: `notfinite_count` (in a row, read by the
+  loop's divergence check) and `total_notfinite`.
   """
   chain = []
   if train.grad_clip_norm:
     chain.append(optax.clip_by_global_norm(train.grad_clip_norm))
   chain.append(optax.adamw(make_schedule(train), weight_decay=train.weight_decay))
-  return optax.apply_if_finite(optax.chain(*chain), _MAX_CONSECUTIVE_NONFINITE)
+  return optax.apply_if_finite(optax.chain(*chain), _SKIP_NONFINITE_ALWAYS)

@@ -1,0 +1,34 @@
+"""Handwritten digits (8x8, UCI optical digits): a vision transformer against an MLP.
+
+The ViT cuts each 8x8 image into 2x2 patches: 16 patches, each one a token (a linear embedding of
+its 4 pixels plus a sinusoidal position), and a learned class token in front whose output is
+classified. The MLP sees the 64 pixels at once. Data: `attn_jax/data/digits.py` (1,437 train /
+360 test images, a fixed stratified split; shipped with the package, CC BY 4.0).
+
+Command:
+  python launch.py --config=experiments/configs/vit_digits.py:vit --workdir=runs/vit-digits
+  python launch.py --config=experiments/configs/vit_digits.py:mlp --workdir=runs/mlp-digits
+  # the class token's attention over the patches, drawn on the image, under DIR/attention/
+  python launch.py --config=experiments/configs/vit_digits.py:vit --workdir=runs/vit-digits \
+    --config.mode=attention
+
+Run time and result: see experiments/results/vit_digits/README.md (2-core CPU).
+"""
+from attn_jax.config_base import base_config, variant_of
+
+VARIANTS = {
+    'vit': dict(name='vit', patch_size=2, num_layers=2, hidden_size=64, num_heads=4, mlp_dim=128,
+                positional='sinusoidal', pooling='cls', dropout_rate=0.1),
+    'mlp': dict(name='mlp', num_layers=2, hidden_size=128, activation='relu', dropout_rate=0.1),
+}
+SMOKE_TEST = {'train.eval_batch_size': 360, 'model.num_layers': 1, 'model.hidden_size': 16}
+
+
+def get_config(variant: str = 'vit'):
+  return base_config(
+      model=variant_of(VARIANTS, variant),
+      data=dict(name='digits'),
+      train=dict(num_steps=2000, batch_size=64, eval_batch_size=360, learning_rate=1e-3,
+                 warmup_steps=100, weight_decay=0.05, log_every=100, eval_every=500,
+                 checkpoint_every=500),
+  )
