@@ -263,6 +263,8 @@ def test_explicit_and_fused_attention_agree_and_weights_are_sown():
     ('transformer', 'lm', {'num_heads': 3}, 'model.num_heads'),
     ('gru', 'seq2seq', {'seq2seq_attention': 'dot'}, 'model.seq2seq_attention'),
     ('transformer', 'lm', {'dtype': 'float16'}, 'model.dtype'),
+    ('lstm', 'classification', {'pooling': 'last'}, 'model.pooling'),  # reads its final state
+    ('gru', 'regression', {'pooling': 'cls'}, 'model.pooling'),
 ])
 def test_config_errors(name, kind, overrides, setting):
   info, _, _ = _task('transformer', kind)

@@ -27,7 +27,7 @@ def model_config_defaults() -> ml_collections.ConfigDict:
       'activation': 'relu',  # mlp and transformer feed-forward: relu, sigmoid, tanh, gelu
       'positional': 'sinusoidal',  # sinusoidal, learned, rotary, none
       'pre_ln': True,
-      'pooling': 'mean',  # transformer/vit classifiers: mean, cls, last
+      'pooling': 'mean',  # transformer/vit classifiers: mean, cls, last (recurrent: final state)
       'bidirectional': False,  # rnn/lstm/gru classifiers and seq2seq encoders
       'attention_impl': 'explicit',  # explicit (weights sown) or fused (jax.nn.dot_product_attention)
       'tie_embeddings': True,  # lm and seq2seq output layer = input embedding transposed
@@ -62,6 +62,7 @@ def _recurrent(config, info: TaskInfo):
   common = dict(cell=config.name, hidden_size=config.hidden_size, num_layers=config.num_layers,
                 dropout_rate=config.dropout_rate, dtype=DTYPES[config.dtype])
   if info.kind in ('classification', 'regression'):
+    _no_pooling_choice(config)
     return recurrent.RecurrentClassifier(num_classes=_num_outputs(info), vocab_size=info.vocab_size,
                                          bidirectional=config.bidirectional, **common)
   if info.kind == 'lm':
@@ -73,6 +74,16 @@ def _recurrent(config, info: TaskInfo):
       vocab_size=info.vocab_size, target_vocab_size=info.target_vocab_size,
       bidirectional=config.bidirectional,
       attention=_choice(config, 'seq2seq_attention', attention_kinds), **common)
+
+
+def _no_pooling_choice(config):
+  """A recurrent classifier reads its final valid state: `model.pooling` must stay the default."""
+  default = model_config_defaults().pooling
+  if config.pooling != default:
+    raise ConfigError('model.pooling', f'{config.pooling!r} does not apply to a {config.name} '
+                      'classifier, which reads its final valid state (both directions when '
+                      'bidirectional); accepted: leave model.pooling at its default '
+                      f'{default!r}, which only transformer and vit classifiers use')
 
 
 def _transformer_config(config, max_len: int) -> transformer.TransformerConfig:

@@ -13,8 +13,8 @@ squared error of about 0.167; solving the task means a loss near 0.
 from attn_jax.config_base import base_config, variant_of
 
 VARIANTS = {
-    'lstm': dict(name='lstm', num_layers=1, hidden_size=64, pooling='last'),
-    'gru': dict(name='gru', num_layers=1, hidden_size=64, pooling='last'),
+    'lstm': dict(name='lstm', num_layers=1, hidden_size=64),
+    'gru': dict(name='gru', num_layers=1, hidden_size=64),
     'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
                         mlp_dim=128, positional='sinusoidal', pooling='mean'),
 }

@@ -15,8 +15,8 @@ from attn_jax.config_base import base_config, variant_of
 VARIANTS = {
     'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
                         mlp_dim=128, positional='sinusoidal', pooling='last'),
-    'lstm': dict(name='lstm', num_layers=1, hidden_size=128, pooling='last'),
-    'gru': dict(name='gru', num_layers=1, hidden_size=128, pooling='last'),
+    'lstm': dict(name='lstm', num_layers=1, hidden_size=128),
+    'gru': dict(name='gru', num_layers=1, hidden_size=128),
 }
 
 
