@@ -1,4 +1,4 @@
-"""Tokenizers: special ids, round trips, padding, out-of-vocabulary handling, length buckets."""
+"""Tokenizers: special ids, round trips, padding, out-of-vocabulary handling."""
 import hypothesis
 from hypothesis import strategies as st
 import numpy as np
@@ -54,9 +54,3 @@ def test_pad_to_truncates_and_pads():
   np.testing.assert_array_equal(tokenizers.pad_to([5, 6, 7], 5), [5, 6, 7, 0, 0])
   np.testing.assert_array_equal(tokenizers.pad_to([5, 6, 7], 2), [5, 6])
   assert tokenizers.pad_to([], 3).dtype == np.int32
-
-
-def test_length_buckets_partition_the_indices():
-  lengths = [3, 17, 8, 64, 9, 1, 200]
-  buckets = tokenizers.length_buckets(lengths, [8, 16, 64])
-  assert [b.tolist() for b in buckets] == [[0, 2, 5], [4], [1, 3], [6]]

@@ -1,4 +1,4 @@
-"""Tokenizers (byte, character, word) and the helpers around them: padding, length buckets.
+"""Tokenizers (byte, character, word) and the helpers around them: padding.
 
 Every tokenizer reserves the same special ids: PAD=0, BOS=1, EOS=2, UNK=3; real tokens start at
 `NUM_SPECIAL`. `encode(text) -> list[int]` never adds BOS/EOS (the pipeline does, where a task
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from attn_jax.errors import ConfigError
-from attn_jax.task import BOS_ID, EOS_ID, PAD_ID
+from attn_jax.task import BOS_ID, EOS_ID, PAD_ID  # noqa: F401  (BOS/EOS: the data package reads them here)
 
 UNK_ID = 3
 NUM_SPECIAL = 4
@@ -97,13 +97,3 @@ def pad_to(ids: Sequence[int], length: int, *, dtype=np.int32) -> np.ndarray:
   ids = np.asarray(ids[:length], dtype)
   out[:len(ids)] = ids
   return out
-
-
-def length_buckets(lengths: Sequence[int], boundaries: Sequence[int]) -> list[np.ndarray]:
-  """Groups example indices by length: bucket b holds lengths in (boundaries[b-1], boundaries[b]].
-
-  The last bucket takes every length over the last boundary. Batching each bucket separately
-  (padding to its boundary) wastes less compute on padding for variable-length text.
-  """
-  bucket = np.searchsorted(np.asarray(boundaries), np.asarray(lengths), side='left')
-  return [np.flatnonzero(bucket == b) for b in range(len(boundaries) + 1)]

@@ -33,8 +33,3 @@ class InputEmbedding(nn.Module):
     if self.vocab_size:
       return nn.Embed(self.vocab_size, self.features, dtype=self.dtype, name='embed')(inputs)
     return nn.Dense(self.features, dtype=self.dtype, name='project')(inputs.astype(self.dtype))
-
-
-def input_valid(inputs: jax.Array, vocab_size: int) -> jax.Array | None:
-  """Padding mask `[batch, length]` for token inputs; None for float inputs (never padded)."""
-  return token_valid(inputs) if vocab_size else None

@@ -50,7 +50,7 @@ class Features(nn.Module):
 class MLP(nn.Module):
   """`num_layers` hidden layers of `hidden_size` units, then a linear read-out.
 
-  `num_layers=0` is logistic regression (softmax of one linear map; `LogisticRegression`).
+  `num_layers=0` is logistic regression (softmax of one linear map).
 
   Attributes:
     num_classes: output logits (1 for regression).
@@ -76,10 +76,3 @@ class MLP(nn.Module):
       x = ACTIVATIONS[self.activation](nn.Dense(self.hidden_size, dtype=self.dtype)(x))
       x = nn.Dropout(self.dropout_rate)(x, deterministic=not train)
     return nn.Dense(self.num_classes, dtype=self.dtype)(x).astype(jnp.float32)
-
-
-def LogisticRegression(num_classes: int, vocab_size: int = 0, hidden_size: int = 64,  # pylint: disable=invalid-name
-                       dtype=jnp.float32) -> MLP:
-  """Logistic regression: an MLP with no hidden layer (`hidden_size` only sizes token embeddings)."""
-  return MLP(num_classes=num_classes, num_layers=0, hidden_size=hidden_size,
-             vocab_size=vocab_size, dtype=dtype)
