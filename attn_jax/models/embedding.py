@@ -23,6 +23,10 @@ def token_lengths(tokens: jax.Array) -> jax.Array:
 class InputEmbedding(nn.Module):
   """Tokens `[batch, length]` -> `[batch, length, features]` by a lookup table, or float inputs
   `[batch, length, input_dim]` -> `[batch, length, features]` by a Dense projection (vocab_size=0).
+
+  The output passes through `perturb('embedded', ...)`: a no-op unless a 'perturbations'
+  collection is given to `apply`, in which case `jax.grad` with respect to it is d loss / d
+  embedding at every position (`attn_jax.studies.gradient_flow`).
   """
   vocab_size: int
   features: int
@@ -31,5 +35,7 @@ class InputEmbedding(nn.Module):
   @nn.compact
   def __call__(self, inputs: jax.Array) -> jax.Array:
     if self.vocab_size:
-      return nn.Embed(self.vocab_size, self.features, dtype=self.dtype, name='embed')(inputs)
-    return nn.Dense(self.features, dtype=self.dtype, name='project')(inputs.astype(self.dtype))
+      x = nn.Embed(self.vocab_size, self.features, dtype=self.dtype, name='embed')(inputs)
+    else:
+      x = nn.Dense(self.features, dtype=self.dtype, name='project')(inputs.astype(self.dtype))
+    return self.perturb('embedded', x)

@@ -259,7 +259,8 @@ class RecurrentLM(nn.Module):
 
   def _run(self, tokens, carries, train):
     """tokens `[batch, length]` -> (float32 logits `[batch, length, vocab]`, final carries)."""
-    h, carries = self.stack(self.embed(tokens), carries=carries, train=train)
+    embedded = self.perturb('embedded', self.embed(tokens))  # see InputEmbedding
+    h, carries = self.stack(embedded, carries=carries, train=train)
     h = self.dropout(h, deterministic=not train)
     logits = self.embed.attend(h) if self.tie_embeddings else self.head(h)
     return logits.astype(jnp.float32), carries
