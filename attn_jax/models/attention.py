@@ -8,7 +8,8 @@ The lecture formula, in `dot_product_attention`:
 
     Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k) + mask) V
 
-with the softmax in float32 and fully masked rows giving zero weights (and so zero outputs).
+with the softmax in the wider of float32 and the input dtype (float32 for bfloat16 inputs, float64
+for float64 reference runs) and fully masked rows giving zero weights (and so zero outputs).
 """
 from typing import Optional
 
@@ -44,27 +45,34 @@ def combine_masks(*masks: Optional[jax.Array]) -> Optional[jax.Array]:
   return out
 
 
+def softmax_dtype(dtype) -> jnp.dtype:
+  """The wider of float32 and `dtype`: the dtype scores and softmax are computed in."""
+  return jnp.promote_types(jnp.float32, dtype)
+
+
 def masked_softmax(logits: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
-  """float32 softmax over the last axis, restricted to `mask` (True = keep); all-masked rows -> 0."""
-  logits = logits.astype(jnp.float32)
+  """Softmax over the last axis in `softmax_dtype(logits.dtype)`, restricted to `mask` (True =
+  keep); all-masked rows -> 0."""
+  logits = logits.astype(softmax_dtype(logits.dtype))
   if mask is None:
     return jax.nn.softmax(logits, axis=-1)
-  logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
+  logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
   return jnp.where(mask, jax.nn.softmax(logits, axis=-1), 0.0)
 
 
 def attention_weights(q: jax.Array, k: jax.Array, mask: Optional[jax.Array] = None) -> jax.Array:
-  """softmax(Q K^T / sqrt(d_k) + mask), in float32.
+  """softmax(Q K^T / sqrt(d_k) + mask), in `softmax_dtype(q.dtype)` (float32 for bf16/float32).
 
   Args:
     q: `[batch, q_len, heads, head_dim]`.
     k: `[batch, k_len, heads, head_dim]`.
     mask: bool, broadcastable to `[batch, heads, q_len, k_len]`, True = attend.
   Returns:
-    float32 `[batch, heads, q_len, k_len]`; rows with every key masked are all zeros.
+    `[batch, heads, q_len, k_len]`; rows with every key masked are all zeros.
   """
-  logits = jnp.einsum('bqhd,bkhd->bhqk', q, k, preferred_element_type=jnp.float32)
-  return masked_softmax(logits / jnp.sqrt(jnp.float32(q.shape[-1])), mask)
+  dtype = softmax_dtype(q.dtype)
+  logits = jnp.einsum('bqhd,bkhd->bhqk', q, k, preferred_element_type=dtype)
+  return masked_softmax(logits / jnp.sqrt(jnp.asarray(q.shape[-1], dtype)), mask)
 
 
 def attend(weights: jax.Array, v: jax.Array) -> jax.Array:

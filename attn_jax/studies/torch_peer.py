@@ -78,9 +78,10 @@ def block_state(params, prefix: str = '', cross_attention: bool = False) -> dict
 
 
 def load(module: nn.Module, state: dict, dtype=torch.float32) -> nn.Module:
-  """Loads a NumPy state into `module` (every entry must match) and casts it to `dtype`."""
-  module.load_state_dict({k: torch.tensor(np.array(v)) for k, v in state.items()}, strict=True)
-  return module.to(dtype)
+  """Casts `module` to `dtype`, then loads a NumPy state into it (every entry must match)."""
+  module.to(dtype).load_state_dict({k: torch.tensor(np.array(v)) for k, v in state.items()},
+                                   strict=True)
+  return module
 
 
 def transformer_layer(d: int, heads: int, mlp: int, cross_attention: bool = False) -> nn.Module:
