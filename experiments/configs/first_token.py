@@ -8,8 +8,11 @@ Command:
   python launch.py --config=experiments/configs/first_token.py:transformer --workdir=runs/first
   (variants: transformer, lstm, gru)
 
-Run time and result: see the README's table (2-core CPU). Chance accuracy is 0.1; a model that
-carries the first token to the end reaches 1.
+Run time and result (transformer, the command above at its defaults, measured on the 2-core CPU
+while other jobs shared it, load about 15): 1000 steps of 32 at seq_len 64 in 171 s of training
+(loop wall time; 242 s for the whole command, compilation included); eval accuracy 1.0 (loss
+0.0027) already at step 250 and 1.0 (loss 0.0009) at step 1000. Chance accuracy is 0.1; a model
+that carries the first token to the end reaches 1.
 """
 from attn_jax.config_base import base_config, variant_of
 
