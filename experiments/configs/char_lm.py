@@ -5,7 +5,7 @@ The default text is the Python documentation topics that ship with every CPython
 
 Command:
   python launch.py --config=experiments/configs/char_lm.py:transformer --workdir=runs/char-lm
-  (variants: transformer, lstm, gru, rnn; `--config.mode=sample` continues `sample.prompt` from
+  (variants: transformer, lstm, gru, rnn, mingru; `--config.mode=sample` continues `sample.prompt` from
   the workdir's latest checkpoint)
 
 Run time and result (2-core CPU, `--config.train.num_steps=300`): transformer eval loss 2.235
@@ -21,6 +21,7 @@ VARIANTS = {
     'lstm': dict(name='lstm', **_RECURRENT),
     'gru': dict(name='gru', **_RECURRENT),
     'rnn': dict(name='rnn', **_RECURRENT),
+    'mingru': dict(name='mingru', **_RECURRENT),
 }
 
 

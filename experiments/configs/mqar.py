@@ -1,0 +1,33 @@
+"""Multi-query associative recall (MQAR; Zoology, Arora et al. 2024): `data.seq_len // 4`
+key-value pairs, then every key once more in random order, each followed by its value; the loss
+is on the value predicted at each query key, so one sequence gives `seq_len // 4` labels.
+
+Generated on the fly (no files); the number of pairs grows with `--config.data.seq_len=N`
+(keys from max(32, pairs), values from `data.num_classes`). A causal language model of any
+family reads it: attention can look each key up, a recurrent state must hold every pair.
+
+Command:
+  python launch.py --config=experiments/configs/mqar.py:transformer --workdir=runs/mqar
+  (variants: transformer, lstm, gru, mingru)
+
+Chance accuracy is 1 / num_classes = 0.0625. Run time and result: see the README's table.
+"""
+from attn_jax.config_base import base_config, variant_of
+
+_RECURRENT = dict(num_layers=2, hidden_size=128)
+VARIANTS = {
+    'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
+                        mlp_dim=128, positional='sinusoidal'),
+    'lstm': dict(name='lstm', **_RECURRENT),
+    'gru': dict(name='gru', **_RECURRENT),
+    'mingru': dict(name='mingru', **_RECURRENT),
+}
+
+
+def get_config(variant: str = 'transformer'):
+  return base_config(
+      model=variant_of(VARIANTS, variant),
+      data=dict(name='mqar', seq_len=64, num_classes=16),
+      train=dict(num_steps=2000, batch_size=64, learning_rate=3e-3, warmup_steps=100,
+                 log_every=100, eval_every=250, checkpoint_every=500),
+  )

@@ -1,0 +1,35 @@
+"""Running parity: random bits, and at every position the parity of the prefix so far
+(state tracking: one bit of state, flipped by every 1). Trained at `data.seq_len`; the splits
+`test_2x` and `test_4x` hold the same task at 2 and 4 times the length (length extrapolation;
+the training loop evaluates `test`, `--config.data.eval_split=test_4x` evaluates another).
+
+Generated on the fly (no files). Recurrent models with a non-linear state update are expected
+to solve it and extrapolate; attention and input-gated linear recurrences (mingru) are not
+(Deletang et al. 2023; Grazzi et al. 2024). The transformer uses sinusoidal positions, so it can
+read the longer splits (a learned table cannot).
+
+Command:
+  python launch.py --config=experiments/configs/parity.py:lstm --workdir=runs/parity
+  (variants: transformer, lstm, gru, mingru)
+
+Chance accuracy is 0.5. Run time and result: see the README's table.
+"""
+from attn_jax.config_base import base_config, variant_of
+
+_RECURRENT = dict(num_layers=2, hidden_size=64)
+VARIANTS = {
+    'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
+                        mlp_dim=128, positional='sinusoidal'),
+    'lstm': dict(name='lstm', **_RECURRENT),
+    'gru': dict(name='gru', **_RECURRENT),
+    'mingru': dict(name='mingru', **_RECURRENT),
+}
+
+
+def get_config(variant: str = 'lstm'):
+  return base_config(
+      model=variant_of(VARIANTS, variant),
+      data=dict(name='parity', seq_len=16, eval_length_multipliers=(2, 4)),
+      train=dict(num_steps=1000, batch_size=64, learning_rate=3e-3, warmup_steps=50,
+                 log_every=100, eval_every=250, checkpoint_every=500),
+  )
