@@ -91,7 +91,8 @@ def test_fully_masked_rows_are_zero_with_finite_gradients(impl):
   np_mask = np_masks('padding', lengths=lengths) & no_first_query
   mask = attention.combine_masks(jax_mask('padding', lengths=lengths), no_first_query[None, None])
   run = {'explicit': lambda *x: attention.dot_product_attention(*x, mask)[0],
-         'fused': lambda *x: attention.fused_attention(*x, mask)}[impl]
+         'fused': lambda *x: attention.fused_attention(*x, mask),
+         'blocked': lambda *x: attention.blocked_attention(*x, mask)}[impl]
   outputs = run(q, k, v)
   expected, _ = np_multi_head(q, k, v, np_mask)
   np.testing.assert_allclose(outputs, expected, rtol=1e-4, atol=1e-5)

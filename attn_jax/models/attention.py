@@ -19,7 +19,8 @@ import jax.numpy as jnp
 
 from attn_jax.models import positional
 
-ATTENTION_IMPLS = ('explicit', 'fused')
+ATTENTION_IMPLS = ('explicit', 'fused', 'blocked')
+BLOCK_SIZE = 128  # query and key block length of the 'blocked' path
 
 
 def causal_mask(q_len: int, k_len: Optional[int] = None) -> jax.Array:
@@ -99,6 +100,163 @@ def fused_attention(q, k, v, mask=None):
   return jnp.where(jnp.swapaxes(row_valid, 1, 2)[..., None], out, 0).astype(out.dtype)
 
 
+def _pad_axis(x: jax.Array, axis: int, size: int, value=0) -> jax.Array:
+  widths = [(0, 0)] * x.ndim
+  widths[axis] = (0, size - x.shape[axis])
+  return jnp.pad(x, widths, constant_values=value)
+
+
+def blocked_attention(q, k, v, mask=None, block_size: int = BLOCK_SIZE):
+  """Attention that never holds more than a `[batch, heads, block, block]` score tile.
+
+  Queries and keys are cut into blocks of `block_size`; for each query block an online softmax
+  runs over the key blocks (running max m, normaliser l, weighted sum; Milakov & Gimelshein 2018,
+  FlashAttention, Dao et al. 2022), and a (query, key) block whose mask is all False (above the
+  diagonal of a causal mask, or all padding) is skipped. The backward pass (a custom VJP) keeps
+  only the output and the log-sum-exp per query and recomputes each tile. Equals
+  `dot_product_attention(q, k, v, mask)[0]`, fully masked rows (zeros) included.
+
+  Args:
+    q: `[batch, q_len, heads, head_dim]`; k, v: `[batch, k_len, heads, head_dim]`.
+    mask: bool, broadcastable to `[batch, heads, q_len, k_len]`, True = attend.
+    block_size: query/key block length (lengths are padded up to a multiple of it).
+  Returns:
+    `[batch, q_len, heads, head_dim]`.
+  """
+  q_len, k_len = q.shape[1], k.shape[1]
+  bq, bk = min(block_size, q_len), min(block_size, k_len)
+  q_pad, k_pad = -(-q_len // bq) * bq, -(-k_len // bk) * bk
+  if mask is None and k_pad > k_len:
+    mask = jnp.ones((1, 1, 1, k_len), bool)
+  if mask is not None:  # pad to the block grid (padded keys masked); keep broadcast dims of 1
+    mask = jnp.broadcast_to(mask, mask.shape[:3] + (k_len,))
+    mask = _pad_axis(mask, 3, k_pad, False)
+    if mask.shape[2] > 1:
+      mask = _pad_axis(mask, 2, q_pad, False)
+  to_blocks = lambda x, n, b: _pad_axis(x, 1, n).reshape(
+      x.shape[0], n // b, b, *x.shape[2:]).transpose(1, 0, 3, 2, 4)  # [n/b, batch, heads, b, d]
+  out = _blocked(to_blocks(q, q_pad, bq), to_blocks(k, k_pad, bk), to_blocks(v, k_pad, bk), mask)
+  out = out.transpose(1, 0, 3, 2, 4).reshape(q.shape[0], q_pad, *q.shape[2:])
+  return out[:, :q_len].astype(v.dtype)
+
+
+def _mask_tile(mask, i, j, bq, bk):
+  """The mask of query block i, key block j: `[batch|1, heads|1, bq|1, bk]`."""
+  if mask.shape[2] > 1:
+    mask = jax.lax.dynamic_slice_in_dim(mask, i * bq, bq, axis=2)
+  return jax.lax.dynamic_slice_in_dim(mask, j * bk, bk, axis=3)
+
+
+def _tiles(qb, kb, mask):
+  """(scale, dtype, tile scores function), shared by the forward and backward passes."""
+  dtype = softmax_dtype(qb.dtype)
+  scale = 1 / jnp.sqrt(jnp.asarray(qb.shape[-1], dtype))
+  bq, bk = qb.shape[3], kb.shape[3]
+
+  def scores(q_i, k_j, i, j):
+    """Scaled scores of a tile `[batch, heads, bq, bk]` and its mask (None: all attend)."""
+    s = jnp.einsum('bhqd,bhkd->bhqk', q_i, k_j, preferred_element_type=dtype) * scale
+    return s, None if mask is None else _mask_tile(mask, i, j, bq, bk)
+  return scale, dtype, scores
+
+
+def _skip_masked(mask, i, j, bq, bk, compute, carry):
+  """compute(carry), or carry unchanged where the tile's mask is all False."""
+  if mask is None:
+    return compute(carry)
+  return jax.lax.cond(jnp.any(_mask_tile(mask, i, j, bq, bk)), compute, lambda c: c, carry)
+
+
+@jax.custom_vjp
+def _blocked(qb, kb, vb, mask):
+  return _blocked_forward(qb, kb, vb, mask)[0]
+
+
+def _blocked_forward(qb, kb, vb, mask):
+  """Blocks `[n, batch, heads, b, d]` -> (output blocks, log-sum-exp `[nq, batch, heads, bq]`)."""
+  _, dtype, scores = _tiles(qb, kb, mask)
+  bq, bk = qb.shape[3], kb.shape[3]
+
+  def query_block(args):
+    i, q_i = args
+
+    def key_block(carry, j):
+      def compute(carry):
+        m, l, acc = carry
+        s, tile = scores(q_i, kb[j], i, j)
+        if tile is not None:
+          s = jnp.where(tile, s, -jnp.inf)
+        m_new = jnp.maximum(m, s.max(-1))
+        m_safe = jnp.where(jnp.isfinite(m_new), m_new, 0)
+        p = jnp.exp(s - m_safe[..., None])
+        correction = jnp.exp(m - m_safe)
+        acc = acc * correction[..., None] + jnp.einsum('bhqk,bhkd->bhqd', p, vb[j].astype(dtype))
+        return m_new, l * correction + p.sum(-1), acc
+      return _skip_masked(mask, i, j, bq, bk, compute, carry), None
+
+    init = (jnp.full(q_i.shape[:-1], -jnp.inf, dtype), jnp.zeros(q_i.shape[:-1], dtype),
+            jnp.zeros(q_i.shape[:-1] + vb.shape[-1:], dtype))
+    (m, l, acc), _ = jax.lax.scan(key_block, init, jnp.arange(kb.shape[0]))
+    out = jnp.where(l[..., None] > 0, acc / jnp.where(l > 0, l, 1)[..., None], 0)
+    return out, jnp.where(l > 0, m + jnp.log(jnp.where(l > 0, l, 1)), -jnp.inf)
+
+  return jax.lax.map(query_block, (jnp.arange(qb.shape[0]), qb))
+
+
+def _blocked_fwd(qb, kb, vb, mask):
+  out, lse = _blocked_forward(qb, kb, vb, mask)
+  return out, (qb, kb, vb, mask, out, lse)
+
+
+def _blocked_bwd(residuals, d_out):
+  """Recomputes each tile's weights p = exp(s - lse): dV = p^T dO, dS = p (dO V^T - rowsum(dO O)),
+  dQ = dS K scale, dK = dS^T Q scale; one pass over key blocks (dK, dV), one over query blocks (dQ)."""
+  qb, kb, vb, mask, out, lse = residuals
+  scale, dtype, scores = _tiles(qb, kb, mask)
+  bq, bk = qb.shape[3], kb.shape[3]
+  d_out = d_out.astype(dtype)
+  delta = jnp.sum(d_out * out, -1)  # [nq, batch, heads, bq]
+
+  def tile(i, j):
+    """(p, dS) of tile (i, j)."""
+    s, m = scores(qb[i], kb[j], i, j)
+    p = jnp.exp(s - jnp.where(jnp.isfinite(lse[i]), lse[i], 0)[..., None])
+    p = jnp.where(jnp.isfinite(lse[i])[..., None] if m is None else
+                  jnp.logical_and(m, jnp.isfinite(lse[i])[..., None]), p, 0)
+    dp = jnp.einsum('bhqd,bhkd->bhqk', d_out[i], vb[j].astype(dtype))
+    return p, p * (dp - delta[i][..., None])
+
+  def key_block(args):
+    j, = args
+
+    def over_queries(carry, i):
+      def compute(carry):
+        dk, dv = carry
+        p, ds = tile(i, j)
+        return (dk + scale * jnp.einsum('bhqk,bhqd->bhkd', ds, qb[i].astype(dtype)),
+                dv + jnp.einsum('bhqk,bhqd->bhkd', p, d_out[i]))
+      return _skip_masked(mask, i, j, bq, bk, compute, carry), None
+    zeros = jnp.zeros(kb.shape[1:], dtype)
+    return jax.lax.scan(over_queries, (zeros, zeros), jnp.arange(qb.shape[0]))[0]
+
+  def query_block(args):
+    i, = args
+
+    def over_keys(dq, j):
+      def compute(dq):
+        _, ds = tile(i, j)
+        return dq + scale * jnp.einsum('bhqk,bhkd->bhqd', ds, kb[j].astype(dtype))
+      return _skip_masked(mask, i, j, bq, bk, compute, dq), None
+    return jax.lax.scan(over_keys, jnp.zeros(qb.shape[1:], dtype), jnp.arange(kb.shape[0]))[0]
+
+  dk, dv = jax.lax.map(key_block, (jnp.arange(kb.shape[0]),))
+  dq = jax.lax.map(query_block, (jnp.arange(qb.shape[0]),))
+  return dq.astype(qb.dtype), dk.astype(kb.dtype), dv.astype(vb.dtype), None
+
+
+_blocked.defvjp(_blocked_fwd, _blocked_bwd)
+
+
 class MultiHeadAttention(nn.Module):
   """Multi-head attention (self or cross) with q/k/v/out projections and an optional KV cache.
 
@@ -107,8 +265,9 @@ class MultiHeadAttention(nn.Module):
     features: model width (q/k/v/out projections are `features -> features`).
     dropout_rate: dropout on the attention weights (explicit path only).
     impl: 'explicit' (weights computed and sown as `intermediates/attention_weights`,
-      `[batch, heads, q_len, k_len]`) or 'fused' (`jax.nn.dot_product_attention`; nothing sown,
-      no weight dropout).
+      `[batch, heads, q_len, k_len]`), 'fused' (`jax.nn.dot_product_attention`) or 'blocked'
+      (`blocked_attention`, no `[q_len, k_len]` array); the last two sow nothing and have no
+      weight dropout.
     rotary: apply rotary position embeddings to q and k (self-attention).
     dtype: computation dtype; params are float32.
   """
@@ -155,6 +314,8 @@ class MultiHeadAttention(nn.Module):
       k, v, mask = self._update_cache(k, v, mask)
     if self.impl == 'fused':
       out = fused_attention(q, k, v, mask)
+    elif self.impl == 'blocked':
+      out = blocked_attention(q, k, v, mask)
     else:
       weights = attention_weights(q, k, mask)
       self.sow('intermediates', 'attention_weights', weights)

@@ -29,7 +29,8 @@ def model_config_defaults() -> ml_collections.ConfigDict:
       'pre_ln': True,
       'pooling': 'mean',  # transformer/vit classifiers: mean, cls, last (recurrent: final state)
       'bidirectional': False,  # rnn/lstm/gru classifiers and seq2seq encoders
-      'attention_impl': 'explicit',  # explicit (weights sown) or fused (jax.nn.dot_product_attention)
+      # explicit (weights sown), fused (jax.nn.dot_product_attention), blocked (no L x L array)
+      'attention_impl': 'explicit',
       'tie_embeddings': True,  # lm and seq2seq output layer = input embedding transposed
       'seq2seq_attention': 'none',  # recurrent seq2seq: none (bottleneck), luong, bahdanau
       'patch_size': 4,  # vit
@@ -92,9 +93,9 @@ def _transformer_config(config, max_len: int) -> transformer.TransformerConfig:
     raise ConfigError('model.num_heads', f'must divide model.hidden_size={config.hidden_size}, '
                       f'got {config.num_heads}; accepted: {", ".join(map(str, accepted))}')
   impl = _choice(config, 'attention_impl', attention.ATTENTION_IMPLS)
-  if impl == 'fused' and config.attention_dropout_rate:
+  if impl != 'explicit' and config.attention_dropout_rate:
     raise ConfigError('model.attention_dropout_rate',
-                      "must be 0 with model.attention_impl='fused'; accepted: 0.0, or 'explicit'")
+                      f"must be 0 with model.attention_impl={impl!r}; accepted: 0.0, or 'explicit'")
   kind = _choice(config, 'positional', positional.POSITIONAL_KINDS)
   if kind == 'learned' and config.max_len and max_len > config.max_len:
     raise ConfigError('model.max_len', f'sequences of {max_len} positions exceed the learned '

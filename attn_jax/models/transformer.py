@@ -42,7 +42,7 @@ class TransformerConfig:
     activation: feed-forward non-linearity, a key of `mlp.ACTIVATIONS`.
     positional: 'sinusoidal', 'learned', 'rotary' or 'none'.
     pre_ln: pre-LN blocks (else post-LN).
-    attention_impl: 'explicit' or 'fused' (see `attention.MultiHeadAttention`).
+    attention_impl: 'explicit', 'fused' or 'blocked' (see `attention.MultiHeadAttention`).
     max_len: size of the learned position table (positions must be below it).
     dtype: computation dtype (params are float32; softmax is float32).
   """
