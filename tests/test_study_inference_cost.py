@@ -64,7 +64,8 @@ def test_measure_config_rows_and_plot(tmp_path):
                                           warmup=1, repeats=3)
   assert [(r['model'], r['context_len']) for r in rows] == [
       (m, n) for m in ('rnn', 'transformer') for n in lengths]
-  assert all(np.isfinite(r['ms_per_token']) and r['ms_per_token'] > 0 for r in rows)
+  assert all(np.isfinite(r['ms_per_token']) and 0 < r['ms_per_token_min'] <= r['ms_per_token']
+             for r in rows)
   rnn, transformer = rows[:2], rows[2:]
   assert rnn[0]['state_bytes'] == rnn[1]['state_bytes'] == LAYERS * WIDTH * 4
   assert transformer[1]['state_bytes'] - transformer[0]['state_bytes'] == (
