@@ -13,6 +13,10 @@ while other jobs shared it, load about 15): 1000 steps of 32 at seq_len 64 in 17
 (loop wall time; 242 s for the whole command, compilation included); eval accuracy 1.0 (loss
 0.0027) already at step 250 and 1.0 (loss 0.0009) at step 1000. Chance accuracy is 0.1; a model
 that carries the first token to the end reaches 1.
+
+gru: its update gate is chrono-initialised (`attn_jax/models/initializers.py`). At these defaults
+(learning rate 1e-3) it reached 0.273 after 1000 steps (0.105 with the former zero bias); with
+`--config.train.learning_rate=3e-3` 1.0 (a zero bias: 0.104 at 3e-3 too). One seed each, shared CPU.
 """
 from attn_jax.config_base import base_config, variant_of
 
