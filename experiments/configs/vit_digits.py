@@ -17,7 +17,7 @@ Run time and result: see experiments/results/vit_digits/README.md (2-core CPU).
 from attn_jax.config_base import base_config, variant_of
 
 VARIANTS = {
-    'vit': dict(name='vit', patch_size=2, num_layers=2, hidden_size=64, num_heads=4, mlp_dim=128,
+    'vit': dict(name='vit', patch_size=2, num_layers=2, hidden_size=32, num_heads=4, mlp_dim=64,
                 positional='sinusoidal', pooling='cls', dropout_rate=0.1),
     'mlp': dict(name='mlp', num_layers=2, hidden_size=128, activation='relu', dropout_rate=0.1),
 }
@@ -28,7 +28,7 @@ def get_config(variant: str = 'vit'):
   return base_config(
       model=variant_of(VARIANTS, variant),
       data=dict(name='digits'),
-      train=dict(num_steps=2000, batch_size=64, eval_batch_size=360, learning_rate=1e-3,
+      train=dict(num_steps=2000, batch_size=64, eval_batch_size=360, learning_rate=3e-3,
                  warmup_steps=100, weight_decay=0.05, log_every=100, eval_every=500,
                  checkpoint_every=500),
   )
