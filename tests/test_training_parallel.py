@@ -1,12 +1,11 @@
 """The same global batch gives the same losses on 1 device, 4 devices and 2 processes."""
+import json
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from launcher import CONFIGS, REPO, launch, losses
+from launcher import finish, launch, losses, start
 
 # Small enough to run in seconds; dropout off, since dropout keys differ per device by design.
 TINY_LM = ('model.num_layers=1', 'model.hidden_size=32', 'model.num_heads=2', 'model.mlp_dim=64',
@@ -34,30 +33,55 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def test_two_processes_equal_one_process(tmp_path):
-  """A 2-process jax.distributed run on localhost (CPU collectives) logs the 1-process losses."""
+def _two_processes_equal_one_process(tmp_path, process_args):
+  """Runs `launch.py` as 2 processes, `process_args(i) -> (extra flags, extra environment)`, and
+  checks their losses against a 1-process run of the same global batch on 2 devices."""
   single = launch('char_lm.py:lstm', tmp_path / 'single', *TINY_LM, devices=2)
   assert single.returncode == 0, single.stderr[-3000:]
-  port = _free_port()
   workdir = tmp_path / 'multi'
   processes = []
   for process_id in range(2):
-    command = [sys.executable, f'{REPO}/launch.py', f'--config={CONFIGS}/char_lm.py:lstm',
-               f'--workdir={workdir}', *[f'--config.{o}' for o in TINY_LM],
-               f'--coordinator_address=localhost:{port}', '--num_processes=2',
-               f'--process_id={process_id}']
-    processes.append(subprocess.Popen(
-        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**__import__('os').environ, 'JAX_PLATFORMS': 'cpu',
-             'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}))
-  try:
-    outputs = [p.communicate(timeout=240) for p in processes]
-  finally:
-    for p in processes:
-      p.kill()
-  for p, (_, err) in zip(processes, outputs):
-    assert p.returncode == 0, err[-3000:]
+    extra_flags, env = process_args(process_id)
+    processes.append(start('char_lm.py:lstm', workdir, *TINY_LM, extra_flags=extra_flags,
+                           env=env))
+  results = [finish(p, timeout=240) for p in processes]
+  for result in results:
+    assert result.returncode == 0, result.stderr[-3000:]
   expected, got = losses(tmp_path / 'single'), losses(workdir)
   assert sorted(got) == sorted(expected)
   np.testing.assert_allclose([got[s] for s in sorted(expected)],
                              [expected[s] for s in sorted(expected)], rtol=2e-5)
+  return results
+
+
+def test_two_processes_equal_one_process(tmp_path):
+  """A 2-process jax.distributed run on localhost (CPU collectives) logs the 1-process losses."""
+  port = _free_port()
+  _two_processes_equal_one_process(tmp_path, lambda process_id: (
+      [f'--coordinator_address=localhost:{port}', '--num_processes=2',
+       f'--process_id={process_id}'], {}))
+
+
+@pytest.mark.slow
+def test_slurm_job_with_distributed_auto_equals_one_process(tmp_path):
+  """`--distributed=auto` in the environment `srun --ntasks=2` gives its tasks on one node: JAX's
+  SLURM detection (jax._src.clusters.SlurmCluster) finds the coordinator, count and index."""
+  port = _free_port()
+
+  def slurm_task(process_id):
+    return ['--distributed=auto'], {
+        'SLURM_JOB_ID': '4242', 'SLURM_STEP_NODELIST': 'localhost', 'SLURM_NTASKS': '2',
+        'SLURM_STEP_NUM_NODES': '1', 'SLURM_PROCID': str(process_id),
+        'SLURM_LOCALID': str(process_id), 'JAX_COORDINATOR_PORT': str(port)}
+
+  results = _two_processes_equal_one_process(tmp_path, slurm_task)
+  assert 'done: step 6' in results[0].stdout and 'done:' not in results[1].stdout  # process 0
+  workdir = tmp_path / 'multi'
+  assert json.load(open(workdir / 'run.json'))['process_count'] == 2
+
+
+def test_distributed_auto_without_a_cluster_is_a_user_error(tmp_path):
+  result = launch('iris_mlp.py:mlp', tmp_path, extra_flags=['--distributed=auto'], timeout=120)
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      'error: distributed: no cluster environment found')
