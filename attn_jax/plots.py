@@ -16,8 +16,6 @@ SCALING_PLOTS = (
      'Train step time vs sequence length'),
     ('memory.png', 'peak_memory_bytes', 'peak memory (MiB)', True,
      'Peak memory vs sequence length'),
-    ('accuracy.png', 'accuracy', 'eval accuracy', False,
-     'Accuracy after the same step budget vs sequence length'),
 )
 _SCALE = {'peak_memory_bytes': 1 / 2**20}
 
@@ -128,4 +126,100 @@ def inference_cost_plot(rows: Sequence[dict], path: str, *, title: str | None = 
     ax.grid(True, which='both', alpha=0.3)
   axes[0].legend(fontsize='small')
   fig.suptitle(title or 'Generating one token: time and carried state vs context')
+  fig.savefig(path, dpi=110)
+
+
+def _seed_stats(rows: Sequence[dict], task: str, model: str, column: str):
+  """(lengths, mean, min, max) over the seeds of `column` per length (ok rows, finite values)."""
+  by_length = {}
+  for r in rows:
+    if (r['task'], r['model'], r['status']) == (task, model, 'ok'):
+      value = float(r[column])
+      if not math.isnan(value):
+        by_length.setdefault(r['seq_len'], []).append(value)
+  lengths = sorted(by_length)
+  return (lengths, [float(np.mean(by_length[l])) for l in lengths],
+          [min(by_length[l]) for l in lengths], [max(by_length[l]) for l in lengths])
+
+
+def _task_panels(tasks: Sequence[str], height: float = 3.8):
+  fig = Figure(figsize=(4.2 * max(len(tasks), 1), height), layout='constrained')
+  axes = fig.subplots(1, max(len(tasks), 1), squeeze=False)[0]
+  return fig, axes
+
+
+def capability_accuracy_plot(rows: Sequence[dict], tasks: Sequence[str], models: Sequence[str],
+                             path: str, *, column: str = 'final_accuracy',
+                             solve_accuracy: float | None = None):
+  """Per task, held-out accuracy vs the length: the mean over seeds (line) and the min..max band
+  (rows of capability.csv)."""
+  fig, axes = _task_panels(tasks)
+  for ax, task in zip(axes, tasks):
+    for model in models:
+      lengths, mean, low, high = _seed_stats(rows, task, model, column)
+      if lengths:
+        line, = ax.plot(lengths, mean, 'o-', label=model)
+        ax.fill_between(lengths, low, high, color=line.get_color(), alpha=0.2)
+    if solve_accuracy is not None:
+      ax.axhline(solve_accuracy, color='grey', linestyle=':', linewidth=1, label='solved')
+    ax.set_xscale('log', base=2)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel('sequence length L')
+    ax.set_ylabel('held-out accuracy (mean, min..max over seeds)')
+    ax.set_title(task)
+    ax.grid(True, which='both', alpha=0.3)
+  axes[0].legend(fontsize='small')
+  fig.savefig(path, dpi=110)
+
+
+def steps_to_solve_plot(rows: Sequence[dict], tasks: Sequence[str], models: Sequence[str],
+                        path: str):
+  """Per task, steps to solve vs the length (log-log): mean and min..max over the seeds that
+  solved; a filled marker where every seed solved, a hollow one where only some did."""
+  fig, axes = _task_panels(tasks)
+  for ax, task in zip(axes, tasks):
+    for model in models:
+      lengths, mean, low, high = _seed_stats(rows, task, model, 'steps_to_solve')
+      if not lengths:
+        continue
+      seeds = {l: sum(1 for r in rows if (r['task'], r['model'], r['seq_len'], r['status'])
+                      == (task, model, l, 'ok')) for l in lengths}
+      line, = ax.plot(lengths, mean, '-', label=model)
+      ax.fill_between(lengths, low, high, color=line.get_color(), alpha=0.2)
+      counts = {l: sum(1 for r in rows if (r['task'], r['model'], r['seq_len']) ==
+                       (task, model, l) and not math.isnan(float(r['steps_to_solve'])))
+                for l in lengths}
+      for l, m in zip(lengths, mean):
+        ax.plot([l], [m], 'o', color=line.get_color(),
+                markerfacecolor=line.get_color() if counts[l] == seeds[l] else 'none')
+    ax.set_xscale('log', base=2)
+    ax.set_yscale('log')
+    ax.set_xlabel('sequence length L')
+    ax.set_ylabel('steps to solve (solved seeds)')
+    ax.set_title(task)
+    ax.grid(True, which='both', alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend(fontsize='small')
+  fig.savefig(path, dpi=110)
+
+
+def extrapolation_plot(rows: Sequence[dict], task: str, models: Sequence[str], path: str):
+  """Accuracy of models trained at L, evaluated at L, 2L and 4L (one panel each): mean and
+  min..max over seeds, against the training length L."""
+  panels = (('final_accuracy', 'at L'), ('accuracy_2x', 'at 2L'), ('accuracy_4x', 'at 4L'))
+  fig = Figure(figsize=(12, 3.8), layout='constrained')
+  axes = fig.subplots(1, 3, sharey=True)
+  for ax, (column, title) in zip(axes, panels):
+    for model in models:
+      lengths, mean, low, high = _seed_stats(rows, task, model, column)
+      if lengths:
+        line, = ax.plot(lengths, mean, 'o-', label=model)
+        ax.fill_between(lengths, low, high, color=line.get_color(), alpha=0.2)
+    ax.set_xscale('log', base=2)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel('training length L')
+    ax.set_title(f'{task}: evaluated {title}')
+    ax.grid(True, which='both', alpha=0.3)
+  axes[0].set_ylabel('accuracy (mean, min..max over seeds)')
+  axes[0].legend(fontsize='small')
   fig.savefig(path, dpi=110)

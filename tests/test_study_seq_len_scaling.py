@@ -1,6 +1,6 @@
-"""The sequence-length scaling study (docs/design.md §3.3): a tiny sweep end to end, the
-growth-exponent fit against synthetic power laws, failures recorded per cell, reruns that keep
-measured rows."""
+"""The sequence-length scaling study (docs/design.md §3.3): a tiny study end to end (cost, capability,
+gradient flow, inference), the growth-exponent fit against synthetic power laws, failures recorded
+per cell, reruns that keep measured rows and cells, the settings' checks."""
 import csv
 import importlib.util
 import math
@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from attn_jax.errors import ConfigError
-from attn_jax.studies import cost, results_table, scaling_report, seq_len_scaling, settings
+from attn_jax.studies import (capability, capability_report, cost, results_table, scaling_report,
+                              seq_len_scaling, settings)
 from launcher import CONFIGS, REPO, launch
 
 
@@ -27,10 +28,12 @@ def _config_module():
 
 
 CONFIG_MODULE = _config_module()
-# A sweep of two models at two short lengths, a few steps each (the config file's smoke settings).
+# Two models at two short lengths (the config file's smoke settings); capability at L=8 only.
 TINY = {**CONFIG_MODULE.SMOKE_TEST, 'models': 'lstm,transformer', 'lengths': '8,16'}
 TARGET = TINY['study.target_params']
-PLOTS = ('step_time.png', 'memory.png', 'accuracy.png')
+PLOTS = ('step_time.png', 'memory.png', 'accuracy.png', 'steps_to_solve.png', 'grad_flow.png',
+         'inference.png')
+COST_ONLY = {'study.tasks': '', 'study.inference_lengths': ''}
 
 
 def study_config(**overrides):
@@ -66,7 +69,10 @@ def check_rows(lines):
       assert float(line[column]) > 0, (column, line)
     assert float(line['tokens_per_s']) == pytest.approx(
         4 * int(line['seq_len']) / (float(line['step_ms']) / 1e3), rel=1e-4)
-    assert 0 <= float(line['accuracy']) <= 1
+    if int(line['seq_len']) == 8:  # from the capability phase (first_token at L=8)...
+      assert 0 <= float(line['accuracy']) <= 1
+    else:  # ...which did not train at L=16
+      assert line['accuracy'] == 'nan'
   flops = {(l['model'], int(l['seq_len'])): float(l['flops_per_step']) for l in lines}
   for model in ('lstm', 'transformer'):
     assert flops[model, 16] > 1.5 * flops[model, 8]
@@ -79,6 +85,11 @@ def check_report_and_plots(workdir):
   assert '| model | seq_len |' in report and 'Growth exponents' in report
   for model in ('lstm', 'transformer'):
     assert f'| {model} | 8 |' in report and f'| {model} | 16 |' in report
+    assert f'| first_token | {model} | 8 |' in report  # capability table
+    assert f'- {model}: ' in report.split('## Reading: capability')[1]
+  for section in ('## Capability', '### Fair comparison', '## Gradient flow',
+                  '## Inference', '## Reading: capability'):
+    assert section in report
   for name in PLOTS:
     image = matplotlib.image.imread(os.path.join(workdir, name))
     assert image.shape[0] > 200 and image.shape[1] > 300
@@ -86,19 +97,42 @@ def check_report_and_plots(workdir):
     assert f'({name})' in report
 
 
-def test_tiny_sweep_end_to_end(tmp_path):
-  """Plain `python launch.py` (the study is the default) with a tiny sweep writes every contract
-  column, the report and the plots; the same command again keeps the measured rows."""
+def check_capability(lines):
+  assert list(lines[0]) == list(results_table.CAPABILITY_COLUMNS)
+  assert sorted((l['model'], int(l['seed'])) for l in lines) == [
+      ('lstm', 0), ('lstm', 1), ('transformer', 0), ('transformer', 1)]
+  for line in lines:
+    assert line['status'] == 'ok' and line['task'] == 'first_token' and int(line['seq_len']) == 8
+    assert float(line['learning_rate']) in (1e-3, 1e-2)
+    assert int(line['steps_trained']) in (2, 4) and int(line['num_layers']) == 2
+    assert 0 <= float(line['final_accuracy']) <= float(line['best_accuracy']) <= 1
+    assert abs(int(line['num_params']) - TARGET) <= 0.1 * TARGET
+
+
+def test_tiny_study_end_to_end(tmp_path):
+  """Plain `python launch.py` (the study is the default) with a tiny study writes every contract
+  column, the capability, gradient-flow and inference CSVs, the report and the plots; the same
+  command again keeps every measured row and cell."""
   result = plain_launch(tmp_path, TINY)
   assert result.returncode == 0, result.stderr[-3000:]
   lines = read_csv(tmp_path / 'results.csv')
   check_rows(lines)
+  capability_lines = read_csv(tmp_path / 'capability.csv')
+  check_capability(capability_lines)
+  flow = read_csv(tmp_path / 'grad_flow.csv')
+  assert {(l['model'], l['stage']) for l in flow} == {
+      (m, s) for m in ('lstm', 'transformer') for s in ('init', 'trained')}
+  inference = read_csv(tmp_path / 'inference.csv')
+  assert sorted((l['model'], int(l['context_len'])) for l in inference) == [
+      ('lstm', 4), ('lstm', 8), ('transformer', 4), ('transformer', 8)]
   check_report_and_plots(tmp_path)
 
   again = plain_launch(tmp_path, TINY)
   assert again.returncode == 0, again.stderr[-3000:]
-  assert '0 cell(s) measured' in again.stdout
+  assert '0 cost cell(s) measured' in again.stdout
   assert read_csv(tmp_path / 'results.csv') == lines
+  assert read_csv(tmp_path / 'capability.csv') == capability_lines
+  assert read_csv(tmp_path / 'inference.csv') == inference
 
 
 @pytest.mark.parametrize('exponent', [1.0, 2.0, 0.5])
@@ -139,15 +173,13 @@ def test_failed_cells_are_recorded_and_the_sweep_goes_on(monkeypatch, tmp_path):
     return measure(config, model, dataset, **kwargs)
 
   monkeypatch.setattr(cost, 'measure_step', failing)
-  # Training is the tiny sweep's to test; here every cell that gets that far scores 0.5.
-  monkeypatch.setattr(seq_len_scaling, 'train_and_evaluate', lambda *_: {'accuracy': 0.5})
-  config = study_config()
+  config = study_config(**COST_ONLY)
   rows = {(r['model'], r['seq_len']): r for r in seq_len_scaling.run(config, str(tmp_path))}
   assert rows['transformer', 16]['status'] == 'oom'
   assert rows['lstm', 16]['status'] == 'error: ValueError: compilation failed'
   for cell in (('lstm', 8), ('transformer', 8)):
     assert rows[cell]['status'] == 'ok' and rows[cell]['step_ms'] > 0
-    assert rows[cell]['accuracy'] == 0.5
+    assert math.isnan(rows[cell]['accuracy'])  # no capability phase here
   for cell in (('lstm', 16), ('transformer', 16)):
     assert math.isnan(rows[cell]['step_ms']) and rows[cell]['num_params'] > 0
   with open(tmp_path / 'report.md') as f:
@@ -188,3 +220,17 @@ def test_bad_lengths_exit_2_from_the_command_line(tmp_path):
   assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: lengths:'), result.stderr
+
+
+def test_capability_lengths_per_task():
+  tasks = ('first_token', 'mqar', 'parity')
+  parse = seq_len_scaling.parse_task_lengths
+  assert parse('64,16', tasks) == {t: (16, 64) for t in tasks}
+  assert parse('mqar=8,16; parity=8; 16,64', tasks) == {
+      'first_token': (16, 64), 'mqar': (8, 16), 'parity': (8,)}
+  for bad, message in (('mqar=8', "no lengths for task 'first_token'"),
+                       ('copy=8;16', "'copy' is not a task of study.tasks"),
+                       ('mqar=8;mqar=16;32', "'mqar' is not a task of study.tasks, or named")):
+    with pytest.raises(ConfigError, match=message) as error:
+      parse(bad, tasks)
+    assert error.value.setting == 'study.capability_lengths'

@@ -1,5 +1,5 @@
 """`DIR/results.csv` of the sequence-length study: one row per (model, seq_len)
-(docs/design.md §3.3).
+(docs/design.md §3.3), and `DIR/capability.csv`: one row per (task, model, seq_len, seed).
 
 The file is rewritten (atomically) after every measured row, so an interrupted sweep keeps what it
 measured and a rerun skips it. Rows whose `status` is `ok` or `oom` are final; a row with an
@@ -10,13 +10,20 @@ import math
 import os
 
 # The contract columns (docs/design.md §3.3), then what we add: the matched width, where the
-# memory number comes from ('compiler' or 'device_peak'), the wall seconds the cell took (compile,
-# timing and training) and the row's status ('ok', 'oom', 'error: ...').
+# memory number comes from ('compiler' or 'device_peak'), the wall seconds the cell took (compile
+# and timing) and the row's status ('ok', 'oom', 'error: ...').
 CONTRACT_COLUMNS = ('model', 'seq_len', 'batch_size', 'num_params', 'compile_s', 'step_ms',
                     'tokens_per_s', 'peak_memory_bytes', 'flops_per_step', 'accuracy')
 COLUMNS = CONTRACT_COLUMNS + ('hidden_size', 'memory_source', 'cell_s', 'status')
-_INTS = ('seq_len', 'batch_size', 'num_params', 'hidden_size')
-_STRINGS = ('model', 'memory_source', 'status')
+# `DIR/capability.csv` (`attn_jax.studies.capability`): one row per (task, model, seq_len, seed).
+CAPABILITY_COLUMNS = (
+    'task', 'model', 'seq_len', 'seed', 'num_layers', 'hidden_size', 'num_params', 'state_bytes',
+    'batch_size', 'learning_rate', 'learning_rates', 'best_accuracy_by_lr', 'steps_to_solve',
+    'seconds_to_solve', 'best_accuracy', 'final_accuracy', 'accuracy_2x', 'accuracy_4x',
+    'steps_trained', 'max_steps', 'compile_s', 'cell_s', 'status')
+_INTS = ('seq_len', 'batch_size', 'num_params', 'hidden_size', 'seed', 'num_layers',
+         'state_bytes', 'steps_to_solve', 'steps_trained', 'max_steps')
+_STRINGS = ('model', 'memory_source', 'status', 'task', 'learning_rates', 'best_accuracy_by_lr')
 FINAL_STATUSES = ('ok', 'oom')
 
 Row = dict
@@ -49,12 +56,12 @@ def _parse(column: str, text: str):
   return int(value) if column in _INTS and value.is_integer() else value
 
 
-def read_rows(path: str) -> list[Row]:
+def read_rows(path: str, columns=COLUMNS) -> list[Row]:
   """The rows of `path` (none if it does not exist), typed: ints, floats (NaN when empty), strings."""
   if not os.path.exists(path):
     return []
   with open(path, newline='') as f:
-    return [{c: _parse(c, line.get(c, '')) for c in COLUMNS} for line in csv.DictReader(f)]
+    return [{c: _parse(c, line.get(c, '')) for c in columns} for line in csv.DictReader(f)]
 
 
 def _format(value) -> str:
@@ -63,12 +70,12 @@ def _format(value) -> str:
   return str(value)
 
 
-def write_rows(path: str, rows: list[Row]):
-  """Writes `rows` (every column of `COLUMNS`) to `path` through a temporary file."""
+def write_rows(path: str, rows: list[Row], columns=COLUMNS):
+  """Writes `rows` (every column of `columns`) to `path` through a temporary file."""
   tmp = path + '.tmp'
   with open(tmp, 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=COLUMNS)
+    writer = csv.DictWriter(f, fieldnames=columns)
     writer.writeheader()
     for row in rows:
-      writer.writerow({c: _format(row.get(c, math.nan)) for c in COLUMNS})
+      writer.writerow({c: _format(row.get(c, math.nan)) for c in columns})
   os.replace(tmp, path)

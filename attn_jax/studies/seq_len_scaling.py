@@ -1,14 +1,24 @@
-"""Sequence-length scaling: recurrent networks vs the transformer, at a matched parameter budget.
+"""Sequence-length scaling: what each family learns as the length grows, and at what price.
 
-`run(config, workdir)` (experiment `seq_len_scaling`, docs/design.md §3.3) sweeps `config.models` x
-`config.lengths`. For each (model, length) cell it
-  1. sets the model's width so that it has `study.target_params` parameters (within
-     `study.param_tolerance`),
-  2. measures one train step (`cost.measure_step`: compile time, median step time, memory, FLOPs),
-  3. trains the model with the training package's `train_and_evaluate` for `train.num_steps` steps
-     in `DIR/runs/<model>-<length>/` (the same budget for every cell) and reads its eval accuracy.
-A row is written to `DIR/results.csv` after every cell; a cell that runs out of memory or fails is
-recorded with its status and NaNs and the sweep goes on. Rerunning keeps the rows already measured
+`run(config, workdir)` (experiment `seq_len_scaling`, docs/design.md §3.3) has four phases.
+Every model's width is set so that it has `study.target_params` parameters (within
+`study.param_tolerance`), per task; every family has `study.num_layers` layers.
+  1. Cost: for each (model, length) of `config.models` x `config.lengths`, one train step on
+     `config.data` (`cost.measure_step`: compile time, median step time, memory, FLOPs) ->
+     `DIR/results.csv`. Its `accuracy` column is the capability phase's mean final accuracy over
+     seeds where the same (model, length) was trained on `first_token`, else NaN.
+  2. Capability: for each (task, model, length) of `study.tasks` x `config.models` x that task's
+     `study.capability_lengths`, `study.seeds` seeds x `study.learning_rates` trained as one
+     vmapped program until held-out accuracy reaches `study.solve_accuracy` or `study.max_steps`
+     are spent (`capability`); the rate is chosen per seed on held-out accuracy ->
+     `DIR/capability.csv`, one row per seed.
+  3. Gradient flow (`gradient_flow`): || d loss / d embedding_t || against the distance, at
+     initialisation and after training, for one seed of each model on `study.gradient_flow_task`
+     at the longest capability length -> `DIR/grad_flow.csv`, `DIR/grad_flow_decay.csv`.
+  4. Inference cost (`inference_cost`): ms per generated token and carried-state bytes of each
+     model's LM form at the contexts `study.inference_lengths` -> `DIR/inference.csv`.
+Rows are written after every cell; a cell that runs out of memory or fails is recorded with its
+status and the sweep goes on. Rerunning keeps the rows and cells already measured
 (`results_table.is_final`). At the end it writes `DIR/report.md` and the plots.
 """
 import math
@@ -21,21 +31,29 @@ import ml_collections
 
 from attn_jax import plots, progress
 from attn_jax.data import load_dataset
+from attn_jax.data.generated import TASKS
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import MODEL_NAMES, build_model
-from attn_jax.studies import cost, param_match, results_table, scaling_report, settings
+from attn_jax.studies import (capability, capability_report, cost, gradient_flow, inference_cost,
+                              param_match, results_table, scaling_report, settings)
 from attn_jax.studies.model_list import parse_model_list
-from attn_jax.training.loop import train_and_evaluate
 from attn_jax.training.run_record import platform_info
 
-STUDY_MODELS = ('rnn', 'lstm', 'gru', 'lru', 'transformer')  # sequence models this study compares
+# Sequence models this study compares.
+STUDY_MODELS = ('rnn', 'lstm', 'gru', 'mingru', 'minlstm', 'transformer')
 TASK_DESCRIPTIONS = {
     'first_token': 'remember the first token: the class is the first of L tokens, the other '
-                   'L-1 are random distractors from the same alphabet',
+                   'L-1 are random distractors from the same alphabet (distance)',
+    'mqar': 'multi-query associative recall: key-value pairs, then queries of those keys; the '
+            'value is predicted at every query position (capacity: the pairs grow with L)',
+    'parity': 'running parity: the parity of the prefix is the label at every position (state '
+              'tracking); also evaluated at 2L and 4L',
     'recall': 'associative recall: key-value pairs, then a query key; the class is its value',
     'copy': 'delayed copy of the first symbols after a long blank stretch',
     'adding': 'the adding problem: sum of the two marked values of L',
 }
+CAPABILITY_FILE, GRAD_FLOW_FILE, GRAD_DECAY_FILE, INFERENCE_FILE = (
+    'capability.csv', 'grad_flow.csv', 'grad_flow_decay.csv', 'inference.csv')
 
 
 def parse_models(text: str) -> tuple[str, ...]:
@@ -43,41 +61,97 @@ def parse_models(text: str) -> tuple[str, ...]:
   return parse_model_list(text, [m for m in STUDY_MODELS if m in MODEL_NAMES], 'models')
 
 
-def parse_lengths(text) -> tuple[int, ...]:
-  """'64,128' -> (64, 128), sorted; raises ConfigError('lengths', ...)."""
+def parse_lengths(text, setting: str = 'lengths') -> tuple[int, ...]:
+  """'64,128' -> (64, 128), sorted; raises ConfigError(setting, ...)."""
   parts = [p.strip() for p in str(text).split(',') if p.strip()]
   try:
     lengths = sorted({int(p) for p in parts})
   except ValueError:
     lengths = []
   if not lengths or lengths[0] < 1 or len(lengths) != len(parts):
-    raise ConfigError('lengths', f'{text!r} is not a list of distinct positive integers; '
+    raise ConfigError(setting, f'{text!r} is not a list of distinct positive integers; '
                       f"accepted: comma-separated sequence lengths such as '64,128,256'")
   return tuple(lengths)
 
 
-def data_config(config, length: int) -> ml_collections.ConfigDict:
+def parse_tasks(text) -> tuple[str, ...]:
+  """'first_token,parity' -> ('first_token', 'parity'); raises ConfigError('study.tasks', ...).
+  Accepted: the generated tasks that have an accuracy (not the regression task)."""
+  accepted = [t for t, task in TASKS.items() if task.kind != 'regression']
+  names = tuple(dict.fromkeys(n.strip() for n in str(text).split(',') if n.strip()))
+  unknown = [n for n in names if n not in accepted]
+  if unknown:
+    raise ConfigError('study.tasks', f'unknown task {unknown[0]!r}; accepted: a comma-separated '
+                      f'list of {", ".join(accepted)} (or empty: no capability phase)')
+  return names
+
+
+def parse_task_lengths(text, tasks) -> dict[str, tuple[int, ...]]:
+  """{task: lengths} from '16,64' (every task) or 'mqar=8,16;parity=8;16,64' (per task; a part
+  without a task name serves the tasks not named); raises ConfigError('study.capability_lengths').
+  """
+  setting = 'study.capability_lengths'
+  named, default = {}, None
+  for part in (p.strip() for p in str(text).split(';') if p.strip()):
+    task, _, lengths = part.rpartition('=')
+    if not task:
+      default = parse_lengths(lengths, setting)
+    elif task.strip() in named or task.strip() not in tasks:
+      raise ConfigError(setting, f'{task.strip()!r} is not a task of study.tasks, or named twice; '
+                        f"accepted: '16,64' or 'task=16,64;task2=8,16' with tasks of study.tasks")
+    else:
+      named[task.strip()] = parse_lengths(lengths, setting)
+  missing = [t for t in tasks if t not in named and default is None]
+  if missing:
+    raise ConfigError(setting, f'no lengths for task {missing[0]!r}; accepted: lengths for every '
+                      f"task of study.tasks, e.g. '16,64' or '{missing[0]}=16,64'")
+  return {t: named.get(t, default) for t in tasks}
+
+
+def parse_rates(text) -> tuple[float, ...]:
+  """'1e-3,3e-3' -> (0.001, 0.003); raises ConfigError('study.learning_rates', ...)."""
+  try:
+    rates = tuple(float(p) for p in str(text).split(',') if p.strip())
+  except ValueError:
+    rates = ()
+  if not rates or min(rates) <= 0 or len(set(rates)) != len(rates):
+    raise ConfigError('study.learning_rates', f'{text!r} is not a list of distinct positive '
+                      "numbers; accepted: comma-separated peak learning rates such as '1e-3,3e-3'")
+  return rates
+
+
+def data_config(config, length: int, task: str | None = None) -> ml_collections.ConfigDict:
   data = config.data.copy_and_resolve_references()
   data.seq_len = length
+  if task is not None:
+    data.name = task
+    if task in parse_tasks(config.study.extrapolation_tasks):
+      data.eval_length_multipliers = capability.EXTRAPOLATION_MULTIPLIERS
   return data
 
 
-def cell_config(config, model: str, length: int, hidden_size: int) -> ml_collections.ConfigDict:
-  """The training config of one cell: `config` without the study keys, for one model and length."""
+def cell_config(config, model: str, length: int, hidden_size: int, *, task: str | None = None,
+                max_len: int = 0) -> ml_collections.ConfigDict:
+  """The training config of one cell: `config` without the study keys, for one model and length
+  (and `task`, default `config.data.name`), `study.num_layers` layers; `max_len` > 0 sizes the
+  transformer's position table for longer evaluation splits."""
   cell = config.copy_and_resolve_references()
   with cell.unlocked():
     for key in settings.STUDY_KEYS:
       del cell[key]
   cell.experiment = 'train'
   cell.model.name = model
+  cell.model.num_layers = config.study.num_layers
   cell.model = param_match.with_width(cell.model, hidden_size, config.study.mlp_ratio)
-  cell.data.seq_len = length
+  if max_len:
+    cell.model.max_len = max_len
+  cell.data = data_config(config, length, task)
   return cell
 
 
 class Widths:
-  """The matched width of each model; re-matched at a length where the count drifts (e.g. a
-  vocabulary or position table that grows with the length)."""
+  """The matched width of each model on one task; re-matched at a length where the count drifts
+  (e.g. a vocabulary or position table that grows with the length)."""
 
   def __init__(self, config):
     self.config = config
@@ -87,6 +161,7 @@ class Widths:
     study = self.config.study
     model_config = self.config.model.copy_and_resolve_references()
     model_config.name = model
+    model_config.num_layers = study.num_layers
     if model in self.width:
       params = param_match.count_params(
           param_match.with_width(model_config, self.width[model], study.mlp_ratio), info)
@@ -109,8 +184,9 @@ def failure_status(error: BaseException) -> str:
   return f'error: {type(error).__name__}: {first[:160]}'
 
 
-def measure_cell(config, model: str, length: int, workdir: str, widths: Widths) -> dict:
-  """One row: width, step cost, and accuracy after the step budget; failures become a status."""
+def measure_cell(config, model: str, length: int, widths: Widths) -> dict:
+  """One cost row: width and step cost (accuracy comes from the capability phase); failures
+  become a status."""
   start = time.perf_counter()
   row = results_table.failed_row(model, length, 'ok', batch_size=config.train.batch_size)
   try:
@@ -121,13 +197,121 @@ def measure_cell(config, model: str, length: int, workdir: str, widths: Widths) 
     row.update(cost.measure_step(cell, build_model(cell.model, dataset.info), dataset,
                                  warmup_steps=config.study.warmup_steps,
                                  timed_steps=config.study.timed_steps))
-    final = train_and_evaluate(cell, os.path.join(workdir, 'runs', f'{model}-{length}'))
-    row['accuracy'] = float(final.get('accuracy', math.nan))
   except Exception as error:  # pylint: disable=broad-except  # recorded in the row, sweep goes on
     row['status'] = failure_status(error)
     progress.write(f'{model} L={length}: {row["status"]}\n{traceback.format_exc(limit=3)}')
   row['cell_s'] = time.perf_counter() - start
   return row
+
+
+def seeds_of(config) -> tuple[int, ...]:
+  """The capability phase's seeds: `seed`, `seed + 1`, ... (`study.seeds` of them)."""
+  return tuple(config.seed + i for i in range(config.study.seeds))
+
+
+def capability_cell(config, task: str, model: str, length: int, widths: Widths):
+  """The capability rows of one (task, model, length) cell, one per seed, and (for the
+  gradient-flow phase) its `capability.CellResult` (None when the cell failed)."""
+  start = time.perf_counter()
+  study, seeds = config.study, seeds_of(config)
+  base = {c: math.nan for c in results_table.CAPABILITY_COLUMNS}
+  base.update(task=task, model=model, seq_len=length, num_layers=study.num_layers,
+              batch_size=config.train.batch_size, max_steps=study.max_steps,
+              learning_rates='', best_accuracy_by_lr='')
+  result = None
+  try:
+    dataset = load_dataset(data_config(config, length, task), seed=config.seed)
+    hidden, params = widths(model, dataset.info)
+    longest = max([length] + [capability.eval_length(dataset, s)
+                              for s in capability.extrapolation_splits(dataset)])
+    base.update(hidden_size=hidden, num_params=params, state_bytes=capability.state_bytes(
+        model, num_layers=study.num_layers, hidden_size=hidden, seq_len=length))
+    cell = cell_config(config, model, length, hidden, task=task,
+                       max_len=longest if longest > length else 0)
+    cell.train.num_steps = study.max_steps  # the learning-rate schedule's length
+    rates = parse_rates(study.learning_rates)
+    result = capability.measure_members(
+        cell, seeds=seeds, rates=rates, check_every=study.check_every, max_steps=study.max_steps,
+        solve_accuracy=study.solve_accuracy)
+    rows = [{**base, **r, 'status': 'ok'}
+            for r in capability.seed_rows(result, seeds=seeds, rates=rates)]
+  except Exception as error:  # pylint: disable=broad-except  # recorded in the rows, study goes on
+    status = failure_status(error)
+    progress.write(f'{task} {model} L={length}: {status}\n{traceback.format_exc(limit=3)}')
+    rows = [{**base, 'seed': s, 'status': status} for s in seeds]
+  for row in rows:
+    row['cell_s'] = time.perf_counter() - start
+  return rows, result
+
+
+def run_capability(config, workdir: str, tasks, models, lengths: dict) -> tuple[list[dict], dict]:
+  """Phase 2: every (task, model, length) cell not yet final in `DIR/capability.csv` (`lengths`:
+  {task: lengths}).
+
+  Returns:
+    All rows, and {model: CellResult} of this invocation's gradient-flow cells
+    (`study.gradient_flow_task` at the longest length).
+  """
+  path = os.path.join(workdir, CAPABILITY_FILE)
+  columns = results_table.CAPABILITY_COLUMNS
+  cells = {}
+  for row in results_table.read_rows(path, columns):
+    cells.setdefault((row['task'], row['model'], row['seq_len']), []).append(row)
+  todo = [(t, m, l) for t in tasks for m in models for l in lengths[t]
+          if len(cells.get((t, m, l), ())) != config.study.seeds
+          or not all(map(results_table.is_final, cells[t, m, l]))]
+  rank = lambda t: tasks.index(t) if t in tasks else len(tasks)
+  order = lambda r: (rank(r['task']), r['task'], *results_table.sort_key(r, models), r['seed'])
+  ordered = lambda: sorted((r for c in cells.values() for r in c), key=order)
+  flow, widths = {}, {t: Widths(config) for t in tasks}
+  bar = progress.bar(todo, unit='cell', desc='capability')
+  for task, model, length in bar:
+    bar.set_description(f'{task} {model} L={length}')
+    cells[task, model, length], result = capability_cell(config, task, model, length,
+                                                         widths[task])
+    if result is not None and (task, length) == (config.study.gradient_flow_task,
+                                                 lengths[task][-1]):
+      flow[model] = result
+    results_table.write_rows(path, ordered(), columns)
+  bar.close()
+  return ordered(), flow
+
+
+def run_gradient_flow(workdir: str, flow: dict) -> tuple[list[dict], list[dict]]:
+  """Phase 3: gradient flow at initialisation and after training of the cells in `flow` (seed
+  `seed`, its chosen learning rate), replacing those models' rows in the two CSVs."""
+  files = ((GRAD_FLOW_FILE, capability_report.GRAD_FLOW_COLUMNS),
+           (GRAD_DECAY_FILE, capability_report.GRAD_DECAY_COLUMNS))
+  measured = {m: gradient_flow.measure(m, r.model, r.kind, r.probe_batch,
+                                       {'init': r.init_params, 'trained': r.params})
+              for m, r in flow.items()}
+  out = []
+  for (name, columns), part in zip(files, ('rows', 'decays')):
+    path = os.path.join(workdir, name)
+    rows = [r for r in results_table.read_rows(path, columns) if r['model'] not in flow]
+    rows += [r for m in measured.values() for r in getattr(m, part)]
+    results_table.write_rows(path, rows, columns)
+    out.append(rows)
+  return out[0], out[1]
+
+
+def run_inference(config, workdir: str, models, widths: Widths) -> list[dict]:
+  """Phase 4: ms per generated token and carried-state bytes of the LM form of each model not
+  yet in `DIR/inference.csv`, at the cost sweep's matched width."""
+  path = os.path.join(workdir, INFERENCE_FILE)
+  columns = capability_report.INFERENCE_COLUMNS
+  rows = results_table.read_rows(path, columns)
+  done = {r['model'] for r in rows}
+  contexts = parse_lengths(config.study.inference_lengths, 'study.inference_lengths')
+  info = load_dataset(data_config(config, config.data.seq_len), seed=config.seed).info
+  for model in (m for m in models if m not in done):
+    hidden, _ = widths(model, info)
+    model_config = cell_config(config, model, config.data.seq_len, hidden).model
+    rows += inference_cost.measure_config(model, model_config, contexts,
+                                          vocab_size=info.vocab_size,
+                                          repeats=config.study.inference_repeats)
+    results_table.write_rows(path, rows, columns)
+  return rows
 
 
 def _cpu_model() -> str:
@@ -141,21 +325,41 @@ def _cpu_model() -> str:
   return platform.processor() or platform.machine()
 
 
-def _study_summary(config, rows, dataset, *, wall_s: float, cells_measured: int) -> dict:
+def _chance(info) -> float:
+  """Accuracy of a uniform guess: 1/classes, or 1/vocabulary for a language model."""
+  if info.kind == 'classification':
+    return 1.0 / info.num_classes
+  return 1.0 / info.target_vocab_size if info.kind == 'lm' and info.target_vocab_size else math.nan
+
+
+def _study_summary(config, rows, dataset, *, wall_s: float, cells_measured: int,
+                   phase_s: dict) -> dict:
   info = dataset.info
   devices = any(r['memory_source'] == 'device_peak' for r in rows)
-  m = config.model
+  m, s, t = config.model, config.study, config.train
+  tasks = parse_tasks(s.tasks)
+  chance_by_task = {task: _chance(load_dataset(
+      data_config(config, lengths[0], task), seed=config.seed).info)
+                    for task, lengths in parse_task_lengths(s.capability_lengths, tasks).items()}
   return dict(
+      num_layers=s.num_layers, seeds=seeds_of(config), learning_rates=s.learning_rates,
+      solve_accuracy=s.solve_accuracy, check_every=s.check_every, max_steps=s.max_steps,
+      gradient_flow_task=s.gradient_flow_task, task_descriptions=TASK_DESCRIPTIONS,
+      chance_by_task=chance_by_task, phase_s=phase_s,
+      optimizer=(f'AdamW, weight decay {t.weight_decay}, {t.warmup_steps} warm-up steps then '
+                 f'{t.lr_schedule} over {s.max_steps} steps, gradient clipping '
+                 f'{t.grad_clip_norm or "off"}, dropout {m.dropout_rate}'),
+      transformer_settings=(f'{m.num_heads} heads, mlp_dim = {s.mlp_ratio} x width, '
+                            f'{m.positional} positions, {m.pooling} pooling for classification, '
+                            f'{m.attention_impl} attention'),
       platform={**platform_info(), 'cpu_model': _cpu_model(), 'cpu_count': os.cpu_count()},
       task=config.data.name, task_description=TASK_DESCRIPTIONS.get(config.data.name, ''),
       chance=1.0 / info.num_classes if info.kind == 'classification' else math.nan,
-      batch_size=config.train.batch_size, num_steps=config.train.num_steps,
-      num_eval_examples=dataset.num_eval_examples(),
+      batch_size=config.train.batch_size, num_eval_examples=dataset.num_eval_examples(),
       target_params=config.study.target_params, param_tolerance=config.study.param_tolerance,
-      model_settings=(f'{m.num_layers} layer(s); transformer: {m.num_heads} heads, mlp_dim = '
-                      f'{config.study.mlp_ratio} x width, {m.positional} positions, '
-                      f'{m.pooling} pooling, {m.attention_impl} attention; dtype {m.dtype}; '
-                      f'learning rate {config.train.learning_rate}'),
+      model_settings=(f'{s.num_layers} layer(s); transformer: {m.num_heads} heads, mlp_dim = '
+                      f'{s.mlp_ratio} x width, {m.positional} positions, '
+                      f'{m.pooling} pooling, {m.attention_impl} attention; dtype {m.dtype}'),
       timed_steps=config.study.timed_steps, warmup_steps=config.study.warmup_steps,
       memory_rule=("the device's peak_bytes_in_use where the cell raised the high-water mark, "
                    "else XLA's estimate (column memory_source)" if devices else
@@ -165,9 +369,14 @@ def _study_summary(config, rows, dataset, *, wall_s: float, cells_measured: int)
 
 
 def run(config, workdir: str) -> list[dict]:
-  """Runs the sweep in `workdir` (see the module docstring); returns the rows of results.csv."""
+  """Runs the study in `workdir` (see the module docstring); returns the rows of results.csv."""
   wall_start = time.perf_counter()
   models, lengths = parse_models(config.models), parse_lengths(config.lengths)
+  tasks = parse_tasks(config.study.tasks)
+  capability_lengths = parse_task_lengths(config.study.capability_lengths, tasks)
+  parse_rates(config.study.learning_rates)
+  if config.study.inference_lengths:
+    parse_lengths(config.study.inference_lengths, 'study.inference_lengths')
   settings.validate(config)
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, 'results.csv')
@@ -183,19 +392,63 @@ def run(config, workdir: str) -> list[dict]:
   bar = progress.bar(todo, unit='cell', desc='seq_len_scaling')
   for model, length in bar:
     bar.set_description(f'{model} L={length}')
-    rows[model, length] = measure_cell(config, model, length, workdir, widths)
+    rows[model, length] = measure_cell(config, model, length, widths)
     results_table.write_rows(path, sorted(rows.values(), key=order))
   bar.close()
+  phase_s = {'cost': time.perf_counter() - wall_start}
+  start = time.perf_counter()
+  capability_rows, flow = run_capability(config, workdir, tasks, models, capability_lengths)
+  phase_s['capability'] = time.perf_counter() - start
+  start = time.perf_counter()
+  flow_rows, decays = run_gradient_flow(workdir, flow)
+  phase_s['gradient flow'] = time.perf_counter() - start
+  start = time.perf_counter()
+  inference_rows = (run_inference(config, workdir, models, widths)
+                    if config.study.inference_lengths else [])
+  phase_s['inference'] = time.perf_counter() - start
+  accuracy = capability_report.mean_final_accuracy(capability_rows, 'first_token')
+  for row in rows.values():
+    row['accuracy'] = accuracy.get((row['model'], row['seq_len']), math.nan)
   ordered = sorted(rows.values(), key=order)
   results_table.write_rows(path, ordered)
   all_models = tuple(dict.fromkeys([*models, *(r['model'] for r in ordered)]))
   dataset = load_dataset(data_config(config, lengths[0]), seed=config.seed)
-  chance = 1.0 / dataset.info.num_classes if dataset.info.kind == 'classification' else None
-  names = plots.write_scaling_plots(ordered, all_models, workdir, chance=chance)
+  names = plots.write_scaling_plots(ordered, all_models, workdir)
+  capability_plots = write_capability_plots(workdir, capability_rows, flow_rows, inference_rows,
+                                            models=all_models, config=config)
   study = _study_summary(config, ordered, dataset, wall_s=time.perf_counter() - wall_start,
-                         cells_measured=len(todo))
+                         cells_measured=len(todo), phase_s=phase_s)
+  sections = capability_report.capability_sections(
+      capability_rows, tasks=tasks, models=all_models, study=study, cost_rows=ordered,
+      decays=decays, inference_rows=inference_rows, plots=capability_plots)
   scaling_report.write_report(os.path.join(workdir, 'report.md'), ordered, models=all_models,
-                              study=study, plots=names)
-  print(f'{workdir}: {len(todo)} cell(s) measured, {len(ordered)} rows; report.md, '
-        f'{", ".join(names)} written in {time.perf_counter() - wall_start:.0f} s')
+                              study=study, plots=names, sections=sections)
+  print(f'{workdir}: {len(todo)} cost cell(s) measured, {len(ordered)} rows; '
+        f'{len(capability_rows)} capability rows; report.md, '
+        f'{", ".join(names + capability_plots)} written in '
+        f'{time.perf_counter() - wall_start:.0f} s')
   return ordered
+
+
+def write_capability_plots(workdir: str, rows, flow_rows, inference_rows, *, models,
+                           config) -> list[str]:
+  """The capability, steps-to-solve, extrapolation, gradient-flow and inference figures."""
+  tasks = list(dict.fromkeys(r['task'] for r in rows if r['status'] == 'ok'))
+  names = []
+  if tasks:
+    plots.capability_accuracy_plot(rows, tasks, models, os.path.join(workdir, 'accuracy.png'),
+                                   solve_accuracy=config.study.solve_accuracy)
+    plots.steps_to_solve_plot(rows, tasks, models, os.path.join(workdir, 'steps_to_solve.png'))
+    names += ['accuracy.png', 'steps_to_solve.png']
+  for task in tasks:
+    if any(r['task'] == task and not math.isnan(float(r['accuracy_2x'])) for r in rows):
+      name = f'extrapolation_{task}.png'
+      plots.extrapolation_plot(rows, task, models, os.path.join(workdir, name))
+      names.append(name)
+  if flow_rows:
+    plots.gradient_flow_plot(flow_rows, os.path.join(workdir, 'grad_flow.png'))
+    names.append('grad_flow.png')
+  if inference_rows:
+    plots.inference_cost_plot(inference_rows, os.path.join(workdir, 'inference.png'))
+    names.append('inference.png')
+  return names

@@ -13,19 +13,33 @@ from attn_jax.training.config import validate_train_config
 
 STUDY_KEYS = ('models', 'lengths', 'study')
 # Settings that may differ between runs in one workdir: which cells, where data lives, the fit.
-FREE_KEYS = ('models', 'lengths', 'data.data_dir', 'study.fit_min_length')
+FREE_KEYS = ('models', 'lengths', 'data.data_dir', 'study.fit_min_length', 'study.tasks',
+             'study.capability_lengths', 'study.inference_lengths')
 SETTINGS_FILE = 'study_settings.json'
 
 
 def study_config_defaults() -> ml_collections.ConfigDict:
-  """`config.study`: how cells are sized, timed and fitted."""
+  """`config.study`: how cells are sized, timed, trained and fitted."""
   return ml_collections.ConfigDict(dict(
       target_params=25_000,   # every model's width is chosen to have this many parameters...
       param_tolerance=0.1,    # ...within this fraction
       mlp_ratio=4,            # transformer: mlp_dim = mlp_ratio * hidden_size
-      warmup_steps=2,         # untimed steps after compiling
-      timed_steps=10,         # step_ms is the median of these
+      num_layers=2,           # layers of every family (stacked cells, transformer blocks)
+      warmup_steps=2,         # cost: untimed steps after compiling
+      timed_steps=10,         # cost: step_ms is the median of these
       fit_min_length=0,       # growth exponents fit lengths >= this; 0: the upper half
+      # Capability: tasks x models x capability_lengths, `seeds` seeds x `learning_rates` each.
+      tasks='first_token,mqar,parity',
+      extrapolation_tasks='parity',  # also evaluated at 2L and 4L
+      capability_lengths='16,32,64',
+      seeds=3,
+      learning_rates='1e-3,3e-3,1e-2',
+      solve_accuracy=0.99,    # held-out accuracy at which a run is solved...
+      check_every=100,        # ...checked every this many steps...
+      max_steps=1000,         # ...up to this many (a multiple of check_every)
+      gradient_flow_task='first_token',  # measured at the longest capability length
+      inference_lengths='16,64,256,1024',  # decoding contexts ('' : no inference phase)
+      inference_repeats=20,   # timed one-token steps per context (median)
   ))
 
 
@@ -39,11 +53,16 @@ def validate(config):
   by `seq_len_scaling.parse_models` / `parse_lengths`)."""
   s = config.study
   for key, low in (('target_params', 1), ('mlp_ratio', 1), ('warmup_steps', 0),
-                   ('timed_steps', 1), ('fit_min_length', 0)):
+                   ('timed_steps', 1), ('fit_min_length', 0), ('num_layers', 1), ('seeds', 1),
+                   ('check_every', 1), ('max_steps', 1), ('inference_repeats', 1)):
     _require(isinstance(s[key], int) and s[key] >= low, f'study.{key}',
              f'must be an integer >= {low}, got {s[key]!r}')
   _require(0 < s.param_tolerance < 1, 'study.param_tolerance',
            f'must be a fraction in (0, 1), got {s.param_tolerance!r}')
+  _require(0 < s.solve_accuracy <= 1, 'study.solve_accuracy',
+           f'must be an accuracy in (0, 1], got {s.solve_accuracy!r}')
+  _require(s.max_steps % s.check_every == 0, 'study.max_steps',
+           f'must be a multiple of study.check_every={s.check_every}, got {s.max_steps}')
   validate_train_config(config.train, num_devices=jax.device_count())
 
 

@@ -1,30 +1,46 @@
-"""Sequence-length scaling: RNN, LSTM, GRU and transformer at a matched parameter budget.
+"""Sequence-length scaling: what RNN, LSTM, GRU, minGRU and the transformer learn as the length
+grows, why, and at what price, at a matched parameter budget (docs/design.md §3.3;
+`attn_jax/studies/seq_len_scaling.py`).
 
-For every (model, length): compile time, median train-step time, tokens/s, peak memory, FLOPs,
-and accuracy on remember-the-first-token after the same step budget; then a report with fitted
-growth exponents and plots (docs/design.md §3.3; `attn_jax/studies/seq_len_scaling.py`).
+Phases: (1) cost: compile time, median train-step time, tokens/s, memory and FLOPs per (model,
+length); (2) capability: per (task, model, length), 3 seeds x a learning-rate grid trained as ONE
+vmapped program until held-out accuracy reaches 0.99 or the step budget is spent (steps and
+seconds to solve, best/final accuracy, the rate chosen per seed, parity at 2L and 4L too);
+(3) gradient flow at init and after training; (4) inference: ms per generated token and state /
+KV-cache bytes against the context. Then report.md with a generated reading, and the plots.
 
-Command:
-  python launch.py --config=experiments/configs/seq_len_scaling.py --workdir=runs/seq-len-scaling
-  (subsets: --config.models=lstm,transformer --config.lengths=64,256; the `gpu` variant,
-  `seq_len_scaling.py:gpu`, goes to 16K with fused attention). Rerunning keeps measured rows.
+Command (the default of plain `python launch.py`):
+  python launch.py --workdir=runs/seq-len-scaling
+  python launch.py --config=experiments/configs/seq_len_scaling.py:cpu_full --workdir=DIR
+  (subsets: --config.models=lstm,transformer --config.lengths=64,256
+  --config.study.tasks=parity --config.study.capability_lengths='parity=8,16'). Rerunning in the
+  same workdir keeps every measured row and cell.
 
-Run time and result (measured on the 2-core CPU, see experiments/results/seq_len_scaling_cpu/):
-  13.6 min for the 20 cells. Step time grows as L^0.83 / L^1.27 / L^1.19 for rnn / lstm / gru and
-  L^1.80 for the transformer (fitted over L = 256..1024); at L=1024 the transformer's step takes
-  1.31 s against 0.12-0.17 s and its memory is 850 MiB against 49-87 MiB. After 150 steps only the
-  transformer at L=64 learned the task (accuracy 0.76; chance 0.10).
+Variants and the cells they cover:
+  cpu (default; sized for <= 20 min on the 2-core CPU): models rnn, lstm, gru, mingru,
+    transformer, 2 layers, 25k parameters. Cost at L = 64, 128, 256, 512 (batch 32).
+    Capability (batch 32, seeds 0-2 x rates 3e-3 and 1e-2, up to 600 steps, checked every 50):
+    first_token at L = 16, 64; mqar at L = 8, 16, 32; parity at L = 8, 16 (and 2L, 4L).
+    Gradient flow on first_token at L = 64; inference at contexts 16, 64, 256, 1024.
+  cpu_full (about an hour): cost also at L = 1024; capability with rates 1e-3, 3e-3, 1e-2 up to
+    2000 steps: first_token at L = 16, 32, 64, 128, 256; mqar at 8, 16, 32, 64; parity at 8, 16,
+    32, 64; inference up to 4096.
+  gpu (only tested tiny: no GPU was lent): 200k parameters, bfloat16, fused attention; cost at
+    L = 1K..16K; capability up to L = 4K (first_token), 1K (mqar, parity); contexts to 16K.
 """
 from attn_jax.config_base import base_config, variant_of
 from attn_jax.studies.settings import study_config_defaults
 
-VARIANTS = ('cpu', 'gpu')
+VARIANTS = ('cpu', 'cpu_full', 'gpu')
 
-# A one-cell sweep for tests/test_configs_run.py (tests/test_study_seq_len_scaling.py widens it).
-SMOKE_TEST = {'models': 'transformer', 'lengths': '8', 'train.num_steps': 2,
-              'train.batch_size': 4, 'train.warmup_steps': 1, 'train.log_every': 1,
-              'train.eval_every': 2, 'train.checkpoint_every': 2, 'data.num_eval_examples': 8,
-              'study.target_params': 7800, 'study.warmup_steps': 1, 'study.timed_steps': 2}
+# One tiny cell of every phase, for tests/test_configs_run.py (every variant) and
+# tests/test_study_seq_len_scaling.py (which widens it): seconds on a CPU.
+SMOKE_TEST = {'models': 'transformer', 'lengths': '8', 'train.batch_size': 4,
+              'train.warmup_steps': 1, 'data.num_eval_examples': 8,
+              'study.target_params': 7000, 'study.warmup_steps': 1, 'study.timed_steps': 2,
+              'study.tasks': 'first_token', 'study.capability_lengths': '8', 'study.seeds': 2,
+              'study.learning_rates': '1e-3,1e-2', 'study.check_every': 2, 'study.max_steps': 4,
+              'study.inference_lengths': '4,8', 'study.inference_repeats': 2}
 
 
 def get_config(variant: str = 'cpu'):
@@ -32,15 +48,27 @@ def get_config(variant: str = 'cpu'):
   gpu = variant == 'gpu'
   config = base_config(
       experiment='seq_len_scaling',
-      model=dict(num_layers=1, num_heads=4, dropout_rate=0.0, positional='sinusoidal',
-                 pooling='mean', attention_impl='fused' if gpu else 'explicit'),
+      model=dict(num_heads=4, dropout_rate=0.0, positional='sinusoidal', pooling='mean',
+                 attention_impl='fused' if gpu else 'explicit',
+                 dtype='bfloat16' if gpu else 'float32'),
       data=dict(name='first_token', num_classes=10, num_eval_examples=256),
-      train=dict(num_steps=500 if gpu else 150, batch_size=32 if gpu else 16,
-                 learning_rate=3e-3, warmup_steps=20, lr_schedule='cosine', log_every=50,
-                 eval_every=1_000_000, checkpoint_every=1_000_000, keep_checkpoints=1),
+      train=dict(batch_size=64 if gpu else 32, warmup_steps=50, lr_schedule='cosine',
+                 grad_clip_norm=1.0),
   )
-  config.models = 'rnn,lstm,gru,transformer'
-  config.lengths = ('1024,2048,4096,8192,16384' if gpu else '64,128,256,512,1024')
+  config.models = 'rnn,lstm,gru,mingru,transformer'
+  config.lengths = {'cpu': '64,128,256,512', 'cpu_full': '64,128,256,512,1024',
+                    'gpu': '1024,2048,4096,8192,16384'}[variant]
   config.study = study_config_defaults()
-  config.study.target_params = 200_000 if gpu else 25_000
+  config.model.num_layers = config.study.get_ref('num_layers')  # one setting: study.num_layers
+  study = config.study
+  study.target_params = 200_000 if gpu else 25_000
+  study.capability_lengths = {
+      'cpu': 'first_token=16,64;mqar=8,16,32;parity=8,16',
+      'cpu_full': 'first_token=16,32,64,128,256;mqar=8,16,32,64;parity=8,16,32,64',
+      'gpu': 'first_token=256,1024,4096;mqar=64,256,1024;parity=64,256,1024'}[variant]
+  study.learning_rates = '3e-3,1e-2' if variant == 'cpu' else '1e-3,3e-3,1e-2'
+  study.max_steps = {'cpu': 600, 'cpu_full': 2000, 'gpu': 5000}[variant]
+  study.check_every = 50 if variant == 'cpu' else 100
+  study.inference_lengths = {'cpu': '16,64,256,1024', 'cpu_full': '16,64,256,1024,4096',
+                             'gpu': '1024,4096,16384'}[variant]
   return config

@@ -1,0 +1,290 @@
+"""The capability half of the sequence-length study's report: what each family learns, why it stops
+(gradient flow) and what it costs to run (inference), as markdown lines generated from the CSVs.
+
+Aggregates over seeds are the mean and the min..max spread, never the best seed alone. A family
+"solves" a (task, length) when EVERY seed's chosen member reached the solve accuracy.
+"""
+import math
+from typing import Sequence
+
+import numpy as np
+
+GRAD_FLOW_COLUMNS = ('model', 'seq_len', 'stage', 'distance', 'grad_norm')
+GRAD_DECAY_COLUMNS = ('model', 'seq_len', 'stage', 'decay_per_step', 'fit_first', 'fit_last',
+                      'fit_points')
+INFERENCE_COLUMNS = ('model', 'context_len', 'batch_size', 'ms_per_token', 'state_bytes')
+
+# Each family's initialisation (attn_jax/models/recurrent.py, minrnn.py, transformer.py).
+INITIALISATION = {
+    'rnn': 'orthogonal W_h (Saxe et al. 2014), zero biases',
+    'lstm': 'orthogonal W_h, forget-gate bias 1 (Jozefowicz et al. 2015)',
+    'gru': 'orthogonal W_h, chrono-initialised update-gate bias (Tallec & Ollivier 2018)',
+    'mingru': 'chrono-initialised gate bias (Tallec & Ollivier 2018); gates depend on x_t only, '
+              'parallel scan over time (Feng et al. 2024)',
+    'minlstm': 'chrono-initialised forget-gate bias; gates depend on x_t only, parallel scan '
+               'over time (Feng et al. 2024)',
+    'transformer': 'Flax defaults (LeCun-normal dense layers), pre-LN',
+}
+
+
+def _finite(values) -> list[float]:
+  return [float(v) for v in values if not (isinstance(v, float) and math.isnan(v))]
+
+
+def _ok(rows) -> list[dict]:
+  return [r for r in rows if r['status'] == 'ok']
+
+
+def cells(rows) -> dict:
+  """{(task, model, seq_len): [rows of its seeds]} of the rows whose status is ok."""
+  out = {}
+  for r in _ok(rows):
+    out.setdefault((r['task'], r['model'], r['seq_len']), []).append(r)
+  return out
+
+
+def solved_everywhere(seeds: Sequence[dict]) -> bool:
+  return bool(seeds) and all(not math.isnan(float(r['steps_to_solve'])) for r in seeds)
+
+
+def spread(values, fmt='{:.3f}') -> str:
+  """'0.912 [0.85..0.99]' (mean [min..max]) of the finite values; '-' if none."""
+  values = _finite(values)
+  if not values:
+    return '-'
+  mean = fmt.format(float(np.mean(values)))
+  if len(values) == 1 or min(values) == max(values):
+    return mean
+  return f'{mean} [{fmt.format(min(values))}..{fmt.format(max(values))}]'
+
+
+def mean_final_accuracy(rows, task: str) -> dict:
+  """{(model, seq_len): mean over seeds of final held-out accuracy} of `task`'s cells."""
+  return {(m, l): float(np.mean(_finite(r['final_accuracy'] for r in seeds) or [math.nan]))
+          for (t, m, l), seeds in cells(rows).items() if t == task}
+
+
+def _bytes(value) -> str:
+  value = float(value)
+  if math.isnan(value):
+    return '-'
+  for unit, size in (('MiB', 2**20), ('KiB', 2**10)):
+    if value >= size:
+      return f'{value / size:.1f} {unit}'
+  return f'{value:.0f} B'
+
+
+def capability_table(rows, tasks, models) -> list[str]:
+  lines = ['| task | model | L | params | state/KV bytes per sequence | lr chosen (per seed) | '
+           'solved seeds | steps to solve | s to solve (per run) | final accuracy | '
+           'best accuracy per lr (first seed) |',
+           '|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|']
+  by_cell = cells(rows)
+  for task in tasks:
+    for model in models:
+      for (t, m, l), seeds in sorted(by_cell.items(), key=lambda kv: kv[0][2]):
+        if (t, m) != (task, model):
+          continue
+        solved = sum(not math.isnan(float(r['steps_to_solve'])) for r in seeds)
+        rates = ', '.join(f'{r["learning_rate"]:g}' for r in seeds)
+        lines.append(
+            f"| {t} | {m} | {l} | {seeds[0]['num_params']:,} | {_bytes(seeds[0]['state_bytes'])} "
+            f"| {rates} | {solved}/{len(seeds)} | "
+            f"{spread([r['steps_to_solve'] for r in seeds], '{:.0f}')} | "
+            f"{spread([r['seconds_to_solve'] for r in seeds], '{:.1f}')} | "
+            f"{spread([r['final_accuracy'] for r in seeds])} | {seeds[0]['best_accuracy_by_lr']} |")
+  failed = [r for r in rows if r['status'] != 'ok']
+  for r in failed:
+    lines.append(f"| {r['task']} | {r['model']} | {r['seq_len']} | | | | seed {r['seed']}: "
+                 f"{r['status']} | | | | |")
+  return lines
+
+
+def extrapolation_table(rows, tasks, models) -> list[str]:
+  """Accuracy at the training length L and on the 2L / 4L splits, for tasks that have them."""
+  lines = []
+  by_cell = cells(rows)
+  for task in tasks:
+    task_cells = {k: v for k, v in by_cell.items() if k[0] == task
+                  and _finite(r['accuracy_2x'] for r in v)}
+    if not task_cells:
+      continue
+    lines += [f'`{task}`: trained at L, evaluated (final parameters) at L, 2L and 4L.', '',
+              '| model | L | accuracy at L | at 2L | at 4L |', '|---|---:|---:|---:|---:|']
+    for model in models:
+      for (_, m, l), seeds in sorted(task_cells.items(), key=lambda kv: kv[0][2]):
+        if m == model:
+          lines.append(f"| {m} | {l} | {spread([r['final_accuracy'] for r in seeds])} | "
+                       f"{spread([r['accuracy_2x'] for r in seeds])} | "
+                       f"{spread([r['accuracy_4x'] for r in seeds])} |")
+    lines.append('')
+  return lines
+
+
+def decay_table(decays) -> list[str]:
+  lines = ['| model | L | per-step factor at init | after training | gradient at distance L-1 '
+           'relative to distance 1, at init / trained |', '|---|---:|---:|---:|---:|']
+  by_model = {}
+  for d in decays:
+    by_model.setdefault((d['model'], d['seq_len']), {})[d['stage']] = d['decay_per_step']
+  for (model, length), stages in by_model.items():
+    init, trained = stages.get('init', math.nan), stages.get('trained', math.nan)
+    ratio = lambda r: '-' if math.isnan(r) else f'{r ** (length - 2):.2g}'
+    lines.append(f'| {model} | {length} | {init:.3f} | {trained:.3f} | '
+                 f'{ratio(init)} / {ratio(trained)} |')
+  return lines
+
+
+def inference_table(rows) -> list[str]:
+  contexts = sorted({r['context_len'] for r in rows})
+  models = list(dict.fromkeys(r['model'] for r in rows))
+  at = {(r['model'], r['context_len']): r for r in rows}
+  cell = lambda m, n: (f"{at[m, n]['ms_per_token']:.3f} ms, {_bytes(at[m, n]['state_bytes'])}"
+                       if (m, n) in at else '-')
+  return ['| model | ' + ' | '.join(f'N={n}' for n in contexts) + ' |',
+          '|---|' + '---:|' * len(contexts),
+          *[f'| {m} | ' + ' | '.join(cell(m, n) for n in contexts) + ' |' for m in models]]
+
+
+def _nearest(rows, model, column, length):
+  """The row of `model` whose `column` is closest to `length` (log scale), or None."""
+  mine = [r for r in rows if r['model'] == model and r.get('status', 'ok') == 'ok']
+  return min(mine, key=lambda r: abs(math.log(r[column] / length)), default=None)
+
+
+def task_reading(rows, task, models, *, cost_rows, inference_rows, chance: float | None) -> list:
+  """Per family: the longest length solved in every seed, its training time, memory and decode
+  cost; where it stops, what it reached."""
+  by_cell = cells(rows)
+  lengths = sorted({l for (t, _, l) in by_cell if t == task})
+  lines = []
+  for model in models:
+    mine = {l: by_cell[task, model, l] for l in lengths if (task, model, l) in by_cell}
+    if not mine:
+      continue
+    solved = [l for l, seeds in mine.items() if solved_everywhere(seeds)]
+    if not solved:
+      best_l = max(mine, key=lambda l: np.mean(_finite(r['final_accuracy'] for r in mine[l])))
+      lines.append(f'- {model}: solves no length in every seed (threshold held-out accuracy; '
+                   f'lengths {", ".join(map(str, mine))}); its best mean final accuracy is '
+                   f'{spread([r["final_accuracy"] for r in mine[best_l]])} at L={best_l}'
+                   + (f' (chance {chance:.2f})' if chance else '') + '.')
+      continue
+    top = max(solved)
+    seeds = mine[top]
+    cost = next((r for r in cost_rows if r['model'] == model and r['seq_len'] == top
+                 and r['status'] == 'ok'), None)
+    decode = _nearest(inference_rows, model, 'context_len', top)
+    price = [f'{spread([r["steps_to_solve"] for r in seeds], "{:.0f}")} steps / '
+             f'{spread([r["seconds_to_solve"] for r in seeds], "{:.1f}")} s of training per run']
+    if cost is not None:
+      price.append(f'train step {cost["step_ms"]:.1f} ms and {cost["peak_memory_bytes"] / 2**20:.1f}'
+                   f' MiB at batch {cost["batch_size"]}')
+    price.append(f'{_bytes(seeds[0]["state_bytes"])} of state/KV cache per sequence')
+    if decode is not None:
+      price.append(f'{decode["ms_per_token"]:.3f} ms per generated token at context '
+                   f'{decode["context_len"]}')
+    gaps = [l for l in mine if l < top and l not in solved]
+    beyond = [l for l in mine if l > top]
+    tail = ''
+    if beyond:
+      first = beyond[0]
+      n = sum(not math.isnan(float(r['steps_to_solve'])) for r in mine[first])
+      tail = (f'; at L={first}: {n}/{len(mine[first])} seeds solved, final accuracy '
+              f'{spread([r["final_accuracy"] for r in mine[first]])}')
+    elif top == lengths[-1]:
+      tail = '; that is the longest length measured'
+    if gaps:
+      tail += f' (not in every seed at the shorter L={", ".join(map(str, gaps))})'
+    lines.append(f'- {model}: longest length solved in every seed L={top} ('
+                 + '; '.join(price) + ')' + tail + '.')
+  return lines
+
+
+def flow_reading(decays) -> list[str]:
+  """One sentence per model: how much of the gradient survives the whole length, trained."""
+  lines = []
+  for d in decays:
+    if d['stage'] != 'trained' or math.isnan(d['decay_per_step']):
+      continue
+    r, length = d['decay_per_step'], d['seq_len']
+    what = ('shrinks' if r < 0.98 else 'grows' if r > 1.02 else 'stays about level')
+    lines.append(f'- {d["model"]} (trained, L={length}): the gradient reaching back {what} by a '
+                 f'factor {r:.3f} per step, {r ** (length - 2):.2g} over the {length - 2} steps '
+                 f'from distance 1 to L-1.')
+  return lines
+
+
+def fairness_lines(study: dict, models, rows) -> list[str]:
+  """Every setting that is the same for all families, and every one that differs."""
+  widths = {}
+  for r in _ok(rows):
+    widths.setdefault(r['model'], set()).add((r['task'], r['hidden_size'], r['num_params']))
+  width_text = '; '.join(
+      f'{m}: ' + ', '.join(f'{t} width {h} ({p:,} params)' for t, h, p in sorted(widths[m]))
+      for m in models if m in widths)
+  return [
+      f'- Same for every family: {study["num_layers"]} layers; parameter budget '
+      f'{study["target_params"]:,} (within {100 * study["param_tolerance"]:.0f}%) per task; '
+      f'batch {study["batch_size"]}; fresh samples every step; the optimizer '
+      f'({study["optimizer"]}); the learning-rate grid {study["learning_rates"]} searched per '
+      f'seed; up to {study["max_steps"]} steps, held-out accuracy checked every '
+      f'{study["check_every"]} steps on {study["num_eval_examples"]} examples, solved at '
+      f'>= {study["solve_accuracy"]}; seeds {study["seeds"]}.',
+      f'- Differ: the width (to match the budget): {width_text}.',
+      f'- Differ: the transformer alone has {study["transformer_settings"]}.',
+      '- Differ: each family\'s standard initialisation: ' + '; '.join(
+          f'{m}: {INITIALISATION[m]}' for m in models if m in INITIALISATION) + '.',
+      '- Differ: the learning rate chosen per seed from the grid (in the table).',
+  ]
+
+
+def capability_sections(rows, *, tasks, models, study: dict, cost_rows, decays,
+                        inference_rows, plots: Sequence[str]) -> list[str]:
+  """The report's capability, extrapolation, gradient-flow and inference sections."""
+  lines = ['## Capability: what each family learns as the length grows', '',
+           'Per (task, model, length): '
+           f'{len(study["seeds"])} seeds x learning rates {study["learning_rates"]}, trained as '
+           'one vmapped program each until the held-out accuracy reached '
+           f'{study["solve_accuracy"]} (checked every {study["check_every"]} steps) or '
+           f'{study["max_steps"]} steps were spent. The rate is chosen per seed on held-out '
+           'accuracy (best accuracy, ties to fewer steps); the same held-out set decides when a '
+           'member is solved. Values are mean [min..max] over seeds. "s to solve" is each '
+           'run\'s share of the cell\'s training time (the vmapped program\'s time up to that '
+           'check, compile and evaluation excluded, divided by the members trained together).',
+           '', *[f'- `{t}`: {study["task_descriptions"].get(t, "")}' for t in tasks], '',
+           *capability_table(rows, tasks, models), '',
+           '### Fair comparison: the settings', '', *fairness_lines(study, models, rows), '']
+  extrapolation = extrapolation_table(rows, tasks, models)
+  if extrapolation:
+    lines += ['## Length extrapolation', '', *extrapolation]
+  lines += ['## Gradient flow: why recurrent models forget', '']
+  if decays:
+    lines += [f'The norm of the gradient of the loss at the last position with respect to the '
+              f'input embedding at every position t (mean over a held-out batch), against the '
+              f'distance L-1-t, at initialisation and after training, for seed '
+              f'{study["seeds"][0]}\'s chosen member on `{study["gradient_flow_task"]}` at the '
+              f'longest capability length. The per-step factor is exp(slope) of a least-squares '
+              f'line through log norm against distance (`gradient_flow.fit_decay`).', '',
+              *decay_table(decays), '', *flow_reading(decays), '']
+  else:
+    lines += ['Not measured in this workdir (no gradient-flow cell: '
+              f'`{study["gradient_flow_task"]}` is not among the tasks).', '']
+  lines += ['## Inference: the cost of generating one token', '']
+  if inference_rows:
+    lines += ['Each model\'s language-model form at the cost sweep\'s matched width generates one '
+              'token after a context of N tokens (median ms of a jitted one-token step; batch 1) '
+              'and carries this many bytes of state (recurrent state vs KV cache):', '',
+              *inference_table(inference_rows), '']
+  else:
+    lines += ['Not measured (`study.inference_lengths` is empty).', '']
+  lines += ['## Reading: capability (generated from this run\'s numbers)', '']
+  for task in tasks:
+    lines += [f'`{task}`:', '',
+              *task_reading(rows, task, models, cost_rows=cost_rows,
+                            inference_rows=inference_rows,
+                            chance=study['chance_by_task'].get(task)), '']
+  if decays:
+    lines += ['Why (gradient flow):', '', *flow_reading(decays), '']
+  lines += [f'![{p}]({p})' for p in plots] + ['']
+  return lines

@@ -1,0 +1,147 @@
+"""Capability cells (attn_jax/studies/capability.py): vmapped seeds x learning rates equal separate
+runs, solve-stopping at a known step, learning-rate choice on held-out accuracy, state bytes."""
+import functools
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from attn_jax.config_base import base_config
+from attn_jax.data import load_dataset
+from attn_jax.models.registry import build_model
+from attn_jax.studies import capability
+from attn_jax.training.state import create_train_state
+from attn_jax.training.steps import train_step
+
+SEEDS = (3, 7)
+RATES = (1e-3, 1e-2)
+STEPS = 3
+BATCH = 4
+
+
+def tiny_config(model: str, seed: int = 0, learning_rate: float = 1e-3):
+  return base_config(
+      seed=seed, model=dict(name=model, num_layers=1, hidden_size=8, num_heads=2, mlp_dim=16,
+                            dropout_rate=0.1 if model == 'transformer' else 0.0),
+      data=dict(name='first_token', seq_len=6, num_classes=4, num_eval_examples=8),
+      train=dict(num_steps=STEPS, batch_size=BATCH, learning_rate=learning_rate, warmup_steps=1,
+                 lr_schedule='cosine'))
+
+
+def separate_run(model_name: str, seed: int, rate: float):
+  """A plain run: `create_train_state`, the seed's batches, the training package's train_step."""
+  config = tiny_config(model_name, seed, rate)
+  dataset = load_dataset(config.data, seed=seed)
+  model = build_model(config.model, dataset.info)
+  state = create_train_state(config, model, dataset.info, jax.random.key(seed))
+  key = jax.random.fold_in(jax.random.key(seed), 1)
+  step = jax.jit(functools.partial(train_step, kind='classification'))
+  losses = []
+  for i in range(STEPS):
+    state, sums = step(state, dataset.train_batch(i, BATCH), key)
+    losses.append(float(sums['loss'] / sums['weight']))
+  return np.array(losses), state.params
+
+
+@pytest.mark.parametrize('model_name', ['gru', pytest.param('transformer', marks=pytest.mark.slow)])
+def test_vmapped_members_equal_separate_runs(model_name):
+  """Every (seed, rate) member of one vmapped program has the losses and parameters of the run
+  with that seed and rate alone (the transformer with dropout on, so the keys matter too)."""
+  config = tiny_config(model_name)
+  datasets = [load_dataset(config.data, seed=s) for s in SEEDS]
+  model = build_model(config.model, datasets[0].info)
+  states = capability.init_members(config, model, datasets[0].info, SEEDS, len(RATES))
+  chunk_fn = capability.make_chunk_fn(config.train, 'classification')
+  batches = capability.seed_batches(datasets, 0, STEPS, BATCH)
+  active = np.ones((len(SEEDS), len(RATES)), bool)
+  states, losses = chunk_fn(states, active, np.asarray(RATES, np.float32), batches,
+                            capability.base_keys(SEEDS))
+  for s, r in ((0, 0), (1, 1)):  # the diagonal: both seeds and both rates
+    alone, params = separate_run(model_name, SEEDS[s], RATES[r])
+    np.testing.assert_allclose(np.asarray(losses[s, r]), alone, rtol=2e-5, atol=1e-6)
+    got = jax.tree_util.tree_leaves_with_path(states.params)
+    for (path, value), want in zip(got, jax.tree.leaves(params)):
+      if 'key' in jax.tree_util.keystr(path) and 'bias' in jax.tree_util.keystr(path):
+        continue  # softmax ignores a key bias: its gradient is rounding noise that Adam amplifies
+      np.testing.assert_allclose(np.asarray(value[s, r]), np.asarray(want), rtol=2e-4,
+                                 atol=2e-6, err_msg=jax.tree_util.keystr(path))
+  # The rates really differ: the two members of a seed do not coincide.
+  first = jax.tree.leaves(states.params)[0]
+  assert not np.allclose(np.asarray(first[0, 0]), np.asarray(first[0, 1]))
+
+
+def _cell(check_every=2):
+  config = tiny_config('rnn')
+  config.train.num_steps = 12
+  datasets = [load_dataset(config.data, seed=s) for s in SEEDS]
+  model = build_model(config.model, datasets[0].info)
+  states = capability.init_members(config, model, datasets[0].info, SEEDS, len(RATES))
+  return dict(states=states, chunk_fn=capability.make_chunk_fn(config.train, 'classification'),
+              batches=lambda start, n: capability.seed_batches(datasets, start, n, BATCH),
+              rates=RATES, keys=capability.base_keys(SEEDS), check_every=check_every)
+
+
+def test_solve_stopping_at_a_known_step():
+  """Stub held-out accuracies: member (0, 1) reaches the threshold at the 2nd check (step 4),
+  member (1, 0) at the 3rd (step 6), the others never. Solved members are frozen (their params do
+  not change after), the cell stops after `max_steps`, and the records say so."""
+  schedule = {  # check -> accuracies [seeds, rates]
+      1: [[0.2, 0.5], [0.3, 0.1]],
+      2: [[0.4, 0.995], [0.6, 0.2]],
+      3: [[0.5, 0.1], [0.99, 0.3]],
+  }
+  calls, frozen = [], {}
+
+  def evaluate(params):
+    calls.append(jax.tree.map(np.asarray, params))
+    check = len(calls)
+    return np.array(schedule.get(check, [[0.7, 0.0], [0.0, 0.8]]))
+
+  ticks = iter(range(1000))
+  _, record = capability.train_members(evaluate=evaluate, max_steps=12, solve_accuracy=0.99,
+                                       clock=lambda: float(next(ticks)), **_cell())
+  assert len(calls) == 6  # 12 steps / 2: not every member solved, so the budget is spent
+  np.testing.assert_array_equal(record.steps_to_solve, [[np.nan, 4], [6, np.nan]])
+  np.testing.assert_array_equal(record.steps_trained, [[12, 4], [6, 12]])
+  np.testing.assert_array_equal(record.best_accuracy, [[0.7, 0.995], [0.99, 0.8]])
+  np.testing.assert_array_equal(record.final_accuracy, [[0.7, 0.995], [0.99, 0.8]])
+  # Frozen after solving: member (0, 1) keeps the parameters it had at its solve check.
+  for after in calls[2:]:
+    for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(calls[1])):
+      np.testing.assert_array_equal(a[0, 1], b[0, 1])
+  assert any(not np.array_equal(a[0, 0], b[0, 0])  # ...while an unsolved member trains on
+             for a, b in zip(jax.tree.leaves(calls[-1]), jax.tree.leaves(calls[1])))
+  # Seconds: the fake clock advances 1 per read; each chunk is timed by two reads after compile.
+  assert record.seconds_to_solve[0, 1] == pytest.approx(2 / 4)
+  assert record.seconds_to_solve[1, 0] == pytest.approx(3 / 4)
+  assert math.isnan(record.seconds_to_solve[0, 0])
+
+
+def test_the_cell_stops_when_every_member_is_solved():
+  calls = []
+
+  def evaluate(params):
+    calls.append(1)
+    return np.full((len(SEEDS), len(RATES)), 1.0 if len(calls) >= 2 else 0.5)
+
+  _, record = capability.train_members(evaluate=evaluate, max_steps=12, solve_accuracy=0.99,
+                                       **_cell())
+  assert len(calls) == 2
+  np.testing.assert_array_equal(record.steps_to_solve, np.full((2, 2), 4))
+  assert record.compile_s > 0 and record.train_s > 0
+
+
+def test_learning_rate_choice():
+  best = np.array([[0.5, 0.9, 0.9], [1.0, 1.0, 0.2], [0.3, 0.3, 0.3]])
+  steps = np.array([[np.nan, 400, 200], [300, 100, np.nan], [np.nan, np.nan, np.nan]])
+  # seed 0: two at 0.9, the faster one (rate 2); seed 1: both solved, fewer steps (rate 1);
+  # seed 2: all tied and unsolved: the first rate.
+  np.testing.assert_array_equal(capability.choose_rates(best, steps), [2, 1, 0])
+
+
+def test_state_bytes():
+  kw = dict(num_layers=2, hidden_size=64, seq_len=128)
+  assert capability.state_bytes('gru', **kw) == 2 * 64 * 4
+  assert capability.state_bytes('lstm', **kw) == 2 * 2 * 64 * 4  # hidden and cell state
+  assert capability.state_bytes('transformer', **kw) == 2 * 2 * 128 * 64 * 4
