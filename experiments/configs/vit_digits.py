@@ -12,7 +12,10 @@ Command:
   python launch.py --config=experiments/configs/vit_digits.py:vit --workdir=runs/vit-digits \
     --config.mode=attention
 
-Run time and result: see experiments/results/vit_digits/README.md (2-core CPU).
+Run time and result (measured at the defaults on the 2-core CPU while other jobs shared it; see
+experiments/results/vit_digits/): vit test accuracy 0.975 (9 of 360 wrong) after 2000 steps,
+176 s of training, 273 s for the whole command; mlp 0.978, 58 s of training, 142 s for the
+command; mode=attention 49 s.
 """
 from attn_jax.config_base import base_config, variant_of
 
