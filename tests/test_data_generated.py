@@ -102,16 +102,16 @@ def test_bad_settings(name, overrides, setting):
 
 def _mqar_reference(inputs, num_keys):
   """One row by hand: pairs (k, v) from the first half of the 4n tokens; then each query key
-  must be followed by its value, and is labelled with it."""
+  is followed by a BLANK (its answer is not shown), and is labelled with its value."""
   n = len(inputs) // 4
   pairs = [(int(inputs[2 * i]), int(inputs[2 * i + 1])) for i in range(n)]
   table = dict(pairs)
-  assert len(table) == n and all(1 <= k <= num_keys < v for k, v in pairs)  # distinct keys
+  assert len(table) == n and all(2 <= k <= num_keys + 1 < v for k, v in pairs)  # distinct keys
   targets, weights = [0] * len(inputs), [0.0] * len(inputs)
   queried = []
   for t in range(2 * n, 4 * n, 2):
     key = int(inputs[t])
-    assert int(inputs[t + 1]) == table[key]  # the answer follows its query
+    assert int(inputs[t + 1]) == generated.BLANK
     targets[t], weights[t] = table[key], 1.0
     queried.append(key)
   assert sorted(queried) == sorted(table)  # every key queried exactly once
@@ -123,7 +123,7 @@ def _mqar_reference(inputs, num_keys):
 def test_mqar_labels_match_a_python_reference(seq_len):
   ds = _load('mqar', seq_len=seq_len, num_classes=7)
   b = ds.train_batch(2, 32)
-  num_keys = ds.info.vocab_size - 1 - 7
+  num_keys = ds.info.vocab_size - 2 - 7
   assert ds.info.kind == 'lm' and b['inputs'].shape == (32, seq_len) and num_keys == 32
   for inputs, targets, weights in zip(b['inputs'], b['targets'], b['weights']):
     expected_targets, expected_weights = _mqar_reference(inputs.tolist(), num_keys)

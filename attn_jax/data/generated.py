@@ -16,11 +16,13 @@ of `data.num_eval_examples` rows drawn from a stream that training never uses.
 * `adding` (Hochreiter & Schmidhuber 1997; regression): inputs `[seq_len, 2]`: uniform values in
   [0, 1) and a marker channel with one 1 in each half; the target is the sum of the two marked
   values.
-* `mqar` (multi-query associative recall, Zoology's layout: Arora et al. 2024; kind 'lm'):
+* `mqar` (multi-query associative recall, after Zoology: Arora et al. 2024; kind 'lm'):
   n = seq_len // 4 pairs of distinct keys and values, then every key once more in random order,
-  each followed by its value; the target at a query key's position is its value (the next
-  token), with weight 1 there and 0 elsewhere. Trailing PADs fill seq_len % 4 positions.
-  inputs:  k1 v1 .. kn vn  q1 v(q1) .. qn v(qn)      targets: v(qi) at each qi, weight 1 only there
+  each followed by a BLANK (the answer is never shown: with the answers in the input, a model
+  can score about 0.55 at n = 4 by eliminating the values already answered, without any
+  lookup); the target at a query key's position is its value, with weight 1 there and 0
+  elsewhere. Trailing PADs fill seq_len % 4 positions.
+  inputs:  k1 v1 .. kn vn  q1 _ .. qn _      targets: v(qi) at each qi, weight 1 only there
 * `parity` (running parity, kind 'lm'): random bits (tokens 1, 2 for 0, 1); the target at every
   position is the parity of the prefix up to and including it (tokens 1, 2), weight 1 everywhere.
 
@@ -40,7 +42,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 EVAL_STREAM = -1  # The "step" of the evaluation set.
-BLANK, GO = 1, 2  # copy
+BLANK, GO = 1, 2  # copy; BLANK also follows each mqar query
 QUERY = 1  # recall
 BIT = 1  # parity: bit b is token BIT + b
 
@@ -188,17 +190,18 @@ class MultiQueryRecall:
     _check(self.values >= 2, 'data.num_classes', f'must be at least 2, got {self.values}')
     _check(self.keys >= self.pairs, 'data.num_keys', f'{self.keys} keys cannot make '
            f'{self.pairs} distinct pairs; use at least {self.pairs} (or 0 for automatic)')
-    vocab = 1 + self.keys + self.values  # PAD, keys 1..keys, values after them
+    vocab = 2 + self.keys + self.values  # PAD, BLANK, keys 2..keys + 1, values after them
     self.info = TaskInfo(kind='lm', max_len=self.length, vocab_size=vocab,
                          target_vocab_size=vocab, input_shape=(self.length,))
 
   def __call__(self, rng: Counter, n: int) -> pipeline.Batch:
-    keys = np.argsort(rng.uniform(self.keys), axis=1)[:, :self.pairs] + 1
-    values = rng.integers(self.values, self.pairs) + 1 + self.keys
+    keys = np.argsort(rng.uniform(self.keys), axis=1)[:, :self.pairs] + 2
+    values = rng.integers(self.values, self.pairs) + 2 + self.keys
     order = np.argsort(rng.uniform(self.pairs), axis=1)
     rows = np.arange(n)[:, None]
     context = np.stack([keys, values], axis=2).reshape(n, 2 * self.pairs)
-    queries = np.stack([keys[rows, order], values[rows, order]], axis=2).reshape(n, 2 * self.pairs)
+    queries = np.stack([keys[rows, order], np.full_like(keys, BLANK)], axis=2).reshape(
+        n, 2 * self.pairs)
     inputs = np.zeros((n, self.length), np.int32)
     inputs[:, :4 * self.pairs] = np.concatenate([context, queries], axis=1)
     targets = np.zeros((n, self.length), np.int32)
