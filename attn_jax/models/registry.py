@@ -46,9 +46,14 @@ def _choice(config, key: str, accepted) -> str:
   return value
 
 
+MAX_LAYERS = 1024
+
+
 def _positive(config, key: str) -> int:
-  if config[key] <= 0:
-    raise ConfigError(f'model.{key}', f'got {config[key]!r}; accepted: a positive integer')
+  """A size: positive, and below 2**31 (array dimensions are int32 in XLA)."""
+  if not 0 < config[key] < 2**31:
+    raise ConfigError(f'model.{key}', f'got {config[key]!r}; accepted: a positive integer '
+                      'below 2**31')
   return config[key]
 
 
@@ -88,7 +93,7 @@ def _no_pooling_choice(config):
 
 
 def _transformer_config(config, max_len: int) -> transformer.TransformerConfig:
-  if config.hidden_size % config.num_heads:
+  if config.num_heads <= 0 or config.hidden_size % config.num_heads:
     accepted = [h for h in range(1, config.hidden_size + 1) if config.hidden_size % h == 0]
     raise ConfigError('model.num_heads', f'must divide model.hidden_size={config.hidden_size}, '
                       f'got {config.num_heads}; accepted: {", ".join(map(str, accepted))}')
@@ -170,6 +175,9 @@ def build_model(model_config: ml_collections.ConfigDict, info: TaskInfo) -> nn.M
                       f'{accepted}')
   _choice(model_config, 'dtype', tuple(DTYPES))
   _positive(model_config, 'hidden_size')
+  if not 0 <= model_config.num_layers <= MAX_LAYERS:  # layers are built one by one in Python
+    raise ConfigError('model.num_layers', f'got {model_config.num_layers!r}; accepted: an '
+                      f'integer from 0 to {MAX_LAYERS}')
   return BUILDERS[name, info.kind](model_config, info)
 
 
