@@ -1,5 +1,5 @@
 """Multi-query associative recall (MQAR; Zoology, Arora et al. 2024): `data.seq_len // 4`
-key-value pairs, then every key once more in random order, each followed by its value; the loss
+key-value pairs, then every key once more in random order, each followed by a blank; the loss
 is on the value predicted at each query key, so one sequence gives `seq_len // 4` labels.
 
 Generated on the fly (no files); the number of pairs grows with `--config.data.seq_len=N`
@@ -10,7 +10,12 @@ Command:
   python launch.py --config=experiments/configs/mqar.py:transformer --workdir=runs/mqar
   (variants: transformer, lstm, gru, mingru)
 
-Chance accuracy is 1 / num_classes = 0.0625. Run time and result: see the README's table.
+Chance accuracy is 1 / num_classes = 0.0625; guessing among the values in the context scores
+about 0.34 at 4 pairs. Measured (2-core CPU shared with other jobs, one seed, `data.seq_len=16`,
+1000 steps): transformer 0.348, lstm 0.331 -- both at that guessing level, no lookup learned
+yet; at the defaults (seq_len 64) the budget has not been calibrated. Before the answers were
+hidden (a query followed by its value) every family plateaued near 0.56 by eliminating the values
+already answered (transformer 0.565 after 3000 steps: per-query 0.35 / 0.39 / 0.52 / 1.0).
 """
 from attn_jax.config_base import base_config, variant_of
 
