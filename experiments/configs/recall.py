@@ -7,8 +7,13 @@ Command:
   python launch.py --config=experiments/configs/recall.py:transformer --workdir=runs/recall
   (variants: transformer, lstm, gru)
 
-Run time and result: see the README's table (2-core CPU). Chance accuracy is 0.1 (10 values);
-attention can look the key up directly, a recurrent state must hold every pair.
+Run time and result (transformer, the command above at its defaults, measured at commit 9eec85b
+on the 2-core CPU while other jobs shared it): 3000 steps of 64 at seq_len 32 (15 pairs) in
+332 s of training (loop wall time, 9 steps/s; 384 s for the whole command); eval accuracy 0.22
+at step 500 and 0.24 at step 3000 (loss 1.97): NOT solved at these defaults, only a little above
+chance. Chance accuracy is 0.1 (10 values); attention can in principle look the key up
+directly (two layers: one to bind each value to its key, one to match the query), a recurrent
+state must hold every pair.
 """
 from attn_jax.config_base import base_config, variant_of
 
