@@ -10,7 +10,7 @@ import pytest
 from attn_jax.config_base import base_config
 from attn_jax.data import load_dataset
 from attn_jax.models.registry import build_model
-from attn_jax.studies import capability
+from attn_jax.studies import capability, capability_report, results_table
 from attn_jax.training.state import create_train_state
 from attn_jax.training.steps import train_step
 
@@ -145,3 +145,11 @@ def test_state_bytes():
   assert capability.state_bytes('gru', **kw) == 2 * 64 * 4
   assert capability.state_bytes('lstm', **kw) == 2 * 2 * 64 * 4  # hidden and cell state
   assert capability.state_bytes('transformer', **kw) == 2 * 2 * 128 * 64 * 4
+
+
+def test_gradient_flow_rows_read_back(tmp_path):
+  """The gradient-flow CSVs keep their text column (`stage`) and integer columns on reading."""
+  path = str(tmp_path / 'flow.csv')
+  rows = [dict(model='gru', seq_len=8, stage='init', distance=3, grad_norm=0.5)]
+  results_table.write_rows(path, rows, capability_report.GRAD_FLOW_COLUMNS)
+  assert results_table.read_rows(path, capability_report.GRAD_FLOW_COLUMNS) == rows

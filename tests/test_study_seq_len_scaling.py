@@ -109,6 +109,7 @@ def check_capability(lines):
     assert abs(int(line['num_params']) - TARGET) <= 0.1 * TARGET
 
 
+@pytest.mark.slow  # two launches of every phase: about a minute on a quiet 2-core CPU
 def test_tiny_study_end_to_end(tmp_path):
   """Plain `python launch.py` (the study is the default) with a tiny study writes every contract
   column, the capability, gradient-flow and inference CSVs, the report and the plots; the same

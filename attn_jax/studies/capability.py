@@ -134,7 +134,6 @@ class MemberRecord:
   steps_trained: np.ndarray
   compile_s: float = float('nan')
   train_s: float = 0.0
-  losses: list = dataclasses.field(default_factory=list)  # [seeds, rates, steps] per chunk
 
 
 def train_members(states, *, chunk_fn, evaluate: Callable, batches: Callable, rates, keys,
@@ -152,7 +151,7 @@ def train_members(states, *, chunk_fn, evaluate: Callable, batches: Callable, ra
     solve_accuracy: the held-out accuracy at which a member is solved.
     clock: seconds (a parameter for tests).
   """
-  shape = np.asarray(jax.tree.leaves(states)[0]).shape[:2]
+  shape = jax.tree.leaves(states)[0].shape[:2]
   nan = np.full(shape, np.nan)
   record = MemberRecord(steps_to_solve=nan.copy(), seconds_to_solve=nan.copy(),
                         best_accuracy=np.zeros(shape), final_accuracy=nan.copy(),
@@ -172,7 +171,6 @@ def train_members(states, *, chunk_fn, evaluate: Callable, batches: Callable, ra
     states, losses = compiled(states, jnp.asarray(active), rates, chunk, keys)
     jax.block_until_ready(losses)
     record.train_s += clock() - begin
-    record.losses.append(np.asarray(losses))
     done = start + check_every
     accuracy = np.asarray(evaluate(states.params), np.float64)
     record.final_accuracy[active] = accuracy[active]

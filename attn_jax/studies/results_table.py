@@ -22,8 +22,11 @@ CAPABILITY_COLUMNS = (
     'seconds_to_solve', 'best_accuracy', 'final_accuracy', 'accuracy_2x', 'accuracy_4x',
     'steps_trained', 'max_steps', 'compile_s', 'cell_s', 'status')
 _INTS = ('seq_len', 'batch_size', 'num_params', 'hidden_size', 'seed', 'num_layers',
-         'state_bytes', 'steps_to_solve', 'steps_trained', 'max_steps')
-_STRINGS = ('model', 'memory_source', 'status', 'task', 'learning_rates', 'best_accuracy_by_lr')
+         'state_bytes', 'steps_to_solve', 'steps_trained', 'max_steps', 'distance',
+         'context_len', 'fit_first', 'fit_last', 'fit_points')
+# Text columns of these files and of the gradient-flow CSVs (`capability_report`).
+_STRINGS = ('model', 'memory_source', 'status', 'task', 'learning_rates', 'best_accuracy_by_lr',
+            'stage')
 FINAL_STATUSES = ('ok', 'oom')
 
 Row = dict
