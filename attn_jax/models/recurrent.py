@@ -17,7 +17,6 @@ runs over each sequence reversed within its length, so it starts at the true las
 
 The stack and the heads also run the parallel-scan cells `mingru` and `minlstm` (`minrnn.py`).
 """
-import functools
 from typing import Any, Callable, NamedTuple, Optional
 
 import flax.linen as nn
@@ -93,28 +92,9 @@ CELLS = {
 STACKED_CELLS = {**CELLS, **minrnn.MIN_CELLS}
 
 
-def reference_scan_cell(cell: Cell, w_h: jax.Array, xw: jax.Array, carry: Carry,
-                        valid: Optional[jax.Array] = None) -> tuple[Carry, jax.Array]:
-  """Runs `cell.step` over time with `jax.lax.scan`, differentiated by JAX (the reference for
-  `scan_cell`). Arguments and results as `scan_cell`."""
-  def body(carry, inputs):
-    xw_t, valid_t = inputs
-    new = cell.step(carry, xw_t, w_h)
-    if valid_t is not None:
-      new = jax.tree.map(lambda n, o: jnp.where(valid_t[:, None], n, o), new, carry)
-    return new, cell.output(new)
-
-  valid_tm = None if valid is None else jnp.swapaxes(valid, 0, 1)
-  carry, hs = jax.lax.scan(body, carry, (jnp.swapaxes(xw, 0, 1), valid_tm))
-  return carry, jnp.swapaxes(hs, 0, 1)
-
-
 def scan_cell(cell: Cell, w_h: jax.Array, xw: jax.Array, carry: Carry,
               valid: Optional[jax.Array] = None) -> tuple[Carry, jax.Array]:
-  """Runs `cell.step` over time with `jax.lax.scan` (one compiled step for any length), with a
-  hand-written backward pass (`_scan_time_major`): the same values and gradients as
-  `reference_scan_cell`, but the weight gradient dW_h = sum_t h_{t-1}^T dz_t is ONE matmul over
-  all time steps after the backward scan, which carries only d(carry).
+  """Runs `cell.step` over time with `jax.lax.scan` (one compiled step for any length).
 
   Args:
     cell: the step function and its carry layout.
@@ -125,84 +105,16 @@ def scan_cell(cell: Cell, w_h: jax.Array, xw: jax.Array, carry: Carry,
   Returns:
     (final carry, hidden states `[batch, length, hidden]`).
   """
-  valid_tm = None if valid is None else jnp.swapaxes(valid, 0, 1)
-  carry, hs = _scan_time_major(cell, w_h, jnp.swapaxes(xw, 0, 1), carry, valid_tm)
-  return carry, jnp.swapaxes(hs, 0, 1)
-
-
-class _KnownProduct:
-  """Stands for W_h in `cell.step` when h @ W_h is already computed: `h @ self` returns it, so
-  the step functions stay the single statement of each cell's update."""
-
-  def __init__(self, product: jax.Array):
-    self.product = product
-
-  def __rmatmul__(self, h: jax.Array) -> jax.Array:
-    return self.product
-
-
-def _update(cell: Cell, carry: Carry, xw_t: jax.Array, hw_t: jax.Array) -> Carry:
-  """One step given hw_t = h_{t-1} @ W_h `[batch, gates * hidden]`."""
-  return cell.step(carry, xw_t, _KnownProduct(hw_t))
-
-
-def _keep_valid(valid_t, new, old):
-  return new if valid_t is None else jax.tree.map(
-      lambda n, o: jnp.where(valid_t[:, None], n, o), new, old)
-
-
-def _forward(cell, w_h, xw_tm, carry, valid_tm):
-  """Time-major scan -> (final carry, hs `[length, batch, hidden]`, carries before each step,
-  h_{t-1} @ W_h per step)."""
   def body(carry, inputs):
     xw_t, valid_t = inputs
-    hw_t = cell.output(carry) @ w_h
-    new = _keep_valid(valid_t, _update(cell, carry, xw_t, hw_t), carry)
-    return new, (cell.output(new), carry, hw_t)
+    new = cell.step(carry, xw_t, w_h)
+    if valid_t is not None:
+      new = jax.tree.map(lambda n, o: jnp.where(valid_t[:, None], n, o), new, carry)
+    return new, cell.output(new)
 
-  final, (hs, before, hw) = jax.lax.scan(body, carry, (xw_tm, valid_tm))
-  return final, hs, before, hw
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _scan_time_major(cell, w_h, xw_tm, carry, valid_tm):
-  final, hs, _, _ = _forward(cell, w_h, xw_tm, carry, valid_tm)
-  return final, hs
-
-
-def _scan_fwd(cell, w_h, xw_tm, carry, valid_tm):
-  final, hs, before, hw = _forward(cell, w_h, xw_tm, carry, valid_tm)
-  return (final, hs), (w_h, xw_tm, valid_tm, before, hw)
-
-
-def _scan_bwd(cell, residuals, cotangents):
-  """Backward scan over time carrying d(carry) only; per step the pointwise VJP of the update
-  and dh_{t-1} += dz_t W_h^T; after it dW_h = sum_t h_{t-1}^T dz_t as one matmul."""
-  w_h, xw_tm, valid_tm, before, hw = residuals
-  d_final, d_hs = cotangents
-
-  def body(d_carry, inputs):
-    xw_t, valid_t, before_t, hw_t, dh_t = inputs
-    d_new = _add_output(cell, d_carry, dh_t)
-    d_step = _keep_valid(valid_t, d_new, jax.tree.map(jnp.zeros_like, d_new))
-    d_skip = _keep_valid(valid_t, jax.tree.map(jnp.zeros_like, d_new), d_new)
-    _, vjp = jax.vjp(lambda c, x, z: _update(cell, c, x, z), before_t, xw_t, hw_t)
-    d_before, dxw_t, dhw_t = vjp(d_step)
-    d_before = _add_output(cell, d_before, dhw_t @ w_h.T)
-    return jax.tree.map(jnp.add, d_before, d_skip), (dxw_t, dhw_t)
-
-  d_carry, (dxw, dhw) = jax.lax.scan(body, d_final, (xw_tm, valid_tm, before, hw, d_hs),
-                                     reverse=True)
-  dw_h = jnp.einsum('tbh,tbg->hg', cell.output(before), dhw)
-  return dw_h, dxw, d_carry, None
-
-
-def _add_output(cell: Cell, d_carry: Carry, dh: jax.Array) -> Carry:
-  """d_carry with dh added to its hidden-state part."""
-  return (d_carry[0], d_carry[1] + dh) if cell.is_lstm else d_carry + dh
-
-
-_scan_time_major.defvjp(_scan_fwd, _scan_bwd)
+  valid_tm = None if valid is None else jnp.swapaxes(valid, 0, 1)
+  carry, hs = jax.lax.scan(body, carry, (jnp.swapaxes(xw, 0, 1), valid_tm))
+  return carry, jnp.swapaxes(hs, 0, 1)
 
 
 def reverse_sequences(x: jax.Array, lengths: Optional[jax.Array]) -> jax.Array:
