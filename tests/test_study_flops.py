@@ -1,4 +1,5 @@
-"""The jaxpr FLOP counter (attn_jax/studies/flops.py) against hand counts and XLA's cost analysis."""
+"""The jaxpr FLOP counter (attn_jax/studies/flops.py) against hand counts and XLA's cost
+analysis."""
 import jax
 import jax.numpy as jnp
 import numpy as np

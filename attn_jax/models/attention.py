@@ -210,7 +210,8 @@ def _blocked_fwd(qb, kb, vb, mask):
 
 def _blocked_bwd(residuals, d_out):
   """Recomputes each tile's weights p = exp(s - lse): dV = p^T dO, dS = p (dO V^T - rowsum(dO O)),
-  dQ = dS K scale, dK = dS^T Q scale; one pass over key blocks (dK, dV), one over query blocks (dQ)."""
+  dQ = dS K scale, dK = dS^T Q scale; one pass over key blocks (dK, dV), one over query blocks
+  (dQ)."""
   qb, kb, vb, mask, out, lse = residuals
   scale, dtype, scores = _tiles(qb, kb, mask)
   bq, bk = qb.shape[3], kb.shape[3]
