@@ -41,11 +41,11 @@ def test_language_models_do_not_see_the_future(name, overrides):
   info = TaskInfo('lm', LEN, VOCAB, target_vocab_size=VOCAB, input_shape=(LEN,))
   model = registry.build_model(_config(name, **overrides), info)
   rng = np.random.RandomState(0)
-  tokens = _tokens(rng, (BATCH, LEN))
+  tokens = np.asarray(_tokens(rng, (BATCH, LEN)))
   steps = rng.choice(LEN - 1, size=3, replace=False)
   future = np.arange(LEN)[None, :] > steps[:, None, None]  # [steps, 1, length]
   shift = rng.randint(1, VOCAB - 1, (len(steps), BATCH, LEN))  # a different real token
-  changed = jnp.where(future, (tokens - 1 + shift) % (VOCAB - 1) + 1, tokens)
+  changed = np.where(future, (tokens - 1 + shift) % (VOCAB - 1) + 1, tokens)
   assert (changed != tokens)[np.broadcast_to(future, changed.shape)].all()
 
   batches = jnp.concatenate([tokens[None], changed]).reshape(-1, LEN)  # original, then changed

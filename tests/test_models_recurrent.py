@@ -82,7 +82,7 @@ def _loop_layer(cell, params, x, carry=None):
   """One example's real tokens x `[1, length, features]`: a Python loop over `cell`'s step.
   Returns (final carry, hidden states `[1, length, hidden]`)."""
   cell = recurrent.CELLS[cell]
-  xw = x @ params['input']['kernel'] + params['input']['bias']
+  xw = x @ params['input']['kernel'] + params['input']['bias'].reshape(1, 1, -1)
   carry = cell.zero_carry(1, HIDDEN, jnp.float32) if carry is None else carry
   hs = []
   for t in range(x.shape[1]):

@@ -24,7 +24,7 @@ def _task(name, kind):
   """(TaskInfo, inputs, extra positional inputs, output shape) for a tiny task."""
   if name == 'vit':
     info = TaskInfo('classification', num_classes=CLASSES, input_shape=(8, 8, 3))
-    return info, (jnp.ones((BATCH, 8, 8, 3)) * jnp.arange(3),), (BATCH, CLASSES)
+    return info, (jnp.broadcast_to(jnp.arange(3.0), (BATCH, 8, 8, 3)),), (BATCH, CLASSES)
   if kind == 'classification':
     if name in ('logreg', 'mlp'):
       info = TaskInfo(kind, input_dim=4, num_classes=CLASSES, input_shape=(4,))
@@ -142,7 +142,7 @@ def test_mlp_equals_numpy(name, num_layers, activation):
                                        activation=activation), info)
   params = random_params(model, x)
   hidden = num_layers if name == 'mlp' else 0
-  layers = [params[f'Dense_{i}'] for i in range(hidden + 1)]
+  layers = [jax.tree.map(np.asarray, params[f'Dense_{i}']) for i in range(hidden + 1)]
   assert len(params) == len(layers)
   assert [p['kernel'].shape for p in layers] == [(4, 5)] * bool(hidden) + [(5, 5)] * max(
       hidden - 1, 0) + [(5 if hidden else 4, CLASSES)]
@@ -221,8 +221,8 @@ def test_post_ln_normalises_each_block_output_and_pre_ln_does_not():
     block = transformer.TransformerBlock(transformer.TransformerConfig(
         hidden_size=8, num_heads=2, mlp_dim=16, pre_ln=pre_ln))
     params = random_params(block, x)
-    norm = params['feed_forward_norm']
-    y = (block.apply({'params': params}, x) - norm['bias']) / norm['scale']
+    norm = jax.tree.map(np.asarray, params['feed_forward_norm'])
+    y = (np.asarray(block.apply({'params': params}, x)) - norm['bias']) / norm['scale']
     normalised = np.allclose(y.mean(-1), 0, atol=1e-4) and np.allclose(y.std(-1), 1, atol=1e-2)
     assert normalised != pre_ln
 
@@ -249,7 +249,7 @@ def test_explicit_and_fused_attention_agree_and_weights_are_sown():
     assert w.shape == shape, path
     np.testing.assert_allclose(w.sum(-1), 1, rtol=1e-5)
   causal = weights['decoder/block_0/self_attention/attention_weights']
-  np.testing.assert_array_equal(np.triu(np.ones((TARGET_LEN, TARGET_LEN)), 1) * causal, 0)
+  np.testing.assert_array_equal(np.triu(np.ones((TARGET_LEN, TARGET_LEN)), 1) * np.asarray(causal), 0)
   cross = weights['decoder/block_0/cross_attention/attention_weights']
   np.testing.assert_array_equal(cross * ~source_valid[:, None, None, :], 0)
 
