@@ -2,6 +2,7 @@
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -36,6 +37,13 @@ def launch(config: str, workdir, *overrides: str, devices: int = 1, extra_flags=
   """`python launch.py --config=experiments/configs/CONFIG --workdir=DIR --config.K=V ...`."""
   return finish(start(config, workdir, *overrides, devices=devices, extra_flags=extra_flags),
                 timeout)
+
+
+def free_port() -> int:
+  """A TCP port free on localhost now (for a jax.distributed coordinator)."""
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
 
 
 def metric_lines(workdir, split: str = 'train') -> list[dict]:

@@ -1,11 +1,10 @@
 """The same global batch gives the same losses on 1 device, 4 devices and 2 processes."""
 import json
-import socket
 
 import numpy as np
 import pytest
 
-from launcher import finish, launch, losses, start
+from launcher import finish, free_port, launch, losses, start
 
 # Small enough to run in seconds; dropout off, since dropout keys differ per device by design.
 TINY_LM = ('model.num_layers=1', 'model.hidden_size=32', 'model.num_heads=2', 'model.mlp_dim=64',
@@ -25,12 +24,6 @@ def test_one_device_equals_four_devices(tmp_path, variant):
   np.testing.assert_allclose([runs[4][s] for s in sorted(runs[1])],
                              [runs[1][s] for s in sorted(runs[1])], rtol=2e-5)
   assert runs[1][6] < runs[1][1]  # it trains
-
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(('localhost', 0))
-    return s.getsockname()[1]
 
 
 def _two_processes_equal_one_process(tmp_path, process_args):
@@ -56,7 +49,7 @@ def _two_processes_equal_one_process(tmp_path, process_args):
 
 def test_two_processes_equal_one_process(tmp_path):
   """A 2-process jax.distributed run on localhost (CPU collectives) logs the 1-process losses."""
-  port = _free_port()
+  port = free_port()
   _two_processes_equal_one_process(tmp_path, lambda process_id: (
       [f'--coordinator_address=localhost:{port}', '--num_processes=2',
        f'--process_id={process_id}'], {}))
@@ -66,7 +59,7 @@ def test_two_processes_equal_one_process(tmp_path):
 def test_slurm_job_with_distributed_auto_equals_one_process(tmp_path):
   """`--distributed=auto` in the environment `srun --ntasks=2` gives its tasks on one node: JAX's
   SLURM detection (jax._src.clusters.SlurmCluster) finds the coordinator, count and index."""
-  port = _free_port()
+  port = free_port()
 
   def slurm_task(process_id):
     return ['--distributed=auto'], {

@@ -9,7 +9,7 @@ import pytest
 from attn_jax.errors import Preempted
 from attn_jax.training import loop, preemption
 from attn_jax.training.checkpoints import Checkpointer
-from launcher import finish, losses, start, tiny_char_lm_config
+from launcher import finish, free_port, losses, start, tiny_char_lm_config
 
 
 def test_signal_saves_the_step_it_stopped_at_and_resume_equals_uninterrupted(tmp_path,
@@ -74,3 +74,24 @@ def test_sigterm_to_launch_exits_0_after_saving(tmp_path):
           'continue') in result.stdout
   assert os.listdir(tmp_path / 'checkpoints') == [str(last)]
   assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_of_two_processes_stops_both_at_one_step(tmp_path):
+  """JAX's preemption service tells the other process; both save the same step and exit 0."""
+  port = free_port()
+  processes = [start('char_lm.py:lstm', tmp_path, 'model.hidden_size=16', 'data.seq_len=16',
+                     'train.batch_size=4', 'train.num_steps=100000', 'train.log_every=1',
+                     'train.checkpoint_every=100000', 'sample.num_samples=0',
+                     extra_flags=[f'--coordinator_address=localhost:{port}',
+                                  '--num_processes=2', f'--process_id={i}']) for i in range(2)]
+  deadline = time.time() + 240
+  while _train_lines(tmp_path) < 3 and processes[1].poll() is None and time.time() < deadline:
+    time.sleep(0.2)
+  processes[1].send_signal(signal.SIGTERM)
+  results = [finish(p, timeout=180) for p in processes]
+  last = max(losses(tmp_path))
+  for result in results:
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f'stopped at step {last} by SIGTERM; checkpoint saved' in result.stdout
+  assert os.listdir(tmp_path / 'checkpoints') == [str(last)]
