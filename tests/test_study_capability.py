@@ -84,38 +84,53 @@ def _cell(check_every=2):
 
 def test_solve_stopping_at_a_known_step():
   """Stub held-out accuracies: member (0, 1) reaches the threshold at the 2nd check (step 4),
-  member (1, 0) at the 3rd (step 6), the others never. Solved members are frozen (their params do
-  not change after), the cell stops after `max_steps`, and the records say so."""
+  member (1, 0) at the 3rd (step 6). Solved members are frozen (their params do not change
+  after) while the others train on; once every seed has a solved member (step 6) the cell stops,
+  although members (0, 0) and (1, 1) never solved."""
   schedule = {  # check -> accuracies [seeds, rates]
       1: [[0.2, 0.5], [0.3, 0.1]],
       2: [[0.4, 0.995], [0.6, 0.2]],
       3: [[0.5, 0.1], [0.99, 0.3]],
   }
-  calls, frozen = [], {}
+  calls = []
 
   def evaluate(params):
     calls.append(jax.tree.map(np.asarray, params))
-    check = len(calls)
-    return np.array(schedule.get(check, [[0.7, 0.0], [0.0, 0.8]]))
+    return np.array(schedule[len(calls)])
 
   ticks = iter(range(1000))
   _, record = capability.train_members(evaluate=evaluate, max_steps=12, solve_accuracy=0.99,
                                        clock=lambda: float(next(ticks)), **_cell())
-  assert len(calls) == 6  # 12 steps / 2: not every member solved, so the budget is spent
+  assert len(calls) == 3
   np.testing.assert_array_equal(record.steps_to_solve, [[np.nan, 4], [6, np.nan]])
-  np.testing.assert_array_equal(record.steps_trained, [[12, 4], [6, 12]])
-  np.testing.assert_array_equal(record.best_accuracy, [[0.7, 0.995], [0.99, 0.8]])
-  np.testing.assert_array_equal(record.final_accuracy, [[0.7, 0.995], [0.99, 0.8]])
-  # Frozen after solving: member (0, 1) keeps the parameters it had at its solve check.
-  for after in calls[2:]:
-    for a, b in zip(jax.tree.leaves(after), jax.tree.leaves(calls[1])):
-      np.testing.assert_array_equal(a[0, 1], b[0, 1])
+  np.testing.assert_array_equal(record.steps_trained, [[6, 4], [6, 6]])
+  np.testing.assert_array_equal(record.best_accuracy, [[0.5, 0.995], [0.99, 0.3]])
+  np.testing.assert_array_equal(record.final_accuracy, [[0.5, 0.995], [0.99, 0.3]])
+  # Frozen after solving: member (0, 1) keeps the parameters it had at its solve check...
+  for a, b in zip(jax.tree.leaves(calls[2]), jax.tree.leaves(calls[1])):
+    np.testing.assert_array_equal(a[0, 1], b[0, 1])
   assert any(not np.array_equal(a[0, 0], b[0, 0])  # ...while an unsolved member trains on
-             for a, b in zip(jax.tree.leaves(calls[-1]), jax.tree.leaves(calls[1])))
+             for a, b in zip(jax.tree.leaves(calls[2]), jax.tree.leaves(calls[1])))
   # Seconds: the fake clock advances 1 per read; each chunk is timed by two reads after compile.
   assert record.seconds_to_solve[0, 1] == pytest.approx(2 / 4)
   assert record.seconds_to_solve[1, 0] == pytest.approx(3 / 4)
   assert math.isnan(record.seconds_to_solve[0, 0])
+  np.testing.assert_array_equal(capability.choose_rates(record.best_accuracy,
+                                                        record.steps_to_solve), [1, 0])
+
+
+def test_the_budget_is_spent_when_a_seed_never_solves():
+  calls = []
+
+  def evaluate(params):
+    calls.append(1)
+    return np.array([[1.0, 0.2], [0.5, 0.6]])  # seed 0 solves at once, seed 1 never
+
+  _, record = capability.train_members(evaluate=evaluate, max_steps=8, solve_accuracy=0.99,
+                                       **_cell())
+  assert len(calls) == 4
+  np.testing.assert_array_equal(record.steps_trained, [[2, 8], [8, 8]])
+  np.testing.assert_array_equal(record.steps_to_solve, [[2, np.nan], [np.nan, np.nan]])
 
 
 def test_the_cell_stops_when_every_member_is_solved():
@@ -133,11 +148,13 @@ def test_the_cell_stops_when_every_member_is_solved():
 
 
 def test_learning_rate_choice():
-  best = np.array([[0.5, 0.9, 0.9], [1.0, 1.0, 0.2], [0.3, 0.3, 0.3]])
-  steps = np.array([[np.nan, 400, 200], [300, 100, np.nan], [np.nan, np.nan, np.nan]])
-  # seed 0: two at 0.9, the faster one (rate 2); seed 1: both solved, fewer steps (rate 1);
-  # seed 2: all tied and unsolved: the first rate.
-  np.testing.assert_array_equal(capability.choose_rates(best, steps), [2, 1, 0])
+  best = np.array([[0.5, 0.99, 0.995], [1.0, 0.99, 0.2], [0.3, 0.3, 0.3], [0.2, 0.7, 0.6]])
+  steps = np.array([[np.nan, 400, 200], [300, 100, np.nan], [np.nan, np.nan, np.nan],
+                    [np.nan, np.nan, np.nan]])
+  # seed 0: two solved, the faster (rate 2); seed 1: both solved, the faster (rate 1) although
+  # the other reached a higher accuracy; seed 2: all tied and unsolved: the first rate;
+  # seed 3: none solved: the best accuracy (rate 1).
+  np.testing.assert_array_equal(capability.choose_rates(best, steps), [2, 1, 0, 1])
 
 
 def test_state_bytes():

@@ -15,9 +15,10 @@ depend on the rate), so nothing is approximated.
 `check_every` steps run per call (`lax.scan` over the steps, one dispatch), then every member is
 evaluated on the held-out split. A member whose accuracy reaches `solve_accuracy` is solved at that
 step and frozen (later chunks leave its state unchanged), so each member's record is that of a run
-that stopped when it solved. The cell stops when every member is solved or `max_steps` are spent.
-Per seed, the learning rate is chosen on the held-out split: best accuracy, ties to the member that
-solved in fewer steps.
+that stopped when it solved. Per seed, the learning rate is chosen on the held-out split: best
+accuracy, where every solved member counts as best and ties go to the one that solved in fewer
+steps. So once every seed has a solved member no later check can change any seed's choice, and the
+cell stops there (or when `max_steps` are spent); the other rates' records end there too.
 """
 import dataclasses
 import time
@@ -160,8 +161,8 @@ def train_members(states, *, chunk_fn, evaluate: Callable, batches: Callable, ra
   rates = jnp.asarray(rates, jnp.float32)
   compiled = None
   for start in range(0, max_steps, check_every):
-    if not active.any():
-      break
+    if not active.any() or np.isfinite(record.steps_to_solve).any(axis=1).all():
+      break  # every member solved, or every seed's choice is final (see the module docstring)
     chunk = jax.device_put(batches(start, check_every))
     if compiled is None:
       begin = clock()
@@ -184,11 +185,13 @@ def train_members(states, *, chunk_fn, evaluate: Callable, batches: Callable, ra
 
 
 def choose_rates(best_accuracy: np.ndarray, steps_to_solve: np.ndarray) -> np.ndarray:
-  """Per seed, the index of the chosen learning rate, `[seeds]`: the best held-out accuracy, ties
-  to fewer steps to solve (unsolved counts as never), then to the earlier rate in the grid."""
-  steps = np.where(np.isnan(steps_to_solve), np.inf, steps_to_solve)
+  """Per seed, the index of the chosen learning rate, `[seeds]`: a solved member before any
+  unsolved one (solved is the best accuracy), among solved ones the fewest steps to solve, then
+  the best held-out accuracy, then the earlier rate in the grid."""
+  solved = np.isfinite(steps_to_solve)
+  steps = np.where(solved, steps_to_solve, np.inf)
   return np.array([min(range(best_accuracy.shape[1]),
-                       key=lambda r, s=s: (-best_accuracy[s, r], steps[s, r], r))
+                       key=lambda r, s=s: (not solved[s, r], steps[s, r], -best_accuracy[s, r], r))
                    for s in range(best_accuracy.shape[0])])
 
 

@@ -248,8 +248,10 @@ def capability_sections(rows, *, tasks, models, study: dict, cost_rows, decays,
            'one vmapped program each until the held-out accuracy reached '
            f'{study["solve_accuracy"]} (checked every {study["check_every"]} steps) or '
            f'{study["max_steps"]} steps were spent. The rate is chosen per seed on held-out '
-           'accuracy (best accuracy, ties to fewer steps); the same held-out set decides when a '
-           'member is solved. Values are mean [min..max] over seeds. "s to solve" is each '
+           'accuracy: a solved member first (fewest steps), else the best accuracy; the same '
+           'held-out set decides when a member is solved, and a cell stops once every seed has a '
+           'solved member (the other rates\' accuracies are then those reached by that step). '
+           'Values are mean [min..max] over seeds. "s to solve" is each '
            'run\'s share of the cell\'s training time (the vmapped program\'s time up to that '
            'check, compile and evaluation excluded, divided by the members trained together).',
            '', *[f'- `{t}`: {study["task_descriptions"].get(t, "")}' for t in tasks], '',

@@ -27,6 +27,15 @@ Variants and the cells they cover:
     32, 64; inference up to 4096.
   gpu (only tested tiny: no GPU was lent): 200k parameters, bfloat16, fused attention; cost at
     L = 1K..16K; capability up to L = 4K (first_token), 1K (mqar, parity); contexts to 16K.
+
+Expected run time of `cpu` (pilot on the shared 2-core CPU, load average 10-20, so measured as
+process CPU seconds, which a quiet machine does not exceed in wall time): the seven LSTM
+capability cells took 19 / 37 s (first_token L=16 / 64), 12 / 13 / 22 s (mqar L=8 / 16 / 32),
+12 s (parity L=8) and about 13 s (parity L=16), each with its compile (about 5-8 s); per cell a
+GRU costs about the same, the RNN ~0.8x, the transformer ~1.3x and minGRU ~1.7x (mqar L=64 pilot
+cells), so the capability phase is about 12 min, the cost sweep about 3 min, inference and
+gradient flow about 1.5 min: about 16-17 min in all. The full default study was not run by the
+author (the lead runs it on a quiet machine).
 """
 from attn_jax.config_base import base_config, variant_of
 from attn_jax.studies.settings import study_config_defaults
