@@ -235,3 +235,101 @@ def test_capability_lengths_per_task():
     with pytest.raises(ConfigError, match=message) as error:
       parse(bad, tasks)
     assert error.value.setting == 'study.capability_lengths'
+
+
+def fake_result(seeds, rates, steps_to_solve, final):
+  """A `capability.CellResult` with the given per-member records (no training)."""
+  shape = (len(seeds), len(rates))
+  record = capability.MemberRecord(
+      steps_to_solve=np.broadcast_to(np.asarray(steps_to_solve, float), shape).copy(),
+      seconds_to_solve=np.ones(shape),
+      best_accuracy=np.broadcast_to(np.asarray(final, float), shape).copy(),
+      final_accuracy=np.broadcast_to(np.asarray(final, float), shape).copy(),
+      steps_trained=np.full(shape, 4), compile_s=1.0, train_s=2.0)
+  chosen = capability.choose_rates(record.best_accuracy, record.steps_to_solve)
+  return capability.CellResult(record, chosen, {}, None, 'classification', None, None, None)
+
+
+def test_capability_cells_resume_and_failures_are_measured_again(monkeypatch, tmp_path):
+  """A finished cell is not trained again; a failed one is recorded with its status for every
+  seed and trained again by the next run; results.csv's accuracy is the mean final accuracy of
+  the first_token cell; the reading names the longest length solved in every seed."""
+  calls, failing = [], {'lstm'}
+
+  def members(cell, *, seeds, rates, **_):
+    calls.append((cell.model.name, cell.data.seq_len))
+    if cell.model.name in failing:
+      raise ValueError('compilation failed')
+    solved = cell.data.seq_len == 8 or cell.model.name == 'transformer'
+    return fake_result(seeds, rates, [[4, np.nan], [2, np.nan]] if solved else np.nan,
+                       [[1.0, 0.5], [1.0, 0.2]] if solved else 0.4)
+
+  monkeypatch.setattr(capability, 'measure_members', members)
+  monkeypatch.setattr(cost, 'measure_step', lambda *_, **__: dict(
+      compile_s=1.0, step_ms=1.0, tokens_per_s=1.0, peak_memory_bytes=1.0,
+      memory_source='compiler', flops_per_step=1.0))
+  config = study_config(**{**COST_ONLY, 'study.tasks': 'first_token',
+                           'study.capability_lengths': '8,16', 'study.gradient_flow_task': ''})
+  seq_len_scaling.run(config, str(tmp_path))
+  rows = results_table.read_rows(tmp_path / 'capability.csv', results_table.CAPABILITY_COLUMNS)
+  failed = [r for r in rows if r['status'] != 'ok']
+  assert {(r['model'], r['seq_len'], r['seed']) for r in failed} == {
+      ('lstm', l, s) for l in (8, 16) for s in (0, 1)}
+  assert all(r['status'] == 'error: ValueError: compilation failed' for r in failed)
+  chosen = {(r['model'], r['seq_len'], r['seed']): (r['learning_rate'], r['steps_to_solve'])
+            for r in rows if r['status'] == 'ok'}
+  assert chosen['transformer', 16, 0] == (1e-3, 4) and chosen['transformer', 16, 1] == (1e-3, 2)
+
+  calls.clear()
+  failing.clear()
+  seq_len_scaling.run(config, str(tmp_path))
+  assert sorted(calls) == [('lstm', 8), ('lstm', 16)]  # only the failed cells again
+  rows = results_table.read_rows(tmp_path / 'capability.csv', results_table.CAPABILITY_COLUMNS)
+  assert len(rows) == 8 and all(r['status'] == 'ok' for r in rows)
+  results = {(r['model'], r['seq_len']): r for r in
+             results_table.read_rows(tmp_path / 'results.csv')}
+  assert results['lstm', 8]['accuracy'] == 1.0  # mean final accuracy of the chosen members
+  assert results['lstm', 16]['accuracy'] == pytest.approx(0.4)
+  with open(tmp_path / 'report.md') as f:
+    reading = f.read().split('## Reading: capability')[1]
+  assert '- lstm: longest length solved in every seed L=8' in reading
+  assert '- transformer: longest length solved in every seed L=16' in reading
+
+  calls.clear()
+  seq_len_scaling.run(config, str(tmp_path))
+  assert calls == []
+
+
+def test_reading_counts_only_lengths_solved_in_every_seed():
+  row = lambda l, s, steps, acc: dict(task='t', model='gru', seq_len=l, seed=s, status='ok',
+                                      steps_to_solve=steps, seconds_to_solve=1.0,
+                                      final_accuracy=acc, state_bytes=512)
+  rows = [row(16, 0, 100, 1.0), row(16, 1, 300, 1.0), row(32, 0, 200, 1.0),
+          row(32, 1, math.nan, 0.7)]
+  (line,) = capability_report.task_reading(rows, 't', ['gru'], cost_rows=[],
+                                           inference_rows=[], chance=0.5)
+  assert 'longest length solved in every seed L=16' in line
+  assert '200 [100..300] steps' in line
+  assert 'at L=32: 1/2 seeds solved, final accuracy 0.850 [0.700..1.000]' in line
+  (line,) = capability_report.task_reading(rows[2:], 't', ['gru'], cost_rows=[],
+                                           inference_rows=[], chance=0.5)
+  assert 'solves no length in every seed' in line
+
+
+@pytest.mark.parametrize('setting,value,message', [
+    ('study.tasks', 'first_token,sorting', "unknown task 'sorting'"),
+    ('study.tasks', 'adding', "unknown task 'adding'"),
+    ('study.learning_rates', '1e-3,x', 'distinct positive numbers'),
+    ('study.learning_rates', '1e-3,1e-3', 'distinct positive numbers'),
+    ('study.capability_lengths', '16,-1', 'distinct positive integers'),
+])
+def test_bad_capability_settings_name_the_setting(tmp_path, setting, value, message):
+  with pytest.raises(ConfigError, match=message) as error:
+    seq_len_scaling.run(study_config(**{setting: value}), str(tmp_path))
+  assert error.value.setting == setting
+
+
+def test_max_steps_must_be_a_multiple_of_check_every():
+  with pytest.raises(ConfigError, match='multiple of study.check_every') as error:
+    settings.validate(study_config(**{'study.max_steps': 5, 'study.check_every': 2}))
+  assert error.value.setting == 'study.max_steps'

@@ -37,7 +37,7 @@ def study_config_defaults() -> ml_collections.ConfigDict:
       solve_accuracy=0.99,    # held-out accuracy at which a run is solved...
       check_every=100,        # ...checked every this many steps...
       max_steps=1000,         # ...up to this many (a multiple of check_every)
-      gradient_flow_task='first_token',  # measured at the longest capability length
+      gradient_flow_task='first_token',  # at its longest capability length ('': none)
       inference_lengths='16,64,256,1024',  # decoding contexts ('' : no inference phase)
       inference_repeats=20,   # timed one-token steps per context (median)
   ))
