@@ -86,7 +86,7 @@ def test_layer_equals_loop_with_lengths(cell):
 def test_stack_outputs_do_not_depend_on_later_inputs(cell):
   """d output_t / d x_s is zero for every s > t and nonzero for s <= t (two stacked layers)."""
   x = jnp.asarray(np.random.RandomState(2).randn(1, LEN, 5), jnp.float32)
-  stack = recurrent.RecurrentStack(cell, HIDDEN, num_layers=2)
+  stack = recurrent.RecurrentStack(recurrent.RecurrentConfig(cell, HIDDEN, num_layers=2))
   params = random_params(stack, x)
   jacobian = jax.jit(jax.jacobian(lambda x: stack.apply({'params': params}, x)[0]))(x)
   norms = np.abs(np.asarray(jacobian)[0, :, :, 0]).sum(axis=(1, 3))  # [t, s]

@@ -146,7 +146,7 @@ def test_scanned_layer_with_lengths_stops_at_the_last_token(cell):
     ('rnn', 2, True), ('lstm', 2, True), ('gru', 2, True), ('lstm', 2, False)])
 def test_stack_with_lengths_equals_loops_per_example(cell, num_layers, bidirectional):
   x = _inputs(3)
-  stack = recurrent.RecurrentStack(cell, HIDDEN, num_layers, bidirectional)
+  stack = recurrent.RecurrentStack(recurrent.RecurrentConfig(cell, HIDDEN, num_layers, bidirectional))
   lengths = jnp.asarray(LENGTHS)
   params = random_params(stack, x, lengths)
   outputs, finals = stack.apply({'params': params}, x, lengths)

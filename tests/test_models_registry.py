@@ -265,6 +265,7 @@ def test_explicit_and_fused_attention_agree_and_weights_are_sown():
     ('transformer', 'lm', {'dtype': 'float16'}, 'model.dtype'),
     ('lstm', 'classification', {'pooling': 'last'}, 'model.pooling'),  # reads its final state
     ('gru', 'regression', {'pooling': 'cls'}, 'model.pooling'),
+    ('lstm', 'lm', {'bidirectional': True}, 'model.bidirectional'),  # a LM sees the past only
 ])
 def test_config_errors(name, kind, overrides, setting):
   info, _, _ = _task('transformer', kind)

@@ -17,6 +17,7 @@ runs over each sequence reversed within its length, so it starts at the true las
 
 The stack and the heads also run the parallel-scan cells `mingru` and `minlstm` (`minrnn.py`).
 """
+import dataclasses
 from typing import Any, Callable, NamedTuple, Optional
 
 import flax.linen as nn
@@ -158,22 +159,35 @@ class RecurrentLayer(nn.Module):
     return scan_cell(cell, w_h, xw, carry, valid)
 
 
-class RecurrentStack(nn.Module):
-  """Stacked (optionally bidirectional) recurrent layers with dropout between layers.
+@dataclasses.dataclass(frozen=True)
+class RecurrentConfig:
+  """Hyperparameters shared by every recurrent module (as `TransformerConfig` for transformers).
 
   Attributes:
-    cell: key of `STACKED_CELLS`.
+    cell: key of `STACKED_CELLS` ('rnn', 'lstm', 'gru', 'mingru', 'minlstm').
     hidden_size: state width per direction.
     num_layers: stacked layers; layer l+1 reads layer l's hidden states.
-    bidirectional: each layer runs forwards and backwards; outputs are concatenated.
-    dropout_rate: dropout on the inputs of layers 2..num_layers.
+    bidirectional: each layer runs forwards and backwards; outputs are concatenated (encoders
+      and classifiers; a language model and a decoder are always unidirectional).
+    dropout_rate: dropout on the inputs of layers 2..num_layers and before the output head.
+    dtype: computation dtype (params are float32).
   """
   cell: str
-  hidden_size: int
+  hidden_size: int = 64
   num_layers: int = 1
   bidirectional: bool = False
   dropout_rate: float = 0.0
-  dtype: jnp.dtype = jnp.float32
+  dtype: Any = jnp.float32
+
+  def unidirectional(self, num_layers: Optional[int] = None) -> 'RecurrentConfig':
+    """This config one-way (for a causal stack), optionally with another number of layers."""
+    return dataclasses.replace(self, bidirectional=False,
+                               num_layers=self.num_layers if num_layers is None else num_layers)
+
+
+class RecurrentStack(nn.Module):
+  """Stacked (optionally bidirectional) recurrent layers with dropout between layers."""
+  config: RecurrentConfig
 
   @nn.compact
   def __call__(self, x, lengths=None, carries=None, train=False):
@@ -188,15 +202,16 @@ class RecurrentStack(nn.Module):
     Returns:
       (outputs `[batch, length, hidden * directions]`, final carries in the layout of `carries`).
     """
+    c = self.config
     valid = None if lengths is None else jnp.arange(x.shape[1])[None, :] < lengths[:, None]
-    carries = [None] * self.num_layers if carries is None else carries
+    carries = [None] * c.num_layers if carries is None else carries
     finals = []
-    for layer in range(self.num_layers):
+    for layer in range(c.num_layers):
       if layer:
-        x = nn.Dropout(self.dropout_rate)(x, deterministic=not train)
-      layer_cls = RecurrentLayer if self.cell in CELLS else minrnn.MinRNNLayer
-      layer_fn = lambda name: layer_cls(self.cell, self.hidden_size, self.dtype, name=name)
-      if self.bidirectional:
+        x = nn.Dropout(c.dropout_rate)(x, deterministic=not train)
+      layer_cls = RecurrentLayer if c.cell in CELLS else minrnn.MinRNNLayer
+      layer_fn = lambda name: layer_cls(c.cell, c.hidden_size, c.dtype, name=name)
+      if c.bidirectional:
         carry_f, carry_b = (None, None) if carries[layer] is None else carries[layer]
         final_f, out_f = layer_fn(f'forward_{layer}')(x, carry_f, valid)
         final_b, out_b = layer_fn(f'backward_{layer}')(reverse_sequences(x, lengths), carry_b, valid)
@@ -212,27 +227,22 @@ class RecurrentClassifier(nn.Module):
   """Sequence classifier/regressor: the top layer's final state (both directions' concatenated
   if bidirectional) -> Dense. Inputs: tokens `[batch, length]` or floats `[batch, length, input_dim]`.
   """
-  cell: str
+  config: RecurrentConfig
   num_classes: int
   vocab_size: int
-  hidden_size: int = 64
-  num_layers: int = 1
-  bidirectional: bool = False
-  dropout_rate: float = 0.0
-  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, inputs: jax.Array, train: bool = False) -> jax.Array:
     """inputs `[batch, length(, input_dim)]` -> float32 logits `[batch, num_classes]`."""
-    x = InputEmbedding(self.vocab_size, self.hidden_size, self.dtype)(inputs)
+    c = self.config
+    x = InputEmbedding(self.vocab_size, c.hidden_size, c.dtype)(inputs)
     lengths = token_lengths(inputs) if self.vocab_size else None
-    _, finals = RecurrentStack(self.cell, self.hidden_size, self.num_layers, self.bidirectional,
-                               self.dropout_rate, self.dtype)(x, lengths, train=train)
-    output = STACKED_CELLS[self.cell].output
+    _, finals = RecurrentStack(c)(x, lengths, train=train)
+    output = STACKED_CELLS[c.cell].output
     top = finals[-1]
-    h = jnp.concatenate([output(top[0]), output(top[1])], -1) if self.bidirectional else output(top)
-    h = nn.Dropout(self.dropout_rate)(h, deterministic=not train)
-    return nn.Dense(self.num_classes, dtype=self.dtype, name='head')(h).astype(jnp.float32)
+    h = jnp.concatenate([output(top[0]), output(top[1])], -1) if c.bidirectional else output(top)
+    h = nn.Dropout(c.dropout_rate)(h, deterministic=not train)
+    return nn.Dense(self.num_classes, dtype=c.dtype, name='head')(h).astype(jnp.float32)
 
 
 class RecurrentLM(nn.Module):
@@ -241,21 +251,17 @@ class RecurrentLM(nn.Module):
   Generation carries the state: `carry = apply(v, batch, method='init_carry')`, then
   `carry, logits = apply(v, carry, tokens, method='step')` for one token `[batch]` at a time.
   """
-  cell: str
+  config: RecurrentConfig  # run one-way whatever its `bidirectional`
   vocab_size: int
-  hidden_size: int = 64
-  num_layers: int = 1
-  dropout_rate: float = 0.0
   tie_embeddings: bool = False
-  dtype: jnp.dtype = jnp.float32
 
   def setup(self):
-    self.embed = nn.Embed(self.vocab_size, self.hidden_size, dtype=self.dtype)
-    self.stack = RecurrentStack(self.cell, self.hidden_size, self.num_layers, False,
-                                self.dropout_rate, self.dtype)
-    self.dropout = nn.Dropout(self.dropout_rate)
+    c = self.config
+    self.embed = nn.Embed(self.vocab_size, c.hidden_size, dtype=c.dtype)
+    self.stack = RecurrentStack(c.unidirectional())
+    self.dropout = nn.Dropout(c.dropout_rate)
     if not self.tie_embeddings:
-      self.head = nn.Dense(self.vocab_size, dtype=self.dtype)
+      self.head = nn.Dense(self.vocab_size, dtype=c.dtype)
 
   def _run(self, tokens, carries, train):
     """tokens `[batch, length]` -> (float32 logits `[batch, length, vocab]`, final carries)."""
@@ -271,9 +277,9 @@ class RecurrentLM(nn.Module):
 
   def init_carry(self, batch_size: int) -> list:
     """The zero state: one carry per layer."""
-    cell = STACKED_CELLS[self.cell]
-    return [cell.zero_carry(batch_size, self.hidden_size, self.dtype)
-            for _ in range(self.num_layers)]
+    c = self.config
+    cell = STACKED_CELLS[c.cell]
+    return [cell.zero_carry(batch_size, c.hidden_size, c.dtype) for _ in range(c.num_layers)]
 
   def step(self, carry: list, tokens: jax.Array) -> tuple[list, jax.Array]:
     """One token per example `[batch]` -> (next carry, float32 logits `[batch, vocab]`)."""
@@ -373,41 +379,36 @@ class RecurrentSeq2Seq(nn.Module):
   `carry = apply(v, encoded, method='init_carry')`, then
   `carry, logits = apply(v, carry, tokens, encoded, method='step')` with tokens `[batch]`.
   """
-  cell: str
+  config: RecurrentConfig  # `bidirectional` applies to the encoder
   vocab_size: int
   target_vocab_size: int
-  hidden_size: int = 64
-  num_layers: int = 1
-  bidirectional: bool = False
   attention: str = 'none'
-  dropout_rate: float = 0.0
-  dtype: jnp.dtype = jnp.float32
 
   def setup(self):
-    h, dtype = self.hidden_size, self.dtype
+    c = self.config
+    h, dtype = c.hidden_size, c.dtype
     self.source_embed = InputEmbedding(self.vocab_size, h, dtype)
-    self.encoder = RecurrentStack(self.cell, h, self.num_layers, self.bidirectional,
-                                  self.dropout_rate, dtype)
-    if self.bidirectional:
+    self.encoder = RecurrentStack(c)
+    if c.bidirectional:
       self.bridge = Bridge(h, dtype)
     self.target_embed = nn.Embed(self.target_vocab_size, h, dtype=dtype)
     if self.attention == 'bahdanau':
-      self.attentive = BahdanauLayer(self.cell, h, dtype)
-    stacked = self.num_layers - (self.attention == 'bahdanau')
+      self.attentive = BahdanauLayer(c.cell, h, dtype)
+    stacked = c.num_layers - (self.attention == 'bahdanau')
     if stacked:
-      self.decoder = RecurrentStack(self.cell, h, stacked, False, self.dropout_rate, dtype)
+      self.decoder = RecurrentStack(c.unidirectional(stacked))
     if self.attention == 'luong':
       self.luong_key = nn.Dense(h, use_bias=False, dtype=dtype)
     if self.attention != 'none':
       self.combine = nn.Dense(h, dtype=dtype)
-    self.dropout = nn.Dropout(self.dropout_rate)
+    self.dropout = nn.Dropout(c.dropout_rate)
     self.head = nn.Dense(self.target_vocab_size, dtype=dtype)
 
   def encode(self, inputs: jax.Array, train: bool = False) -> dict:
     """inputs `[batch, src_len]` -> {'outputs': `[batch, src_len, hidden * directions]`,
     'valid': bool `[batch, src_len]`, 'carry': the decoder's initial state (one per layer)}."""
     outputs, finals = self.encoder(self.source_embed(inputs), token_lengths(inputs), train=train)
-    carry = self.bridge(finals) if self.bidirectional else finals
+    carry = self.bridge(finals) if self.config.bidirectional else finals
     return {'outputs': outputs, 'valid': token_valid(inputs), 'carry': carry}
 
   def decode(self, encoded: dict, decoder_inputs: jax.Array, carry: Optional[list] = None,

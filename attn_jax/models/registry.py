@@ -65,21 +65,23 @@ def _feed_forward(config, info: TaskInfo):
 
 
 def _recurrent(config, info: TaskInfo):
-  common = dict(cell=config.name, hidden_size=config.hidden_size, num_layers=config.num_layers,
-                dropout_rate=config.dropout_rate, dtype=DTYPES[config.dtype])
+  if info.kind == 'lm' and config.bidirectional:
+    raise ConfigError('model.bidirectional', f'a {config.name} language model predicts the next '
+                      'token from the past only; accepted: False')
+  cfg = recurrent.RecurrentConfig(
+      cell=config.name, hidden_size=config.hidden_size, num_layers=config.num_layers,
+      bidirectional=config.bidirectional, dropout_rate=config.dropout_rate,
+      dtype=DTYPES[config.dtype])
   if info.kind in ('classification', 'regression'):
     _no_pooling_choice(config)
-    return recurrent.RecurrentClassifier(num_classes=_num_outputs(info), vocab_size=info.vocab_size,
-                                         bidirectional=config.bidirectional, **common)
+    return recurrent.RecurrentClassifier(cfg, _num_outputs(info), info.vocab_size)
   if info.kind == 'lm':
-    return recurrent.RecurrentLM(vocab_size=info.target_vocab_size or info.vocab_size,
-                                 tie_embeddings=config.tie_embeddings, **common)
+    return recurrent.RecurrentLM(cfg, info.target_vocab_size or info.vocab_size,
+                                 config.tie_embeddings)
   step_cell = config.name in recurrent.CELLS  # Bahdanau's context enters each step
   attention_kinds = recurrent.SEQ2SEQ_ATTENTION if step_cell else ('none', 'luong')
-  return recurrent.RecurrentSeq2Seq(
-      vocab_size=info.vocab_size, target_vocab_size=info.target_vocab_size,
-      bidirectional=config.bidirectional,
-      attention=_choice(config, 'seq2seq_attention', attention_kinds), **common)
+  return recurrent.RecurrentSeq2Seq(cfg, info.vocab_size, info.target_vocab_size,
+                                    _choice(config, 'seq2seq_attention', attention_kinds))
 
 
 def _no_pooling_choice(config):
