@@ -27,6 +27,7 @@ import platform
 import time
 import traceback
 
+import jax
 import ml_collections
 
 from attn_jax import plots, progress
@@ -368,8 +369,20 @@ def _study_summary(config, rows, dataset, *, wall_s: float, cells_measured: int,
       fit_min_length=config.study.fit_min_length, wall_s=wall_s, cells_measured=cells_measured)
 
 
+def synchronous_cpu_dispatch():
+  """Turns JAX's asynchronous CPU dispatch off for this process (it takes effect where the CPU
+  client is not created yet, as in `python launch.py`).
+
+  With it on, the capability phase once hung idle for good inside an eager op on a vmapped
+  state, every XLA thread asleep (jax-ml/jax#25861 reports the same wedge and this workaround).
+  The study blocks on every timed step anyway, so synchronous dispatch costs it nothing.
+  """
+  jax.config.update('jax_cpu_enable_async_dispatch', False)
+
+
 def run(config, workdir: str) -> list[dict]:
   """Runs the study in `workdir` (see the module docstring); returns the rows of results.csv."""
+  synchronous_cpu_dispatch()
   wall_start = time.perf_counter()
   models, lengths = parse_models(config.models), parse_lengths(config.lengths)
   tasks = parse_tasks(config.study.tasks)
