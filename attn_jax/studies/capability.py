@@ -51,11 +51,14 @@ def init_members(config, model, info, seeds: Sequence[int], num_rates: int):
   """The train states of every member, leaves `[seeds, rates, ...]`.
 
   Seed s's members all start from `create_train_state(config, model, info, key(s))`, as separate
-  runs with that seed and any learning rate would.
+  runs with that seed and any learning rate would. One call per seed, not a vmap: XLA's CPU
+  runtime hung for good (every thread idle) running the vmapped initialisation, whose orthogonal
+  initialisers batch a QR decomposition; the stacked result is the same.
   """
-  states = jax.vmap(lambda s: create_train_state(config, model, info, jax.random.key(s)))(
-      jnp.asarray(seeds, jnp.uint32))
-  return jax.tree.map(lambda x: jnp.repeat(x[:, None], num_rates, axis=1), states)
+  per_seed = [create_train_state(config, model, info, jax.random.key(s)) for s in seeds]
+  leaves = zip(*(jax.tree.leaves(state) for state in per_seed))
+  return jax.tree.unflatten(jax.tree.structure(per_seed[0]), [
+      jnp.repeat(jnp.stack(xs)[:, None], num_rates, axis=1) for xs in leaves])
 
 
 def base_keys(seeds: Sequence[int]) -> jax.Array:
