@@ -373,9 +373,10 @@ def synchronous_cpu_dispatch():
   """Turns JAX's asynchronous CPU dispatch off for this process (it takes effect where the CPU
   client is not created yet, as in `python launch.py`).
 
-  With it on, the capability phase once hung idle for good inside an eager op on a vmapped
-  state, every XLA thread asleep (jax-ml/jax#25861 reports the same wedge and this workaround).
-  The study blocks on every timed step anyway, so synchronous dispatch costs it nothing.
+  The study blocks on every timed step anyway, so it costs nothing, and one fewer runtime
+  mechanism is in play under its timings (jax-ml/jax#25861 reports CPU hangs with async
+  dispatch on). It did NOT cure the hang this study met: that came from the vmapped
+  initialisation (see `capability.init_members`). The committed results were measured with it.
   """
   jax.config.update('jax_cpu_enable_async_dispatch', False)
 
