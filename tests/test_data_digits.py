@@ -8,6 +8,7 @@ import pytest
 
 from attn_jax.data import data_config_defaults
 from attn_jax.data import digits
+from attn_jax.data import labelled_table
 from attn_jax.data import load_dataset
 
 
@@ -39,14 +40,14 @@ def test_splits_are_stratified_and_cover_every_image_once(dataset):
   assert np.bincount(test.arrays['targets'], minlength=10).tolist() == [36] * 10
   assert (np.bincount(train.arrays['targets'], minlength=10)
           == np.bincount(labels, minlength=10) - 36).all()
-  split = digits.split_indices(labels, 0)
+  split = labelled_table.stratified_split(labels, digits.NUM_CLASSES, digits.TEST_PER_CLASS, 0)
   assert not set(split['train']) & set(split['test'])
   assert sorted([*split['train'], *split['test']]) == list(range(1797))
 
 
 def test_images_are_the_file_scaled_to_unit_range(dataset):
   pixels, labels = reference_table()
-  split = digits.split_indices(labels, 0)
+  split = labelled_table.stratified_split(labels, digits.NUM_CLASSES, digits.TEST_PER_CLASS, 0)
   for name in ('train', 'test'):
     arrays = dataset.eval_sources[name].arrays
     assert arrays['inputs'].dtype == np.float32 and arrays['inputs'].shape[1:] == (8, 8, 1)

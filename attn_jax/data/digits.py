@@ -13,8 +13,8 @@ import importlib.resources
 
 import numpy as np
 
+from attn_jax.data import labelled_table
 from attn_jax.data import pipeline
-from attn_jax.data import tfds_utils
 from attn_jax.task import TaskInfo
 
 NUM_CLASSES = 10
@@ -31,55 +31,15 @@ def read_csv() -> tuple[np.ndarray, np.ndarray]:
   return images, table[:, -1].astype(np.int32)
 
 
-def split_indices(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
-  """Stratified train/test indices: `TEST_PER_CLASS` random images of each digit to test."""
-  rng = np.random.default_rng(seed)
-  test = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:TEST_PER_CLASS]
-                         for c in range(NUM_CLASSES)])
-  return {'train': np.setdiff1d(np.arange(len(labels)), test), 'test': np.sort(test)}
-
-
-@functools.cache
-def builder_cls():
-  tfds = tfds_utils.tfds()
-
-  class AttnJaxDigits(tfds.core.GeneratorBasedBuilder):
-    """UCI optical digits (8x8) from the file shipped with attn_jax."""
-    VERSION = tfds.core.Version('1.0.0')
-
-    def _info(self):
-      return tfds.core.DatasetInfo(
-          builder=self,
-          features=tfds.features.FeaturesDict({
-              'image': tfds.features.Tensor(shape=IMAGE_SHAPE, dtype=np.float32),
-              'label': tfds.features.ClassLabel(num_classes=NUM_CLASSES),
-              'index': np.int32,
-          }),
-          supervised_keys=('image', 'label'))
-
-    def _split_generators(self, dl_manager):
-      del dl_manager
-      x, y = read_csv()
-      split = split_indices(y, self.builder_config.options['seed'])
-      return {name: self._generate_examples(x, y, idx) for name, idx in split.items()}
-
-    def _generate_examples(self, x, y, indices):
-      for i in indices:
-        yield int(i), {'image': x[i], 'label': int(y[i]), 'index': int(i)}
-
-  return AttnJaxDigits
+builder_cls = functools.cache(lambda: labelled_table.table_builder(
+    'attn_jax_digits', read_csv, IMAGE_SHAPE, NUM_CLASSES, TEST_PER_CLASS, __doc__))
 
 
 def load(config, seed: int) -> pipeline.Dataset:
-  sources = tfds_utils.prepare(builder_cls(), config.data_dir, {'seed': config.build_seed})
-
-  def source(split):
-    examples = sorted(tfds_utils.read_all(sources[split]), key=lambda e: e['index'])
-    return pipeline.ArraySource({
-        'inputs': np.stack([e['image'] for e in examples]).astype(np.float32),
-        'targets': np.array([e['label'] for e in examples], np.int32),
-        'weights': np.ones(len(examples), np.float32)})
-
+  splits = labelled_table.read_splits(builder_cls(), config)
+  source = lambda split: pipeline.ArraySource({
+      'inputs': splits[split][0], 'targets': splits[split][1],
+      'weights': np.ones(len(splits[split][1]), np.float32)})
   train = source('train')
   return pipeline.Dataset(
       info=TaskInfo(kind='classification', input_dim=int(np.prod(IMAGE_SHAPE)),
