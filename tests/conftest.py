@@ -7,6 +7,9 @@ import os
 import tempfile
 
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+# Implicit rank promotion (adding a [n] array to a [m, n] one without saying so) is an error in the
+# tests, library code and subprocesses alike: silent broadcasting bugs fail loudly (nanodo's habit).
+os.environ.setdefault('JAX_NUMPY_RANK_PROMOTION', 'raise')
 # Each test process (pytest-xdist worker) builds into its own directory, so that no two processes
 # build the same dataset into one place at once.
 if 'TFDS_DATA_DIR' not in os.environ or os.environ.get('ATTN_JAX_TEST_TFDS_DIR'):

@@ -76,7 +76,7 @@ def test_layer_equals_loop_with_lengths(cell):
   params = random_params(layer, x)
   valid = np.arange(LEN)[None, :] < LENGTHS[:, None]
   final, hs = layer.apply({'params': params}, x, valid=jnp.asarray(valid))
-  k = np.asarray(x) @ params['input']['kernel'] + params['input']['bias']
+  k = np.asarray(x) @ np.asarray(params['input']['kernel']) + np.asarray(params['input']['bias'])
   expected = _np_loop(cell, k, np.zeros((BATCH, HIDDEN)), valid)
   np.testing.assert_allclose(hs, expected, rtol=1e-5, atol=1e-5)
   np.testing.assert_array_equal(final, hs[:, -1])
