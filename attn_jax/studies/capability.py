@@ -32,7 +32,7 @@ import numpy as np
 from attn_jax.data import load_dataset
 from attn_jax.models.registry import build_model
 from attn_jax.training.optimizer import make_optimizer
-from attn_jax.training.state import create_train_state
+from attn_jax.training.state import create_train_state, dropout_base_key
 from attn_jax.training.steps import eval_step, train_step
 
 # Length extrapolation: trained at L, evaluated at these multiples of L (`data.
@@ -63,8 +63,7 @@ def init_members(config, model, info, seeds: Sequence[int], num_rates: int):
 
 def base_keys(seeds: Sequence[int]) -> jax.Array:
   """The dropout base key of each seed's runs, `[seeds]` (as `train_and_evaluate` derives it)."""
-  return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(
-      jnp.asarray(seeds, jnp.uint32))
+  return jax.vmap(dropout_base_key)(jnp.asarray(seeds, jnp.uint32))
 
 
 def make_chunk_fn(train, kind: str) -> Callable:

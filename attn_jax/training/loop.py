@@ -16,7 +16,7 @@ from attn_jax.training.metrics import MetricsWriter, read_metrics
 from attn_jax.training.objectives import summarise
 from attn_jax.training.optimizer import make_schedule
 from attn_jax.training.run_record import record_run
-from attn_jax.training.state import create_train_state
+from attn_jax.training.state import create_train_state, dropout_base_key
 
 
 @dataclasses.dataclass
@@ -105,7 +105,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, float]:
   train = config.train
   checkpointer = Checkpointer(workdir, keep=train.keep_checkpoints)
   state = create_train_state(config, run.model, run.dataset.info, jax.random.key(config.seed))
-  base_key = jax.random.fold_in(jax.random.key(config.seed), 1)
+  base_key = dropout_base_key(config.seed)
   restored = checkpointer.restore_latest(state)
   if restored is not None:
     state, base_key = restored

@@ -23,6 +23,12 @@ def model_inputs(batch: dict) -> tuple:
   return (batch['inputs'],)
 
 
+def dropout_base_key(seed) -> jax.Array:
+  """The run's base PRNG key for dropout (the train step folds in the step and the device);
+  distinct from the parameter initialisation key `key(seed)`."""
+  return jax.random.fold_in(jax.random.key(seed), 1)
+
+
 def create_train_state(config, model, info: TaskInfo, rng: jax.Array) -> train_state.TrainState:
   """Initialises parameters (float32) and the optimizer of `config.train`.
 
