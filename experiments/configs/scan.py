@@ -21,7 +21,12 @@ from attn_jax.config_base import base_config, variant_of
 VARIANTS = {
     'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
                         mlp_dim=128, dropout_rate=0.0, positional='sinusoidal'),
+    # Rotary positions (relative: attention scores depend on offsets only), the one change tried
+    # for length generalisation.
+    'transformer_rotary': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
+                               mlp_dim=128, dropout_rate=0.0, positional='rotary'),
     'lstm': dict(name='lstm', num_layers=1, hidden_size=128, seq2seq_attention='luong'),
+    'mingru': dict(name='mingru', num_layers=1, hidden_size=128, seq2seq_attention='luong'),
 }
 
 
