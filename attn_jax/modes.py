@@ -1,5 +1,6 @@
-"""What `launch.py` runs for each `config.mode`: `train` (the config's experiment), `sample` and
-`attention` (both from a trained workdir's latest checkpoint)."""
+"""What `launch.py` runs for each `config.mode`: `train` (the config's experiment), and from a
+trained workdir's latest checkpoint `evaluate`, `sample` and `attention`."""
+import json
 import os
 
 import jax
@@ -7,7 +8,29 @@ import jax
 from attn_jax import attention_maps, experiments, sampling, translation
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model
+from attn_jax.training import evaluators, parallel
 from attn_jax.training.restore import load_trained
+
+
+def evaluate(config, workdir: str) -> dict[str, float]:
+  """`mode=evaluate`: the run's evaluators on split `config.data.eval_split` ('' = the dataset's
+  default evaluation split) with the workdir's latest parameters, e.g. a held-out `test` split
+  after training chose by `validation`. Prints the metrics, writes them to
+  `DIR/eval_{split}.json` (with the step) and returns them; training files are left untouched."""
+  trained = load_trained(config, workdir)
+  dataset = trained.dataset
+  split = dataset.default_eval_split
+  names = evaluators.select(trained.config.train.evaluators, dataset)
+  p_eval = parallel.pmap_eval_step(trained.model.apply, dataset.info.kind)
+  metrics = evaluators.evaluate(names, evaluators.Evaluation(
+      trained.config, trained.model, dataset, parallel.replicate(trained.params), p_eval,
+      final=False, is_main=jax.process_index() == 0))
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, f'eval_{split}.json'), 'w') as f:
+      json.dump({'step': trained.step, 'split': split, **metrics}, f, indent=1)
+    print(f'{workdir} (step {trained.step}) on {split!r}: '
+          + ', '.join(f'{k} {v:.4g}' for k, v in metrics.items()))
+  return metrics
 
 
 def sample(config, workdir: str) -> list[str]:
@@ -62,7 +85,8 @@ def attention(config, workdir: str) -> list[str]:
   return paths
 
 
-MODES = {'train': experiments.run, 'sample': sample, 'attention': attention}
+MODES = {'train': experiments.run, 'evaluate': evaluate, 'sample': sample,
+         'attention': attention}
 
 
 def run(config, workdir: str):

@@ -15,6 +15,7 @@ from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model
 from attn_jax.training.checkpoints import Checkpointer
+from attn_jax.training.resume import FREE_DATA_KEYS
 from attn_jax.training.state import create_train_state
 
 
@@ -55,7 +56,9 @@ def load_trained(config, workdir: str) -> Trained:
 
 
 def _as_trained(config, workdir: str):
-  """`config` with the `seed`, `model`, `data` and `train` sections of `DIR/config.json`."""
+  """`config` with the `seed`, `model`, `data` and `train` sections of `DIR/config.json`, except
+  the data keys a command may change (`resume.FREE_DATA_KEYS`: where data is kept, which split is
+  evaluated), which stay `config`'s."""
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     return config
@@ -64,7 +67,10 @@ def _as_trained(config, workdir: str):
   config = copy.deepcopy(config)
   with config.unlocked():
     config.seed = saved.get('seed', config.seed)
+    free = {key: config.data[key.split('.', 1)[1]] for key in FREE_DATA_KEYS}
     for section in ('model', 'data', 'train'):
       if section in saved:
         config[section].update(saved[section])
+    for key, value in free.items():
+      config.data[key.split('.', 1)[1]] = value
   return config
