@@ -33,7 +33,7 @@ LRA_TRAIN = dict(num_steps=5000, batch_size=32, learning_rate=1.6e-3, warmup_ste
                  weight_decay=0.1)
 
 # Small splits for tests/test_configs_run.py.
-SMOKE_TEST = {'data.listops_max_length': 100, 'data.listops_num_train': 64,
+SMOKE_TEST = {'data.listops_min_length': 10, 'data.listops_max_length': 100, 'data.listops_num_train': 64,
               'data.listops_num_validation': 16, 'data.listops_num_test': 16}
 
 
