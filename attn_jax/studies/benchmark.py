@@ -8,6 +8,8 @@
     (torch: `nn.TransformerEncoderLayer(norm_first=True)` blocks, causal mask);
 - `decode`: one generated token: a recurrent step from the carried state, or a transformer step
   against a KV cache of `length` positions (torch: the same layers' weights with a KV cache).
+Train steps are also split into forward, backward and optimizer ("where the time goes"), and
+the transformer train step is timed per attention implementation at `bench.attention_time_length`.
 Both sides start from the SAME weights (the project's initialisation copied into torch with
 `studies.torch_peer`), and the benchmark checks that both compute the same loss before timing.
 The two sides are timed alternately (one project step, one torch step, ...), so that load from
@@ -19,7 +21,7 @@ Memory: XLA's `memory_analysis()` of the project's compiled step; and the transf
 `bench.memory_length` with each attention implementation (compiled, not run).
 
 Without PyTorch the project's side is timed alone and the report says how to add the peer.
-Writes DIR/results.csv and DIR/report.md.
+Writes DIR/results.csv, DIR/breakdown.csv and DIR/report.md.
 """
 import csv
 import dataclasses
@@ -76,6 +78,7 @@ class Case:
   torch: Optional[Callable[[], None]]
   flops: int
   memory_bytes: float
+  phases: dict = dataclasses.field(default_factory=dict)  # see `phase_steps`
 
 
 def shape_names(config) -> list[tuple[str, str, int]]:
@@ -131,6 +134,29 @@ def _jax_train(loss_fn, params, batch):
   return jax.jit(step, donate_argnums=(0, 1)), args, float(loss_fn(params, batch))
 
 
+PHASES = ('forward', 'forward+backward')
+
+
+def phase_steps(loss_fn, params, batch, peer=None, torch_loss=None) -> dict:
+  """The parts of a train step, each a blocking callable per side, for "where the time goes":
+  `forward` (the loss; torch builds its autograd graph as in training) and `forward+backward`
+  (the loss and every parameter's gradient). The optimizer update is the full step minus
+  `forward+backward`. Returns {phase: (ours, torch or None)}."""
+  forward = jax.jit(loss_fn)
+  grads = jax.jit(jax.value_and_grad(loss_fn))
+  ours = {'forward': lambda: jax.block_until_ready(forward(params, batch)),
+          'forward+backward': lambda: jax.block_until_ready(grads(params, batch))}
+  theirs = dict.fromkeys(PHASES)
+  if peer is not None:
+    theirs['forward'] = lambda: torch_loss()
+
+    def forward_backward():
+      peer.zero_grad(set_to_none=True)
+      torch_loss().backward()
+    theirs['forward+backward'] = forward_backward
+  return {phase: (ours[phase], theirs[phase]) for phase in PHASES}
+
+
 def _torch_train(model, loss_fn) -> Callable[[], None]:
   opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -155,11 +181,12 @@ def recurrent_cases(config, name: str, cell: str, length: int) -> list[Case]:
   model = RecurrentHead(cell, r.hidden_size, r.features)
   params = model.init(jax.random.key(config.seed), x[:, :1])['params']
   loss_fn = lambda p, b: jnp.mean((model.apply({'params': p}, b[0])[0] - b[1]) ** 2)
-  step, args, loss = _jax_train(loss_fn, params, (jnp.asarray(x), jnp.asarray(target)))
+  batch = (jnp.asarray(x), jnp.asarray(target))
+  step, args, loss = _jax_train(loss_fn, params, batch)
   carry = recurrent.CELLS[cell].zero_carry(r.batch_size, r.hidden_size, jnp.float32)
   decode = jax.jit(lambda p, x_t, c: (p, x_t, model.apply({'params': p}, x_t, c)[1]))
   decode_args = (_copy(params), jnp.asarray(x[:, :1]), carry)
-  torch_train = torch_decode = None
+  torch_train = torch_decode = peer = torch_loss = None
   if HAS_TORCH:
     peer = torch_peer.load(torch_peer.RecurrentHead(cell, r.features, r.hidden_size, r.features),
                            torch_peer.recurrent_head_state(params))
@@ -174,7 +201,8 @@ def recurrent_cases(config, name: str, cell: str, length: int) -> list[Case]:
       with torch.no_grad():
         _, state[0] = peer(tx[:, :1], state[0])
   return [Case(name, cell, length, 'train', _blocking(step, list(args)), torch_train,
-               count_flops(step, *args), _memory(step, args)),
+               count_flops(step, *args), _memory(step, args),
+               phase_steps(loss_fn, _copy(params), batch, peer, torch_loss)),
           Case(name, cell, length, 'decode', _blocking(decode, list(decode_args)), torch_decode,
                count_flops(decode, *decode_args), _memory(decode, decode_args))]
 
@@ -199,19 +227,20 @@ def transformer_train(config, length: int, impl: str = 'explicit'):
     logits = model.apply({'params': p}, tokens[:, :-1])
     return optax.softmax_cross_entropy_with_integer_labels(logits, tokens[:, 1:]).mean()
   step, args, loss = _jax_train(loss_fn, params, jnp.asarray(tokens))
-  return step, args, loss, params, tokens
+  return step, args, loss, params, tokens, loss_fn
 
 
 def transformer_cases(config, name: str, length: int) -> list[Case]:
   t = config.transformer
-  step, args, loss, params, tokens = transformer_train(config, length, config.attention_impl)
+  step, args, loss, params, tokens, loss_fn = transformer_train(config, length,
+                                                                config.attention_impl)
   model = transformer_model(config, length, config.attention_impl)
   cache = init_cache(model, tokens[:, :-1])
   decode = jax.jit(lambda p, c, tok: (p, model.apply({'params': p, 'cache': c}, tok, decode=True,
                                                      mutable=['cache'])[1]['cache'], tok),
                    donate_argnums=(1,))
   decode_args = (_copy(params), cache, jnp.asarray(tokens[:, :1]))
-  torch_train = torch_decode = None
+  torch_train = torch_decode = peer = torch_loss = None
   if HAS_TORCH:
     peer = torch_peer.load(torch_peer.TransformerLM(t.vocab_size, t.hidden_size, t.num_layers,
                                                     t.num_heads, t.mlp_dim, length),
@@ -230,7 +259,8 @@ def transformer_cases(config, name: str, length: int) -> list[Case]:
         peer.decode_step(tt[:, 0], torch_cache, position[0] % length)
       position[0] += 1
   return [Case(name, 'transformer', length, 'train', _blocking(step, list(args)), torch_train,
-               count_flops(step, *args), _memory(step, args)),
+               count_flops(step, *args), _memory(step, args),
+               phase_steps(loss_fn, _copy(params), jnp.asarray(tokens), peer, torch_loss)),
           Case(name, 'transformer', length, 'decode', _blocking(decode, list(decode_args)),
                torch_decode, count_flops(decode, *decode_args), _memory(decode, decode_args))]
 
@@ -281,7 +311,7 @@ def run(config, workdir: str):
   if not HAS_TORCH:
     print(f'PyTorch is not installed: timing the project alone. To add the peer: {PEER_HINT}')
   peak = matmul_peak(b.matmul_size, b.timed_steps)
-  rows = []
+  rows, parts = [], []
   for name, family, length in shapes:
     cases = (transformer_cases(config, name, length) if family == 'transformer'
              else recurrent_cases(config, name, family, length))
@@ -299,21 +329,62 @@ def run(config, workdir: str):
       rows.append(row)
       print(f"{case.shape:>18} {case.kind:>6}: ours {row['ours_ms']:9.2f} ms  torch "
             f"{row['torch_ms']:9.2f} ms  ratio {row['ratio']:.2f}", flush=True)
+      if b.breakdown and case.phases:
+        parts += time_phases(case, row, b.warmup_steps, b.timed_steps)
   memory = attention_memory(config) if b.memory_length else {}
-  _write_csv(os.path.join(workdir, 'results.csv'), rows)
+  impl_times = attention_times(config) if b.attention_time_length else {}
+  _write_csv(os.path.join(workdir, 'results.csv'), rows, COLUMNS)
+  _write_csv(os.path.join(workdir, 'breakdown.csv'), parts, PHASE_COLUMNS)
   with open(os.path.join(workdir, 'report.md'), 'w') as f:
-    f.write(report(config, rows, peak, memory))
-  print(f'wrote {workdir}/results.csv and {workdir}/report.md')
+    f.write(report(config, rows, peak, memory, parts, impl_times))
+  print(f'wrote {workdir}/results.csv, breakdown.csv and report.md')
+
+
+def time_phases(case: Case, row: dict, warmup: int, timed: int) -> list[dict]:
+  """Rows of "where the time goes" for one train case: forward, backward (forward+backward minus
+  forward) and optimizer (the step minus forward+backward), per side, in milliseconds."""
+  sides = {(phase, side): fn for phase, pair in case.phases.items()
+           for side, fn in zip(('ours', 'torch'), pair) if fn is not None}
+  seconds = time_alternating(sides, warmup, timed)
+  ms = lambda phase, side: 1e3 * seconds.get((phase, side), np.nan)
+  parts = []
+  for side in ('ours', 'torch'):
+    forward, both = ms('forward', side), ms('forward+backward', side)
+    parts.append({'forward': forward, 'backward': both - forward,
+                  'optimizer': row[f'{side}_ms'] - both})
+  out = []
+  for phase in ('forward', 'backward', 'optimizer'):
+    ours, theirs = parts[0][phase], parts[1][phase]
+    out.append(dict(shape=case.shape, length=case.length, phase=phase, ours_ms=ours,
+                    torch_ms=theirs, ratio=ours / theirs,
+                    ours_us_per_position=1e3 * ours / case.length,
+                    torch_us_per_position=1e3 * theirs / case.length))
+    print(f"{case.shape:>18} {phase:>9}: ours {ours:9.2f} ms  torch {theirs:9.2f} ms", flush=True)
+  return out
+
+
+def attention_times(config) -> dict:
+  """Project train-step milliseconds of the transformer at `bench.attention_time_length` per
+  attention implementation (medians, alternating): the measurement behind the default."""
+  b = config.bench
+  sides = {}
+  for impl in attention.ATTENTION_IMPLS:
+    step, args, *_ = transformer_train(config, b.attention_time_length, impl)
+    sides[impl] = _blocking(step, list(args))
+  return {impl: 1e3 * s for impl, s in
+          time_alternating(sides, b.warmup_steps, b.timed_steps).items()}
 
 
 COLUMNS = ('shape', 'kind', 'family', 'length', 'ours_ms', 'torch_ms', 'ratio', 'flops',
            'ours_gflops', 'torch_gflops', 'ours_share_of_peak', 'torch_share_of_peak',
            'memory_bytes')
+PHASE_COLUMNS = ('shape', 'length', 'phase', 'ours_ms', 'torch_ms', 'ratio',
+                 'ours_us_per_position', 'torch_us_per_position')
 
 
-def _write_csv(path: str, rows: list[dict]):
+def _write_csv(path: str, rows: list[dict], columns: tuple[str, ...]):
   with open(path, 'w', newline='') as f:
-    writer = csv.DictWriter(f, COLUMNS)
+    writer = csv.DictWriter(f, columns)
     writer.writeheader()
     writer.writerows(rows)
 
@@ -322,7 +393,8 @@ def _fmt(x: float, spec: str) -> str:
   return '-' if x is None or np.isnan(x) else format(x, spec)
 
 
-def report(config, rows: list[dict], peak: dict, memory: dict) -> str:
+def report(config, rows: list[dict], peak: dict, memory: dict, parts: list[dict] = (),
+           impl_times: dict = None) -> str:
   """The markdown report."""
   b, r, t = config.bench, config.recurrent, config.transformer
   torch_line = (f'PyTorch {torch.__version__}, {torch.get_num_threads()} threads' if HAS_TORCH
@@ -374,4 +446,28 @@ def report(config, rows: list[dict], peak: dict, memory: dict) -> str:
               '| attention_impl | MiB | vs explicit |', '|---|---:|---:|']
     for impl, mem in memory.items():
       lines.append(f'| {impl} | {mem / 2 ** 20:.0f} | {memory["explicit"] / mem:.2f}x lower |')
+  if parts:
+    lines += ['', '## Where the time goes', '',
+              'Each train step split into its parts, timed the same way (alternating, medians): '
+              '`forward` (the loss), `backward` (loss and gradients minus the forward), '
+              '`optimizer` (the whole step minus loss and gradients: Adam, and for the project '
+              'the work XLA could not overlap); parts are differences of medians, so a small part '
+              'can read slightly negative. Per position: milliseconds over the sequence '
+              'length (for a recurrent layer, the cost of one scanned time step).', '',
+              '| shape | part | project ms | torch ms | project/torch | project us/position '
+              '| torch us/position |', '|---|---|---:|---:|---:|---:|---:|']
+    for part in parts:
+      lines.append(
+          f"| {part['shape']} | {part['phase']} | {_fmt(part['ours_ms'], '.2f')} | "
+          f"{_fmt(part['torch_ms'], '.2f')} | {_fmt(part['ratio'], '.2f')} | "
+          f"{_fmt(part['ours_us_per_position'], '.1f')} | "
+          f"{_fmt(part['torch_us_per_position'], '.1f')} |")
+  if impl_times:
+    best = min(impl_times, key=impl_times.get)
+    lines += ['', f'## Attention implementations at L={b.attention_time_length}', '',
+              f'Project transformer train step (batch {t.batch_size}) per `attention_impl` on '
+              f'this machine ({jax.default_backend()}); fastest: `{best}`.', '',
+              '| attention_impl | ms | vs fastest |', '|---|---:|---:|']
+    for impl, ms in impl_times.items():
+      lines.append(f'| {impl} | {ms:.1f} | {ms / impl_times[best]:.2f}x |')
   return '\n'.join(lines) + '\n'

@@ -19,7 +19,7 @@ SMOKE_TEST = {'shapes': 'lstm_L8,transformer_L8', 'recurrent.lengths': '8',
               'transformer.hidden_size': 8, 'transformer.num_layers': 1,
               'transformer.num_heads': 2, 'transformer.mlp_dim': 16, 'transformer.vocab_size': 11,
               'bench.warmup_steps': 1, 'bench.timed_steps': 2, 'bench.matmul_size': 64,
-              'bench.memory_length': 16}
+              'bench.memory_length': 16, 'bench.attention_time_length': 16}
 
 
 def get_config():
@@ -32,5 +32,8 @@ def get_config():
       recurrent=dict(lengths='64,256,1024', batch_size=32, features=128, hidden_size=256),
       transformer=dict(lengths='128,512,1024', batch_size=16, hidden_size=256, num_layers=4,
                        num_heads=4, mlp_dim=1024, vocab_size=256),
-      bench=dict(warmup_steps=2, timed_steps=7, matmul_size=2048, memory_length=2048),
+      # breakdown: also time forward, backward and optimizer of every train step;
+      # attention_time_length: time the transformer train step per attention_impl there (0: no).
+      bench=dict(warmup_steps=2, timed_steps=7, matmul_size=2048, memory_length=2048,
+                 breakdown=True, attention_time_length=1024),
   ))

@@ -1,0 +1,33 @@
+"""The benchmark's "where the time goes": parts of a train step derived from timed callables."""
+import time
+
+import numpy as np
+import pytest
+
+from attn_jax.studies import benchmark
+
+
+def _sleeper(ms):
+  return lambda: time.sleep(ms / 1e3)
+
+
+def test_parts_are_the_differences_of_the_timed_phases():
+  case = benchmark.Case('toy_L10', 'toy', 10, 'train', _sleeper(50), _sleeper(80), 0, 0.0,
+                        {'forward': (_sleeper(10), _sleeper(20)),
+                         'forward+backward': (_sleeper(40), _sleeper(60))})
+  row = {'ours_ms': 50.0, 'torch_ms': 80.0}  # the whole steps, as `run` measured them
+  parts = {p['phase']: p for p in benchmark.time_phases(case, row, warmup=1, timed=3)}
+  assert list(parts) == ['forward', 'backward', 'optimizer']
+  for phase, ours, theirs in [('forward', 10, 20), ('backward', 30, 40), ('optimizer', 10, 20)]:
+    assert parts[phase]['ours_ms'] == pytest.approx(ours, abs=8)
+    assert parts[phase]['torch_ms'] == pytest.approx(theirs, abs=8)
+    assert parts[phase]['ours_us_per_position'] == pytest.approx(
+        1e3 * parts[phase]['ours_ms'] / 10)
+
+
+def test_without_the_peer_its_parts_are_missing():
+  case = benchmark.Case('toy_L4', 'toy', 4, 'train', _sleeper(5), None, 0, 0.0,
+                        {'forward': (_sleeper(1), None), 'forward+backward': (_sleeper(3), None)})
+  parts = benchmark.time_phases(case, {'ours_ms': 5.0, 'torch_ms': np.nan}, warmup=0, timed=1)
+  assert all(np.isnan(p['torch_ms']) and np.isnan(p['ratio']) for p in parts)
+  assert all(np.isfinite(p['ours_ms']) for p in parts)
