@@ -7,6 +7,7 @@ from attn_jax.errors import ConfigError
 EXPERIMENTS = {
     'train': 'attn_jax.training.loop:train_and_evaluate',
     'bottleneck': 'attn_jax.studies.bottleneck:run',
+    'scan_generalisation': 'attn_jax.studies.scan_generalisation:run',
     'seq_len_scaling': 'attn_jax.studies.seq_len_scaling:run',
     'benchmark': 'attn_jax.studies.benchmark:run',
 }

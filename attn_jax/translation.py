@@ -80,10 +80,15 @@ def scores(decoded: Decoded, target_tokenizer) -> dict[str, float]:
                               [decode(r) for r in decoded.references])}
 
 
-def exact_match_by_length(decoded: Decoded) -> dict[int, tuple[float, int]]:
-  """Source length -> (exact match, number of examples)."""
+def exact_match_by_length(decoded: Decoded, of: str = 'source') -> dict[int, tuple[float, int]]:
+  """Length -> (exact match, number of examples), the length of the source (`of='source'`) or
+  of the reference output (`of='target'`, tokens before EOS)."""
+  if of not in ('source', 'target'):
+    raise ValueError(f"of={of!r}; accepted: 'source', 'target'")
+  lengths = (decoded.source_lengths if of == 'source'
+             else [len(reference) for reference in decoded.references])
   groups = collections.defaultdict(list)
-  for length, match in zip(decoded.source_lengths, decoded.matches):
+  for length, match in zip(lengths, decoded.matches):
     groups[length].append(match)
   return {length: (float(np.mean(m)), len(m)) for length, m in sorted(groups.items())}
 

@@ -26,6 +26,7 @@ def test_exact_match_and_bleu_of_decoded_outputs():
   assert scores['exact_match'] == pytest.approx(2 / 3)
   assert 0 < scores['bleu'] < 100
   assert translation.exact_match_by_length(decoded) == {3: (0.5, 2), 5: (1.0, 1)}
+  assert translation.exact_match_by_length(decoded, of='target') == {3: (0.0, 1), 5: (1.0, 2)}
 
 
 @pytest.mark.slow  # trains, evaluates, samples and draws: about a minute on 2 cores

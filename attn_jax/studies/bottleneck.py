@@ -16,10 +16,7 @@ for all; rerunning resumes, a finished run is not trained again), decodes the ev
   DIR/results.md                 both tables
   DIR/exact_match_by_length.png  exact match against source length, one line per model
 """
-import csv
-import json
 import os
-import time
 
 import jax
 from matplotlib.figure import Figure
@@ -27,7 +24,7 @@ from matplotlib.figure import Figure
 from attn_jax import translation
 from attn_jax.models.registry import num_params
 from attn_jax.studies.model_list import parse_model_list
-from attn_jax.training.loop import train_and_evaluate
+from attn_jax.studies.study_runs import markdown_table, train_once, write_csv
 from attn_jax.training.restore import load_trained
 
 
@@ -48,25 +45,6 @@ def run_config(config, name: str):
   return single
 
 
-def train_once(config, workdir: str) -> float:
-  """Trains (or resumes) into `workdir`; returns the training wall time in seconds (compilation
-  and evaluation included), kept in `DIR/train_time.json` so that a rerun reports it again."""
-  path = os.path.join(workdir, 'train_time.json')
-  recorded = None
-  if os.path.exists(path):
-    with open(path) as f:
-      recorded = json.load(f)
-  start = time.perf_counter()
-  train_and_evaluate(config, workdir)
-  seconds = time.perf_counter() - start
-  if recorded and recorded['num_steps'] == config.train.num_steps:
-    return recorded['train_s']
-  if jax.process_index() == 0:
-    with open(path, 'w') as f:
-      json.dump({'num_steps': config.train.num_steps, 'train_s': seconds}, f)
-  return seconds
-
-
 def measure(config, workdir: str, name: str) -> tuple[dict, list[dict]]:
   """Trains one model and decodes the study's splits: (summary row, rows by source length)."""
   single = run_config(config, name)
@@ -85,20 +63,6 @@ def measure(config, workdir: str, name: str) -> tuple[dict, list[dict]]:
                    'exact_match': round(em, 4)}
                   for length, (em, n) in translation.exact_match_by_length(decoded).items()]
   return summary, by_length
-
-
-def write_csv(path: str, rows: list[dict]):
-  with open(path, 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-
-
-def markdown_table(rows: list[dict]) -> str:
-  header = list(rows[0])
-  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-  lines += ['| ' + ' | '.join(str(r[k]) for k in header) + ' |' for r in rows]
-  return '\n'.join(lines)
 
 
 def label(config, name: str) -> str:

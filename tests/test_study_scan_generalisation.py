@@ -1,0 +1,47 @@
+"""The SCAN generalisation study's grid, per-run configs and summary (the end-to-end run is the
+config's smoke test in test_configs_run.py)."""
+import importlib.util
+import os
+
+import pytest
+
+from attn_jax.errors import ConfigError
+from attn_jax.studies import scan_generalisation as study
+from launcher import CONFIGS
+
+_SPEC = importlib.util.spec_from_file_location(
+    'scan_generalisation_config', os.path.join(CONFIGS, 'scan_generalisation.py'))
+config_file = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(config_file)
+
+
+def test_each_run_is_the_scan_variant_with_its_split_and_seed():
+  config = config_file.get_config()
+  assert study.grid(config) == (['length', 'addprim_jump'],
+                                ['transformer', 'transformer_rotary', 'lstm', 'mingru'], [0, 1, 2])
+  single = study.run_config(config, 'addprim_jump', 'transformer_rotary', 2)
+  reference = config_file.scan.get_config('transformer_rotary')
+  assert single.experiment == 'train' and 'scan_generalisation' not in single
+  assert single.seed == 2 and single.data.split == 'addprim_jump'
+  assert single.model.to_dict() == reference.model.to_dict()
+  assert single.train.to_dict() == reference.train.to_dict()
+
+
+@pytest.mark.parametrize('key,value', [('splits', 'length,nope'), ('splits', ''),
+                                       ('models', 'gpt'), ('seeds', '0,x'), ('seeds', ' ')])
+def test_a_bad_grid_names_its_setting(key, value):
+  config = config_file.get_config()
+  config.scan_generalisation[key] = value
+  with pytest.raises(ConfigError) as error:
+    study.grid(config)
+  assert error.value.setting == f'scan_generalisation.{key}'
+
+
+def test_summary_over_seeds_with_the_published_numbers():
+  rows = [{'split': 'length', 'model': 'lstm', 'exact_match': em} for em in (0.1, 0.2, 0.6)]
+  rows.append({'split': 'addprim_jump', 'model': 'lstm', 'exact_match': 0.0})
+  length, jump = study.summarise(rows)
+  assert length == {'split': 'length', 'model': 'lstm', 'seeds': 3, 'exact_match_mean': 0.3,
+                    'exact_match_min': 0.1, 'exact_match_max': 0.6, 'published_best': 0.208,
+                    'published_overall_best': 0.138}
+  assert jump['seeds'] == 1 and jump['published_best'] == 0.012
