@@ -6,7 +6,7 @@ published numbers.
 Both ask for systematic generalisation that fitting the training distribution does not give.
 
 `run(config, workdir)` (experiment `scan_generalisation`): for each split of
-`config.scan_generalisation.splits`, model of `.models` (its settings `.<model>`, over `config.model`)
+`config.scan_generalisation.splits`, model of `.models` (its settings `.<model>`, over the defaults)
 and seed of `.seeds`, it trains `train.num_steps` steps into `DIR/<split>/<model>_seed<seed>/`
 (rerunning resumes; a finished run is not trained again), decodes the split's whole test set
 greedily and writes
@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 
 from attn_jax import translation
 from attn_jax.errors import ConfigError
-from attn_jax.models.registry import num_params
+from attn_jax.models.registry import model_config_defaults, num_params
 from attn_jax.studies.model_list import parse_model_list
 from attn_jax.studies.study_runs import markdown_table, train_once, write_csv
 from attn_jax.training.restore import load_trained
@@ -63,14 +63,16 @@ def _items(text) -> list[str]:
 
 
 def run_config(config, split: str, model: str, seed: int):
-  """The training config of one run: `config` without the study section, `model` updated with
-  `config.scan_generalisation.<model>`, `data.split` and `seed` set."""
+  """The training config of one run: `config` without the study section, `model` the defaults
+  updated with `config.scan_generalisation.<model>` (as a config file's variant is, so that the
+  run equals `scan.py:<model>`), `data.split` and `seed` set."""
   single = config.copy_and_resolve_references()
   with single.unlocked():
     del single['scan_generalisation']
     single.experiment = 'train'
     single.seed = seed
     single.data.split = split
+    single.model = model_config_defaults()
     single.model.update(config.scan_generalisation[model].to_dict())
   return single
 
