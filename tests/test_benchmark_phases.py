@@ -13,7 +13,7 @@ def _sleeper(ms):
 
 def test_parts_are_the_differences_of_the_timed_phases():
   case = benchmark.Case('toy_L10', 'toy', 10, 'train', _sleeper(50), _sleeper(80), 0, 0.0,
-                        {'forward': (_sleeper(10), _sleeper(20)),
+                        phases={'forward': (_sleeper(10), _sleeper(20)),
                          'forward+backward': (_sleeper(40), _sleeper(60))})
   row = {'ours_ms': 50.0, 'torch_ms': 80.0}  # the whole steps, as `run` measured them
   parts = {p['phase']: p for p in benchmark.time_phases(case, row, warmup=1, timed=3)}
@@ -27,7 +27,7 @@ def test_parts_are_the_differences_of_the_timed_phases():
 
 def test_without_the_peer_its_parts_are_missing():
   case = benchmark.Case('toy_L4', 'toy', 4, 'train', _sleeper(5), None, 0, 0.0,
-                        {'forward': (_sleeper(1), None), 'forward+backward': (_sleeper(3), None)})
+                        phases={'forward': (_sleeper(1), None), 'forward+backward': (_sleeper(3), None)})
   parts = benchmark.time_phases(case, {'ours_ms': 5.0, 'torch_ms': np.nan}, warmup=0, timed=1)
   assert all(np.isnan(p['torch_ms']) and np.isnan(p['ratio']) for p in parts)
   assert all(np.isfinite(p['ours_ms']) for p in parts)

@@ -42,6 +42,7 @@ from attn_jax.errors import ConfigError
 from attn_jax.models import attention, recurrent
 from attn_jax.models.transformer import TransformerConfig, TransformerLM, init_cache
 from attn_jax.studies.cost import compiled_memory_bytes
+from attn_jax.studies import step_profile
 from attn_jax.studies.flops import count_flops
 
 HAS_TORCH = importlib.util.find_spec('torch') is not None
@@ -78,6 +79,7 @@ class Case:
   torch: Optional[Callable[[], None]]
   flops: int
   memory_bytes: float
+  hlo_text: str = ''  # the compiled project step (train cases), for `step_profile`
   phases: dict = dataclasses.field(default_factory=dict)  # see `phase_steps`
 
 
@@ -201,7 +203,7 @@ def recurrent_cases(config, name: str, cell: str, length: int) -> list[Case]:
       with torch.no_grad():
         _, state[0] = peer(tx[:, :1], state[0])
   return [Case(name, cell, length, 'train', _blocking(step, list(args)), torch_train,
-               count_flops(step, *args), _memory(step, args),
+               count_flops(step, *args), *_compiled(step, args),
                phase_steps(loss_fn, _copy(params), batch, peer, torch_loss)),
           Case(name, cell, length, 'decode', _blocking(decode, list(decode_args)), torch_decode,
                count_flops(decode, *decode_args), _memory(decode, decode_args))]
@@ -259,7 +261,7 @@ def transformer_cases(config, name: str, length: int) -> list[Case]:
         peer.decode_step(tt[:, 0], torch_cache, position[0] % length)
       position[0] += 1
   return [Case(name, 'transformer', length, 'train', _blocking(step, list(args)), torch_train,
-               count_flops(step, *args), _memory(step, args),
+               count_flops(step, *args), *_compiled(step, args),
                phase_steps(loss_fn, _copy(params), jnp.asarray(tokens), peer, torch_loss)),
           Case(name, 'transformer', length, 'decode', _blocking(decode, list(decode_args)),
                torch_decode, count_flops(decode, *decode_args), _memory(decode, decode_args))]
@@ -267,6 +269,12 @@ def transformer_cases(config, name: str, length: int) -> list[Case]:
 
 def _memory(step, args) -> float:
   return compiled_memory_bytes(step.lower(*args).compile())
+
+
+def _compiled(step, args) -> tuple[float, str]:
+  """(XLA's memory estimate, the optimised HLO text) of the compiled step."""
+  compiled = step.lower(*args).compile()
+  return compiled_memory_bytes(compiled), compiled.as_text()
 
 
 def time_alternating(sides: dict, warmup: int, timed: int) -> dict:
@@ -311,7 +319,8 @@ def run(config, workdir: str):
   if not HAS_TORCH:
     print(f'PyTorch is not installed: timing the project alone. To add the peer: {PEER_HINT}')
   peak = matmul_peak(b.matmul_size, b.timed_steps)
-  rows, parts = [], []
+  rows, parts, profiles = [], [], {}
+  profiled = [n.strip() for n in b.profile_shapes.split(',') if n.strip()]
   for name, family, length in shapes:
     cases = (transformer_cases(config, name, length) if family == 'transformer'
              else recurrent_cases(config, name, family, length))
@@ -331,13 +340,20 @@ def run(config, workdir: str):
             f"{row['torch_ms']:9.2f} ms  ratio {row['ratio']:.2f}", flush=True)
       if b.breakdown and case.phases:
         parts += time_phases(case, row, b.warmup_steps, b.timed_steps)
+      if case.kind == 'train' and case.shape in profiled:
+        profiles[case.shape] = step_profile.profile_step(case.ours, case.hlo_text,
+                                                          b.timed_steps)
   memory = attention_memory(config) if b.memory_length else {}
   impl_times = attention_times(config) if b.attention_time_length else {}
   _write_csv(os.path.join(workdir, 'results.csv'), rows, COLUMNS)
   _write_csv(os.path.join(workdir, 'breakdown.csv'), parts, PHASE_COLUMNS)
+  _write_csv(os.path.join(workdir, 'profile.csv'),
+             [dict(shape=shape, **dataclasses.asdict(op)) for shape, ops in profiles.items()
+              for op in ops], ('shape',) + tuple(f.name for f in dataclasses.fields(
+                  step_profile.OpTime)))
   with open(os.path.join(workdir, 'report.md'), 'w') as f:
-    f.write(report(config, rows, peak, memory, parts, impl_times))
-  print(f'wrote {workdir}/results.csv, breakdown.csv and report.md')
+    f.write(report(config, rows, peak, memory, parts, impl_times, profiles))
+  print(f'wrote {workdir}/results.csv, breakdown.csv, profile.csv and report.md')
 
 
 def time_phases(case: Case, row: dict, warmup: int, timed: int) -> list[dict]:
@@ -394,7 +410,7 @@ def _fmt(x: float, spec: str) -> str:
 
 
 def report(config, rows: list[dict], peak: dict, memory: dict, parts: list[dict] = (),
-           impl_times: dict = None) -> str:
+           impl_times: dict = None, profiles: dict = None) -> str:
   """The markdown report."""
   b, r, t = config.bench, config.recurrent, config.transformer
   torch_line = (f'PyTorch {torch.__version__}, {torch.get_num_threads()} threads' if HAS_TORCH
@@ -470,4 +486,30 @@ def report(config, rows: list[dict], peak: dict, memory: dict, parts: list[dict]
               '| attention_impl | ms | vs fastest |', '|---|---:|---:|']
     for impl, ms in impl_times.items():
       lines.append(f'| {impl} | {ms:.1f} | {ms / impl_times[best]:.2f}x |')
+  for shape, ops in (profiles or {}).items():
+    lines += profile_section(shape, ops, b.timed_steps)
   return '\n'.join(lines) + '\n'
+
+
+def profile_section(shape: str, ops: list, steps: int, top: int = 10) -> list[str]:
+  """The report's profile of one project train step (`step_profile`): totals by part and kind,
+  and the slowest operations."""
+  lines = ['', f'## Profile of the project\'s {shape} train step', '',
+           f'`jax.profiler` over {steps} steps; every XLA operation matched to its HLO instruction '
+           'and the JAX code that made it (`attn_jax/studies/step_profile.py`; all operations in '
+           '`profile.csv`). Operation times are summed, so they can exceed the wall time where '
+           'XLA ran operations side by side.', '',
+           '| part | kind | ms per step | of which in loops | calls per step | share |',
+           '|---|---|---:|---:|---:|---:|']
+  for row in step_profile.summarise(ops):
+    lines.append(f"| {row['part']} | {row['kind']} | {row['ms_per_step']:.2f} | "
+                 f"{row['in_loop_ms']:.2f} | {row['calls_per_step']:.0f} | "
+                 f"{100 * row['share']:.0f}% |")
+  lines += ['', f'The {top} slowest operations:', '',
+            '| operation | kind | part | in loop | calls per step | ms per step | from |',
+            '|---|---|---|---|---:|---:|---|']
+  for op in ops[:top]:
+    source = op.op_name.split('/', 1)[-1]
+    lines.append(f'| `{op.name}` | {op.kind} | {op.part} | {"yes" if op.in_loop else "no"} | '
+                 f'{op.calls_per_step:.0f} | {op.ms_per_step:.2f} | `{source}` |')
+  return lines

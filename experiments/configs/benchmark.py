@@ -19,7 +19,8 @@ SMOKE_TEST = {'shapes': 'lstm_L8,transformer_L8', 'recurrent.lengths': '8',
               'transformer.hidden_size': 8, 'transformer.num_layers': 1,
               'transformer.num_heads': 2, 'transformer.mlp_dim': 16, 'transformer.vocab_size': 11,
               'bench.warmup_steps': 1, 'bench.timed_steps': 2, 'bench.matmul_size': 64,
-              'bench.memory_length': 16, 'bench.attention_time_length': 16}
+              'bench.memory_length': 16, 'bench.attention_time_length': 16,
+              'bench.profile_shapes': 'lstm_L8'}
 
 
 def get_config():
@@ -33,7 +34,9 @@ def get_config():
       transformer=dict(lengths='128,512,1024', batch_size=16, hidden_size=256, num_layers=4,
                        num_heads=4, mlp_dim=1024, vocab_size=256),
       # breakdown: also time forward, backward and optimizer of every train step;
-      # attention_time_length: time the transformer train step per attention_impl there (0: no).
+      # attention_time_length: time the transformer train step per attention_impl there (0: no);
+      # profile_shapes: shapes whose project train step is profiled op by op (jax.profiler).
       bench=dict(warmup_steps=2, timed_steps=7, matmul_size=2048, memory_length=2048,
-                 breakdown=True, attention_time_length=1024),
+                 breakdown=True, attention_time_length=1024,
+                 profile_shapes='lstm_L64,gru_L64,transformer_L512'),
   ))
