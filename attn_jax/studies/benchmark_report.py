@@ -1,0 +1,143 @@
+"""The benchmark's files: `results.csv` (one row per shape and step kind), `breakdown.csv` (forward,
+backward and optimizer per train shape), `profile.csv` (operations of the profiled steps) and the
+markdown `report.md` (`attn_jax/studies/benchmark.py` measures what they hold)."""
+import csv
+import dataclasses
+import os
+import platform
+
+import jax
+import numpy as np
+
+from attn_jax.studies import step_profile
+
+
+COLUMNS = ('shape', 'kind', 'family', 'length', 'ours_ms', 'torch_ms', 'ratio', 'flops',
+           'ours_gflops', 'torch_gflops', 'ours_share_of_peak', 'torch_share_of_peak',
+           'memory_bytes')
+PHASE_COLUMNS = ('shape', 'length', 'phase', 'ours_ms', 'torch_ms', 'ratio',
+                 'ours_us_per_position', 'torch_us_per_position')
+
+
+def write_files(workdir: str, rows: list[dict], parts: list[dict], profiles: dict):
+  """DIR/results.csv, DIR/breakdown.csv and DIR/profile.csv."""
+  _write_csv(os.path.join(workdir, 'results.csv'), rows, COLUMNS)
+  _write_csv(os.path.join(workdir, 'breakdown.csv'), parts, PHASE_COLUMNS)
+  op_columns = tuple(f.name for f in dataclasses.fields(step_profile.OpTime))
+  _write_csv(os.path.join(workdir, 'profile.csv'),
+             [dict(shape=shape, **dataclasses.asdict(op)) for shape, ops in profiles.items()
+              for op in ops], ('shape',) + op_columns)
+
+
+def _write_csv(path: str, rows: list[dict], columns: tuple[str, ...]):
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _fmt(x: float, spec: str) -> str:
+  return '-' if x is None or np.isnan(x) else format(x, spec)
+
+
+def report(config, peer: str, rows: list[dict], peak: dict, memory: dict,
+           parts: list[dict] = (), impl_times: dict = None, profiles: dict = None) -> str:
+  """The markdown report; `peer` describes PyTorch (version, threads) or its absence."""
+  b, r, t = config.bench, config.recurrent, config.transformer
+  lines = [
+      '# Benchmark: the project against PyTorch on the same machine', '',
+      f'- Platform: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
+      f'jax {jax.__version__} ({jax.default_backend()}); {peer}.',
+      f'- Matmul throughput (fp32 {b.matmul_size}^3, median of {b.timed_steps}): project '
+      f'{_fmt(peak["ours"], ".1f")} GFLOP/s, torch {_fmt(peak.get("torch", np.nan), ".1f")} '
+      'GFLOP/s. "share" is model GFLOP/s over this peak, per framework.',
+      f'- Recurrent shapes: one layer + dense head, batch {r.batch_size}, features '
+      f'{r.features}, hidden {r.hidden_size}, MSE. Transformer: `TransformerLM` {t.num_layers} '
+      f'pre-LN blocks, d{t.hidden_size}, {t.num_heads} heads, mlp {t.mlp_dim}, gelu (tanh), '
+      f'learned positions, tied output, vocab {t.vocab_size}, batch {t.batch_size}, '
+      f'attention `{config.attention_impl}`. Torch: `nn.RNN/LSTM/GRU` + `nn.Linear`; '
+      '`nn.TransformerEncoderLayer(norm_first=True)` blocks with a causal mask; decode with a '
+      'KV cache on the same weights.',
+      f'- Train step: forward, backward, Adam update (float32). Decode: one token (recurrent '
+      f'step from the carried state; transformer against a KV cache of `length` positions). '
+      f'Medians of {b.timed_steps} steps after {b.warmup_steps} warm-up steps, the two sides '
+      'alternating step by step (fair on a shared machine), each blocking on its result. Both '
+      'sides start from the same weights and were checked to give the same loss.',
+      '- Model FLOPs: matrix products of the project\'s step counted from its jaxpr '
+      '(`attn_jax/studies/flops.py`, every time step of a scan counted), used for both sides. '
+      'Memory: XLA `memory_analysis()` of the project\'s compiled step.', '',
+      '| shape | step | project ms | torch ms | project/torch | GFLOP | project GFLOP/s '
+      '(share) | torch GFLOP/s (share) | project memory MiB |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---:|']
+  for row in rows:
+    lines.append(
+        f"| {row['shape']} | {row['kind']} | {_fmt(row['ours_ms'], '.2f')} | "
+        f"{_fmt(row['torch_ms'], '.2f')} | {_fmt(row['ratio'], '.2f')} | "
+        f"{_fmt(row['flops'] / 1e9, '.3g')} | {_fmt(row['ours_gflops'], '.1f')} "
+        f"({_fmt(100 * row['ours_share_of_peak'], '.0f')}%) | {_fmt(row['torch_gflops'], '.1f')} "
+        f"({_fmt(100 * row['torch_share_of_peak'], '.0f')}%) | "
+        f"{_fmt(row['memory_bytes'] / 2 ** 20, '.1f')} |")
+  ratios = [row['ratio'] for row in rows if not np.isnan(row['ratio'])]
+  if ratios:
+    over = [f"{row['shape']} {row['kind']} ({row['ratio']:.2f})" for row in rows
+            if row['ratio'] > 1.0]
+    lines += ['', 'Target project/torch <= 1.0: '
+              + ('met at every shape.' if not over else 'not met at ' + ', '.join(over) + '.')]
+  if memory:
+    lines += ['', f'## Attention memory at L={b.memory_length}', '',
+              f'XLA `memory_analysis()` of the transformer train step above at length '
+              f'{b.memory_length} (batch {t.batch_size}), per `attention_impl`:', '',
+              '| attention_impl | MiB | vs explicit |', '|---|---:|---:|']
+    for impl, mem in memory.items():
+      lines.append(f'| {impl} | {mem / 2 ** 20:.0f} | {memory["explicit"] / mem:.2f}x lower |')
+  if parts:
+    lines += ['', '## Where the time goes', '',
+              'Each train step split into its parts, timed the same way (alternating, medians): '
+              '`forward` (the loss), `backward` (loss and gradients minus the forward), '
+              '`optimizer` (the whole step minus loss and gradients: Adam, and for the project '
+              'the work XLA could not overlap); parts are differences of medians, so a small part '
+              'can read slightly negative. Per position: milliseconds over the sequence '
+              'length (for a recurrent layer, the cost of one scanned time step).', '',
+              '| shape | part | project ms | torch ms | project/torch | project us/position '
+              '| torch us/position |', '|---|---|---:|---:|---:|---:|---:|']
+    for part in parts:
+      lines.append(
+          f"| {part['shape']} | {part['phase']} | {_fmt(part['ours_ms'], '.2f')} | "
+          f"{_fmt(part['torch_ms'], '.2f')} | {_fmt(part['ratio'], '.2f')} | "
+          f"{_fmt(part['ours_us_per_position'], '.1f')} | "
+          f"{_fmt(part['torch_us_per_position'], '.1f')} |")
+  if impl_times:
+    best = min(impl_times, key=impl_times.get)
+    lines += ['', f'## Attention implementations at L={b.attention_time_length}', '',
+              f'Project transformer train step (batch {t.batch_size}) per `attention_impl` on '
+              f'this machine ({jax.default_backend()}); fastest: `{best}`.', '',
+              '| attention_impl | ms | vs fastest |', '|---|---:|---:|']
+    for impl, ms in impl_times.items():
+      lines.append(f'| {impl} | {ms:.1f} | {ms / impl_times[best]:.2f}x |')
+  for shape, ops in (profiles or {}).items():
+    lines += profile_section(shape, ops, b.timed_steps)
+  return '\n'.join(lines) + '\n'
+
+
+def profile_section(shape: str, ops: list, steps: int, top: int = 10) -> list[str]:
+  """The report's profile of one project train step (`step_profile`): totals by part and kind,
+  and the slowest operations."""
+  lines = ['', f'## Profile of the project\'s {shape} train step', '',
+           f'`jax.profiler` over {steps} steps; every XLA operation matched to its HLO instruction '
+           'and the JAX code that made it (`attn_jax/studies/step_profile.py`; all operations in '
+           '`profile.csv`). Operation times are summed, so they can exceed the wall time where '
+           'XLA ran operations side by side.', '',
+           '| part | kind | ms per step | of which in loops | calls per step | share |',
+           '|---|---|---:|---:|---:|---:|']
+  for row in step_profile.summarise(ops):
+    lines.append(f"| {row['part']} | {row['kind']} | {row['ms_per_step']:.2f} | "
+                 f"{row['in_loop_ms']:.2f} | {row['calls_per_step']:.0f} | "
+                 f"{100 * row['share']:.0f}% |")
+  lines += ['', f'The {top} slowest operations:', '',
+            '| operation | kind | part | in loop | calls per step | ms per step | from |',
+            '|---|---|---|---|---:|---:|---|']
+  for op in ops[:top]:
+    source = op.op_name.split('/', 1)[-1]
+    lines.append(f'| `{op.name}` | {op.kind} | {op.part} | {"yes" if op.in_loop else "no"} | '
+                 f'{op.calls_per_step:.0f} | {op.ms_per_step:.2f} | `{source}` |')
+  return lines
