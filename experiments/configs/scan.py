@@ -30,6 +30,12 @@ VARIANTS = {
 }
 
 
+# The smoke run (tests/test_configs_run.py) evaluates the loss only: greedy decoding of all 4,182
+# test commands is most of its time, and decoding is tested by the toy_translation and
+# bottleneck smoke runs and tests/test_translation.py.
+SMOKE_TEST = {'train.evaluators': 'metrics'}
+
+
 def get_config(variant: str = 'transformer'):
   return base_config(
       model=variant_of(VARIANTS, variant),
