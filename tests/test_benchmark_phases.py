@@ -1,10 +1,11 @@
-"""The benchmark's "where the time goes": parts of a train step derived from timed callables."""
+"""The benchmark's "where the time goes": parts of a train step derived from timed callables, and
+the report's line on what holds a slower step back."""
 import time
 
 import numpy as np
 import pytest
 
-from attn_jax.studies import benchmark
+from attn_jax.studies import benchmark, benchmark_report, step_profile
 
 
 def _sleeper(ms):
@@ -31,3 +32,19 @@ def test_without_the_peer_its_parts_are_missing():
   parts = benchmark.time_phases(case, {'ours_ms': 5.0, 'torch_ms': np.nan}, warmup=0, timed=1)
   assert all(np.isnan(p['torch_ms']) and np.isnan(p['ratio']) for p in parts)
   assert all(np.isfinite(p['ours_ms']) for p in parts)
+
+
+def test_holdback_names_the_parts_of_a_slower_train_step():
+  rows = [{'shape': 'lstm_L64', 'kind': 'train', 'ours_ms': 60.0, 'torch_ms': 36.0,
+           'ratio': 60 / 36},
+          {'shape': 'gru_L64', 'kind': 'train', 'ours_ms': 30.0, 'torch_ms': 36.0,
+           'ratio': 30 / 36},
+          {'shape': 'lstm_L64', 'kind': 'decode', 'ours_ms': 2.0, 'torch_ms': 1.0, 'ratio': 2.0}]
+  parts = [{'shape': 'lstm_L64', 'phase': 'forward', 'ours_ms': 20.0, 'torch_ms': 15.0},
+           {'shape': 'lstm_L64', 'phase': 'backward', 'ours_ms': 35.0, 'torch_ms': 18.0}]
+  op = lambda kind, ms: step_profile.OpTime('x', 'dot', kind, 'backward', True, '', ms, 1.0)
+  blank, line = benchmark_report.holdback_lines(
+      rows, parts, {'lstm_L64': [op('matmul', 3.0), op('elementwise', 1.0)]})
+  assert blank == ''
+  assert line == ('- lstm_L64 train: 24.0 ms over torch (forward +5.0 ms, backward +17.0 ms); '
+                  'project operation time: matmul 75%, elementwise 25%.')

@@ -83,6 +83,7 @@ def report(config, peer: str, rows: list[dict], peak: dict, memory: dict,
             if row['ratio'] > 1.0]
     lines += ['', 'Target project/torch <= 1.0: '
               + ('met at every shape.' if not over else 'not met at ' + ', '.join(over) + '.')]
+    lines += holdback_lines(rows, parts, profiles or {})
   if memory:
     lines += ['', f'## Attention memory at L={b.memory_length}', '',
               f'XLA `memory_analysis()` of the transformer train step above at length '
@@ -117,6 +118,29 @@ def report(config, peer: str, rows: list[dict], peak: dict, memory: dict,
   for shape, ops in (profiles or {}).items():
     lines += profile_section(shape, ops, b.timed_steps)
   return '\n'.join(lines) + '\n'
+
+
+def holdback_lines(rows: list[dict], parts: list[dict], profiles: dict) -> list[str]:
+  """For each train shape slower than torch: which part of the step holds it back (the
+  breakdown's excess per part) and, where profiled, how the project's operation time divides."""
+  lines = []
+  for row in rows:
+    if row['kind'] != 'train' or not row['ratio'] > 1.0:
+      continue
+    excess = {p['phase']: p['ours_ms'] - p['torch_ms'] for p in parts
+              if p['shape'] == row['shape']}
+    text = f"- {row['shape']} train: {row['ours_ms'] - row['torch_ms']:.1f} ms over torch"
+    if excess:
+      text += ' (' + ', '.join(f'{phase} {ms:+.1f} ms' for phase, ms in excess.items()) + ')'
+    if row['shape'] in profiles:
+      kinds = {}
+      for group in step_profile.summarise(profiles[row['shape']]):
+        kinds[group['kind']] = kinds.get(group['kind'], 0.0) + group['share']
+      text += '; project operation time: ' + ', '.join(
+          f'{kind} {100 * share:.0f}%' for kind, share in sorted(kinds.items(),
+                                                                 key=lambda kv: -kv[1]))
+    lines.append(text + '.')
+  return [''] + lines if lines else []
 
 
 def profile_section(shape: str, ops: list, steps: int, top: int = 10) -> list[str]:
