@@ -48,3 +48,21 @@ def test_summary_over_seeds_with_the_published_numbers():
                     'exact_match_min': 0.1, 'exact_match_max': 0.6, 'published_best': 0.208,
                     'published_overall_best': 0.138}
   assert jump['seeds'] == 1 and jump['published_best'] == 0.012
+
+
+@pytest.mark.slow  # trains and decodes twice: about 20 s on 2 quiet cores
+def test_a_rerun_reuses_the_decoded_runs(tmp_path, monkeypatch):
+  config = config_file.get_config()
+  config.update_from_flattened_dict(dict(config_file.SMOKE_TEST, **{
+      'train.num_steps': 1, 'scan_generalisation.max_examples': 8,
+      'scan_generalisation.lstm.hidden_size': 8}))
+  first = study.run(config, str(tmp_path))
+  assert first[0]['seeds'] == 1 and 0 <= first[0]['exact_match_mean'] <= 1
+
+  def no_decoding(*args, **kwargs):
+    raise AssertionError('a measured run was decoded again')
+  monkeypatch.setattr(study.translation, 'decode_split', no_decoding)
+  assert study.run(config, str(tmp_path)) == first
+  config.scan_generalisation.max_examples = 4  # another measurement: decoded again
+  with pytest.raises(AssertionError, match='decoded again'):
+    study.run(config, str(tmp_path))

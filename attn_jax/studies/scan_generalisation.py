@@ -8,8 +8,8 @@ Both ask for systematic generalisation that fitting the training distribution do
 `run(config, workdir)` (experiment `scan_generalisation`): for each split of
 `config.scan_generalisation.splits`, model of `.models` (its settings `.<model>`, over the defaults)
 and seed of `.seeds`, it trains `train.num_steps` steps into `DIR/<split>/<model>_seed<seed>/`
-(rerunning resumes; a finished run is not trained again), decodes the split's whole test set
-greedily and writes
+(rerunning resumes; a finished run is not trained again, a decoded one not decoded again), decodes
+the split's whole test set greedily and writes
   DIR/runs.csv                   split, model, seed, params, train_s, exact_match, bleu
   DIR/summary.csv                per split and model: mean, min and max exact match over seeds
   DIR/exact_match_by_length.csv  split, model, seed, target_length, examples, exact_match
@@ -17,6 +17,7 @@ greedily and writes
                                  best as a line) and, on `length`, by output length
   DIR/results.md                 the tables with the published numbers
 """
+import json
 import os
 import statistics
 
@@ -78,14 +79,22 @@ def run_config(config, split: str, model: str, seed: int):
 
 
 def measure(config, workdir: str, split: str, model: str, seed: int):
-  """Trains one run and decodes its test split: (run row, rows by output length)."""
+  """Trains one run and decodes its test split: (run row, rows by output length). The decoding
+  is kept in the run's `DIR/.../measured.json` and reused while the run's step and the number
+  of decoded commands stay the same, so a rerun of the study decodes only what is new."""
   single = run_config(config, split, model, seed)
   run_dir = os.path.join(workdir, split, f'{model}_seed{seed}')
   train_s = train_once(single, run_dir)
   trained = load_trained(single, run_dir)
+  limit = config.scan_generalisation.max_examples
+  path = os.path.join(run_dir, 'measured.json')
+  if os.path.exists(path):
+    with open(path) as f:
+      kept = json.load(f)
+    if (kept['step'], kept['max_examples']) == (trained.step, limit):
+      return {**kept['row'], 'train_s': round(train_s, 1)}, kept['by_length']
   decoded = translation.decode_split(trained.model, trained.params, trained.dataset,
-                                     batch_size=translation.DECODE_BATCH,
-                                     max_examples=config.scan_generalisation.max_examples)
+                                     batch_size=translation.DECODE_BATCH, max_examples=limit)
   scores = translation.scores(decoded, trained.dataset.target_tokenizer)
   row = {'split': split, 'model': model, 'seed': seed, 'params': num_params(trained.params),
          'train_s': round(train_s, 1), 'test_examples': len(decoded.outputs),
@@ -93,6 +102,10 @@ def measure(config, workdir: str, split: str, model: str, seed: int):
   by_length = [{'split': split, 'model': model, 'seed': seed, 'target_length': length,
                 'examples': n, 'exact_match': round(em, 4)}
                for length, (em, n) in translation.exact_match_by_length(decoded, 'target').items()]
+  if jax.process_index() == 0:
+    with open(path, 'w') as f:
+      json.dump({'step': trained.step, 'max_examples': limit, 'row': row,
+                 'by_length': by_length}, f)
   return row, by_length
 
 
