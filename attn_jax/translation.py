@@ -11,7 +11,7 @@ import dataclasses
 import numpy as np
 import sacrebleu
 
-from attn_jax import decoding
+from attn_jax import decoding, progress
 from attn_jax.data.tokenizers import pad_to
 from attn_jax.models.embedding import token_lengths
 
@@ -41,7 +41,7 @@ def translate_texts(model, params, dataset, sources: list[str], beam_size: int) 
 
 
 def decode_split(model, params, dataset, *, batch_size: int, split=None, beam_size: int = 1,
-                 max_examples: int = 0) -> Decoded:
+                 max_examples: int = 0, show_progress: bool = False) -> Decoded:
   """Decodes every example of `split` (the first `max_examples` if > 0), skipping padding rows.
 
   Args:
@@ -51,8 +51,13 @@ def decode_split(model, params, dataset, *, batch_size: int, split=None, beam_si
     split: evaluation split (default: the dataset's).
     beam_size: 1 for greedy decoding, else beam search.
     max_examples: stop after this many examples (0: all).
+    show_progress: report the examples decoded so far (a study's long decoding; the training
+      loop's evaluation keeps to its own bar).
   """
   decoded = Decoded([], [], [])
+  total = dataset.num_eval_examples(split)
+  bar = progress.bar(total=min(total, max_examples or total), unit='example', desc='decoding',
+                     disable=not show_progress)
   for batch in dataset.eval_batches(batch_size, split=split):
     real = batch['weights'].sum(axis=1) > 0
     outputs = decoding.translate(model, params, batch['inputs'], dataset.info.target_max_len,
@@ -62,8 +67,10 @@ def decode_split(model, params, dataset, *, batch_size: int, split=None, beam_si
       decoded.source_lengths.append(int(lengths[i]))
       decoded.outputs.append(decoding.until_eos(outputs[i]))
       decoded.references.append(decoding.until_eos(batch['targets'][i]))
+    bar.update(int(real.sum()))
     if max_examples and len(decoded.outputs) >= max_examples:
       break
+  bar.close()
   return decoded
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from attn_jax import decoding, modes, translation
 from attn_jax.data.tokenizers import VocabTokenizer
+from attn_jax.task import EOS_ID, PAD_ID
 
 
 def test_bleu_of_a_reference_against_itself_is_100():
@@ -56,3 +57,34 @@ def test_translation_workdir_end_to_end(tmp_path, capsys):
   assert all(os.path.dirname(p) == os.path.join(workdir, 'attention') for p in paths)
   assert all(os.path.getsize(p) > 1000 for p in paths)
   assert np.isfinite(evals[-1]['loss'])
+
+
+class _EchoDataset:
+  """Five examples in batches of two (the last one padded), targets = inputs."""
+  info = type('Info', (), {'target_max_len': 4})
+
+  def num_eval_examples(self, split=None):
+    return 5
+
+  def eval_batches(self, batch_size, split=None):
+    rows = np.array([[i + 4, EOS_ID, PAD_ID, PAD_ID] for i in range(6)])
+    for start in range(0, 6, batch_size):
+      inputs = rows[start:start + batch_size]
+      weights = (np.arange(start, start + batch_size) < 5)[:, None] * np.ones((1, 4))
+      yield {'inputs': inputs, 'targets': inputs, 'weights': weights}
+
+
+@pytest.mark.parametrize('show_progress', [False, True])
+def test_decode_split_skips_padding_stops_at_max_examples_and_reports_progress(
+    monkeypatch, capsys, show_progress):
+  monkeypatch.setattr(decoding, 'translate', lambda model, params, inputs, *args: inputs)
+  decoded = translation.decode_split(None, None, _EchoDataset(), batch_size=2,
+                                     show_progress=show_progress)
+  assert decoded.references == decoded.outputs == [[i + 4] for i in range(5)]
+  assert decoded.source_lengths == [2] * 5
+  err = capsys.readouterr().err
+  assert ('decoding: 5/5 example (100%)' in err) == show_progress
+  limited = translation.decode_split(None, None, _EchoDataset(), batch_size=2, max_examples=3,
+                                     show_progress=show_progress)
+  assert len(limited.outputs) == 4  # whole batches: the first two of two examples each
+  assert ('decoding: 4/3 example' in capsys.readouterr().err) == show_progress

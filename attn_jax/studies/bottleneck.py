@@ -56,7 +56,8 @@ def measure(config, workdir: str, name: str) -> tuple[dict, list[dict]]:
   for split in [s.strip() for s in config.bottleneck.splits.split(',') if s.strip()]:
     decoded = translation.decode_split(trained.model, trained.params, trained.dataset,
                                        batch_size=translation.DECODE_BATCH, split=split,
-                                       beam_size=config.bottleneck.beam_size)
+                                       beam_size=config.bottleneck.beam_size,
+                                       show_progress=True)
     scores = translation.scores(decoded, trained.dataset.target_tokenizer)
     summary.update({f'{split}_{k}': round(v, 4) for k, v in scores.items()})
     by_length += [{'model': name, 'split': split, 'source_length': length, 'examples': n,

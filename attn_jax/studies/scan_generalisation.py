@@ -94,7 +94,8 @@ def measure(config, workdir: str, split: str, model: str, seed: int):
     if (kept['step'], kept['max_examples']) == (trained.step, limit):
       return {**kept['row'], 'train_s': round(train_s, 1)}, kept['by_length']
   decoded = translation.decode_split(trained.model, trained.params, trained.dataset,
-                                     batch_size=translation.DECODE_BATCH, max_examples=limit)
+                                     batch_size=translation.DECODE_BATCH, max_examples=limit,
+                                     show_progress=True)
   scores = translation.scores(decoded, trained.dataset.target_tokenizer)
   row = {'split': split, 'model': model, 'seed': seed, 'params': num_params(trained.params),
          'train_s': round(train_s, 1), 'test_examples': len(decoded.outputs),
