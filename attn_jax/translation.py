@@ -100,6 +100,19 @@ def exact_match_by_length(decoded: Decoded, of: str = 'source') -> dict[int, tup
   return {length: (float(np.mean(m)), len(m)) for length, m in sorted(groups.items())}
 
 
+def length_errors(decoded: Decoded) -> dict[str, float]:
+  """How the wrong outputs go wrong in length, as fractions of all examples: `shorter` and
+  `longer` than their reference, and `stopped_early`: a strict prefix of the reference (every
+  token right, EOS too soon; the failure Newman et al. 2020 trace on SCAN's length split)."""
+  pairs = list(zip(decoded.outputs, decoded.references))
+  if not pairs:
+    return {'shorter': 0.0, 'longer': 0.0, 'stopped_early': 0.0}
+  return {'shorter': float(np.mean([len(o) < len(r) for o, r in pairs])),
+          'longer': float(np.mean([len(o) > len(r) for o, r in pairs])),
+          'stopped_early': float(np.mean([len(o) < len(r) and r[:len(o)] == o
+                                          for o, r in pairs]))}
+
+
 def evaluate(model, params, dataset, *, batch_size: int, split=None, beam_size: int = 1,
              max_examples: int = 0) -> dict[str, float]:
   """`exact_match` and `bleu` of decoding `split` (see `decode_split` for the arguments)."""

@@ -41,11 +41,14 @@ def test_a_bad_grid_names_its_setting(key, value):
 
 
 def test_summary_over_seeds_with_the_published_numbers():
-  rows = [{'split': 'length', 'model': 'lstm', 'exact_match': em} for em in (0.1, 0.2, 0.6)]
-  rows.append({'split': 'addprim_jump', 'model': 'lstm', 'exact_match': 0.0})
+  rows = [{'split': 'length', 'model': 'lstm', 'exact_match': em, 'shorter': 1 - em,
+           'stopped_early': early} for em, early in ((0.1, 0.5), (0.2, 0.4), (0.6, 0.3))]
+  rows.append({'split': 'addprim_jump', 'model': 'lstm', 'exact_match': 0.0, 'shorter': 0.0,
+               'stopped_early': 0.0})
   length, jump = study.summarise(rows)
   assert length == {'split': 'length', 'model': 'lstm', 'seeds': 3, 'exact_match_mean': 0.3,
-                    'exact_match_min': 0.1, 'exact_match_max': 0.6, 'published_best': 0.208,
+                    'exact_match_min': 0.1, 'exact_match_max': 0.6, 'shorter_mean': 0.7,
+                    'stopped_early_mean': 0.4, 'published_best': 0.208,
                     'published_overall_best': 0.138}
   assert jump['seeds'] == 1 and jump['published_best'] == 0.012
 

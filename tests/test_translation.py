@@ -30,6 +30,17 @@ def test_exact_match_and_bleu_of_decoded_outputs():
   assert translation.exact_match_by_length(decoded, of='target') == {3: (0.0, 1), 5: (1.0, 2)}
 
 
+def test_length_errors_tell_an_early_stop_from_other_short_and_long_outputs():
+  decoded = translation.Decoded(source_lengths=[1] * 5,
+                                outputs=[[4, 5], [4, 6], [4, 5, 6, 7], [4, 5, 6], [4, 5, 7]],
+                                references=[[4, 5, 6], [4, 5, 6], [4, 5, 6], [4, 5, 6],
+                                            [4, 5, 6]])
+  assert translation.length_errors(decoded) == {'shorter': 0.4, 'longer': 0.2,
+                                                'stopped_early': 0.2}
+  assert translation.length_errors(translation.Decoded([], [], [])) == {
+      'shorter': 0.0, 'longer': 0.0, 'stopped_early': 0.0}
+
+
 @pytest.mark.slow  # trains, evaluates, samples and draws: about a minute on 2 cores
 def test_translation_workdir_end_to_end(tmp_path, capsys):
   from attn_jax.config_base import base_config  # pylint: disable=import-outside-toplevel

@@ -10,7 +10,9 @@ Both ask for systematic generalisation that fitting the training distribution do
 and seed of `.seeds`, it trains `train.num_steps` steps into `DIR/<split>/<model>_seed<seed>/`
 (rerunning resumes; a finished run is not trained again, a decoded one not decoded again), decodes
 the split's whole test set greedily and writes
-  DIR/runs.csv                   split, model, seed, params, train_s, exact_match, bleu
+  DIR/runs.csv                   split, model, seed, params, train_s, exact_match, bleu, and
+                                 the fractions of outputs shorter / longer than the reference
+                                 and stopped early (a strict prefix of it)
   DIR/summary.csv                per split and model: mean, min and max exact match over seeds
   DIR/exact_match_by_length.csv  split, model, seed, target_length, examples, exact_match
   DIR/scan_generalisation.png    exact match per split and model (seeds as dots, the published
@@ -40,6 +42,9 @@ PUBLISHED = {
     'addprim_jump': {'best': 0.012, 'overall_best': 0.0008},
 }
 SPLITS = tuple(PUBLISHED)
+# What a run's row measures beyond its settings; a run measured before this list changed is
+# decoded again.
+MEASURES = ('exact_match', 'bleu', 'shorter', 'longer', 'stopped_early')
 
 
 def grid(config) -> tuple[list[str], list[str], list[int]]:
@@ -91,7 +96,8 @@ def measure(config, workdir: str, split: str, model: str, seed: int):
   if os.path.exists(path):
     with open(path) as f:
       kept = json.load(f)
-    if (kept['step'], kept['max_examples']) == (trained.step, limit):
+    if (kept['step'], kept['max_examples'], kept.get('measures')) == (trained.step, limit,
+                                                                      list(MEASURES)):
       return {**kept['row'], 'train_s': round(train_s, 1)}, kept['by_length']
   decoded = translation.decode_split(trained.model, trained.params, trained.dataset,
                                      batch_size=translation.DECODE_BATCH, max_examples=limit,
@@ -99,25 +105,30 @@ def measure(config, workdir: str, split: str, model: str, seed: int):
   scores = translation.scores(decoded, trained.dataset.target_tokenizer)
   row = {'split': split, 'model': model, 'seed': seed, 'params': num_params(trained.params),
          'train_s': round(train_s, 1), 'test_examples': len(decoded.outputs),
-         'exact_match': round(scores['exact_match'], 4), 'bleu': round(scores['bleu'], 2)}
+         'exact_match': round(scores['exact_match'], 4), 'bleu': round(scores['bleu'], 2),
+         **{k: round(v, 4) for k, v in translation.length_errors(decoded).items()}}
   by_length = [{'split': split, 'model': model, 'seed': seed, 'target_length': length,
                 'examples': n, 'exact_match': round(em, 4)}
                for length, (em, n) in translation.exact_match_by_length(decoded, 'target').items()]
   if jax.process_index() == 0:
     with open(path, 'w') as f:
-      json.dump({'step': trained.step, 'max_examples': limit, 'row': row,
-                 'by_length': by_length}, f)
+      json.dump({'step': trained.step, 'max_examples': limit, 'measures': list(MEASURES),
+                 'row': row, 'by_length': by_length}, f)
   return row, by_length
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-  """Per (split, model): exact match mean, min and max over seeds, with the published numbers."""
+  """Per (split, model): exact match mean, min and max over seeds, the mean fractions of outputs
+  shorter than their reference and stopped early, and the published numbers."""
   out = []
   for split, model in dict.fromkeys((r['split'], r['model']) for r in rows):
-    scores = [r['exact_match'] for r in rows if r['split'] == split and r['model'] == model]
+    runs = [r for r in rows if r['split'] == split and r['model'] == model]
+    scores = [r['exact_match'] for r in runs]
     out.append({'split': split, 'model': model, 'seeds': len(scores),
                 'exact_match_mean': round(statistics.fmean(scores), 4),
                 'exact_match_min': min(scores), 'exact_match_max': max(scores),
+                'shorter_mean': round(statistics.fmean(r['shorter'] for r in runs), 4),
+                'stopped_early_mean': round(statistics.fmean(r['stopped_early'] for r in runs), 4),
                 'published_best': PUBLISHED[split]['best'],
                 'published_overall_best': PUBLISHED[split]['overall_best']})
   return out
@@ -189,6 +200,8 @@ def run(config, workdir: str) -> list[dict]:
     with open(os.path.join(workdir, 'results.md'), 'w') as f:
       f.write('# SCAN generalisation splits\n\nExact match on the whole test split, greedy '
               'decoding; published: Lake & Baroni 2018 (best model for the split; their '
-              f'overall-best model).\n\n{markdown_table(summary)}\n\n## Every run\n\n'
+              'overall-best model). `shorter`: outputs shorter than their reference; '
+              '`stopped_early`: outputs that are a strict prefix of it (every action right, '
+              f'the end emitted too soon).\n\n{markdown_table(summary)}\n\n## Every run\n\n'
               f'{markdown_table(rows)}\n')
   return summary
