@@ -2,15 +2,16 @@
 
 Command:
   python launch.py --config=experiments/configs/listops.py:transformer --workdir=runs/listops
-  (variants: transformer, lstm; the LRA sizes: --config.data.listops_min_length=500
-  --config.data.listops_max_length=2000 --config.data.listops_num_train=96000)
+  (variants: transformer, lstm, mingru, and lra: LRA's lengths, example counts, model and
+  schedule, for a GPU)
 
 Data: here shortened to fit a CPU: 20,000 / 1,000 / 1,000 expressions of 50 to 200 tokens
 (LRA: 96,000 / 2,000 / 2,000 of 500 to 2,000), built into data.data_dir on first use.
-Run time and result: not measured yet at these defaults (no run is committed; training to
-convergence takes hours on the 2-core CPU). Chance is about 0.1 and always answering the most
-frequent class about 0.2; published on the long version (Tay et al. 2021, LRA): transformer
-36.37% test accuracy.
+Run time and result (measured, experiments/results/listops/; 4000 steps, 2-core CPU shared by
+two runs): test accuracy transformer 0.374 (1160 s for the command), mingru 0.406 (1457 s), lstm
+0.260 (790 s; not converged: at the majority-class level until step 3000). Chance is about 0.1
+and always answering the most frequent class about 0.2; published on the long version (Tay et
+al. 2021, LRA): transformer 36.37% test accuracy. The `lra` variant has not been run (no GPU).
 """
 from attn_jax.config_base import base_config, variant_of
 
