@@ -16,8 +16,9 @@ def test_parts_are_the_differences_of_the_timed_phases():
   case = benchmark.Case('toy_L10', 'toy', 10, 'train', _sleeper(50), _sleeper(80), 0, 0.0,
                         phases={'forward': (_sleeper(10), _sleeper(20)),
                          'forward+backward': (_sleeper(40), _sleeper(60))})
-  row = {'ours_ms': 50.0, 'torch_ms': 80.0}  # the whole steps, as `run` measured them
-  parts = {p['phase']: p for p in benchmark.time_phases(case, row, warmup=1, timed=3)}
+  seconds = benchmark.time_case(case, warmup=1, timed=3, breakdown=True)
+  assert seconds[('step', 'ours')] == pytest.approx(0.050, abs=8e-3)
+  parts = {p['phase']: p for p in benchmark.phase_rows(case, seconds)}
   assert list(parts) == ['forward', 'backward', 'optimizer']
   for phase, ours, theirs in [('forward', 10, 20), ('backward', 30, 40), ('optimizer', 10, 20)]:
     assert parts[phase]['ours_ms'] == pytest.approx(ours, abs=8)
@@ -26,10 +27,24 @@ def test_parts_are_the_differences_of_the_timed_phases():
         1e3 * parts[phase]['ours_ms'] / 10)
 
 
+def test_the_step_and_its_parts_take_turns_in_one_alternation():
+  calls = []
+  record = lambda name: (lambda: calls.append(name))
+  case = benchmark.Case('toy_L4', 'toy', 4, 'train', record('step'), record('torch step'), 0, 0.0,
+                        phases={'forward': (record('forward'), record('torch forward')),
+                                'forward+backward': (record('both'), record('torch both'))})
+  benchmark.time_case(case, warmup=0, timed=2, breakdown=True)
+  assert calls == 2 * ['step', 'torch step', 'forward', 'torch forward', 'both', 'torch both']
+  calls.clear()
+  assert set(benchmark.time_case(case, warmup=0, timed=1, breakdown=False)) == {
+      ('step', 'ours'), ('step', 'torch')}
+  assert calls == ['step', 'torch step']
+
+
 def test_without_the_peer_its_parts_are_missing():
   case = benchmark.Case('toy_L4', 'toy', 4, 'train', _sleeper(5), None, 0, 0.0,
                         phases={'forward': (_sleeper(1), None), 'forward+backward': (_sleeper(3), None)})
-  parts = benchmark.time_phases(case, {'ours_ms': 5.0, 'torch_ms': np.nan}, warmup=0, timed=1)
+  parts = benchmark.phase_rows(case, benchmark.time_case(case, warmup=0, timed=1, breakdown=True))
   assert all(np.isnan(p['torch_ms']) and np.isnan(p['ratio']) for p in parts)
   assert all(np.isfinite(p['ours_ms']) for p in parts)
 

@@ -324,10 +324,10 @@ def run(config, workdir: str):
     cases = (transformer_cases(config, name, length) if family == 'transformer'
              else recurrent_cases(config, name, family, length))
     for case in cases:
-      sides = {'ours': case.ours, **({'torch': case.torch} if case.torch else {})}
-      seconds = time_alternating(sides, b.warmup_steps, b.timed_steps)
+      seconds = time_case(case, b.warmup_steps, b.timed_steps, b.breakdown)
       row = dict(shape=case.shape, kind=case.kind, family=case.family, length=case.length,
-                 ours_ms=1e3 * seconds['ours'], torch_ms=1e3 * seconds.get('torch', np.nan),
+                 ours_ms=1e3 * seconds[('step', 'ours')],
+                 torch_ms=1e3 * seconds.get(('step', 'torch'), np.nan),
                  flops=case.flops, memory_bytes=case.memory_bytes)
       row['ratio'] = row['ours_ms'] / row['torch_ms']
       for side in ('ours', 'torch'):
@@ -338,7 +338,7 @@ def run(config, workdir: str):
       print(f"{case.shape:>18} {case.kind:>6}: ours {row['ours_ms']:9.2f} ms  torch "
             f"{row['torch_ms']:9.2f} ms  ratio {row['ratio']:.2f}", flush=True)
       if b.breakdown and case.phases:
-        parts += time_phases(case, row, b.warmup_steps, b.timed_steps)
+        parts += phase_rows(case, seconds)
       if case.kind == 'train' and case.shape in profiled:
         profiles[case.shape] = step_profile.profile_step(case.ours, case.hlo_text,
                                                           b.timed_steps)
@@ -353,18 +353,28 @@ def run(config, workdir: str):
   print(f'wrote {workdir}/results.csv, breakdown.csv, profile.csv and report.md')
 
 
-def time_phases(case: Case, row: dict, warmup: int, timed: int) -> list[dict]:
-  """Rows of "where the time goes" for one train case: forward, backward (forward+backward minus
-  forward) and optimizer (the step minus forward+backward), per side, in milliseconds."""
-  sides = {(phase, side): fn for phase, pair in case.phases.items()
-           for side, fn in zip(('ours', 'torch'), pair) if fn is not None}
-  seconds = time_alternating(sides, warmup, timed)
+def time_case(case: Case, warmup: int, timed: int, breakdown: bool) -> dict:
+  """Median seconds of the whole step, keyed ('step', side), and with `breakdown` of its parts
+  (`case.phases`), keyed (phase, side): all of them timed in ONE alternation, so that the parts
+  derived from their differences (`phase_rows`) see the same machine load."""
+  sides = {('step', side): fn for side, fn in (('ours', case.ours), ('torch', case.torch))
+           if fn is not None}
+  if breakdown:
+    sides.update({(phase, side): fn for phase, pair in case.phases.items()
+                  for side, fn in zip(('ours', 'torch'), pair) if fn is not None})
+  return time_alternating(sides, warmup, timed)
+
+
+def phase_rows(case: Case, seconds: dict) -> list[dict]:
+  """Rows of "where the time goes" for one train case from `time_case`'s medians: forward,
+  backward (forward+backward minus forward) and optimizer (the step minus forward+backward), per
+  side, in milliseconds (NaN for a side that was not timed)."""
   ms = lambda phase, side: 1e3 * seconds.get((phase, side), np.nan)
   parts = []
   for side in ('ours', 'torch'):
     forward, both = ms('forward', side), ms('forward+backward', side)
     parts.append({'forward': forward, 'backward': both - forward,
-                  'optimizer': row[f'{side}_ms'] - both})
+                  'optimizer': ms('step', side) - both})
   out = []
   for phase in ('forward', 'backward', 'optimizer'):
     ours, theirs = parts[0][phase], parts[1][phase]

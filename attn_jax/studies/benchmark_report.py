@@ -93,11 +93,12 @@ def report(config, peer: str, rows: list[dict], peak: dict, memory: dict,
       lines.append(f'| {impl} | {mem / 2 ** 20:.0f} | {memory["explicit"] / mem:.2f}x lower |')
   if parts:
     lines += ['', '## Where the time goes', '',
-              'Each train step split into its parts, timed the same way (alternating, medians): '
-              '`forward` (the loss), `backward` (loss and gradients minus the forward), '
-              '`optimizer` (the whole step minus loss and gradients: Adam, and for the project '
-              'the work XLA could not overlap); parts are differences of medians, so a small part '
-              'can read slightly negative. Per position: milliseconds over the sequence '
+              'Each train step split into its parts: the whole step, the loss alone and the loss '
+              'with its gradients, both sides, timed in one alternation (medians): `forward` (the '
+              'loss), `backward` (loss and gradients minus the forward), `optimizer` (the whole '
+              'step minus loss and gradients: Adam, and for the project the work XLA could not '
+              'overlap); parts are differences of medians, so a small part can read slightly '
+              'negative. Per position: milliseconds over the sequence '
               'length (for a recurrent layer, the cost of one scanned time step).', '',
               '| shape | part | project ms | torch ms | project/torch | project us/position '
               '| torch us/position |', '|---|---|---:|---:|---:|---:|---:|']
