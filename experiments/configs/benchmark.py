@@ -9,6 +9,12 @@ transformer at L=2048 per attention implementation (`attn_jax/studies/benchmark.
 Command (PyTorch from the bench extra: pip install -e '.[bench]'; without it only our side runs):
   python launch.py --config=experiments/configs/benchmark.py --workdir=runs/benchmark
   (a subset: --config.shapes=lstm_L64,transformer_L128)
+
+Run time and result (2-core CPU, PyTorch 2.13.0, 2026-12-02; experiments/results/benchmark_cpu/):
+30 min 16 s for all twelve shapes. Train step project/torch: rnn 1.02 / 1.13 / 1.05 (L = 64 /
+256 / 1024), lstm 1.89 / 2.16 / 1.45, gru 0.92 / 1.03 / 1.02, transformer 1.22 / 1.30 / 1.84
+(L = 128 / 512 / 1024); 'blocked' attention 1.23x faster than 'explicit' at L=1024 and 3.83x
+less memory at L=2048 (4,161 against 15,933 MiB).
 """
 import ml_collections
 
