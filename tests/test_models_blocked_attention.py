@@ -34,3 +34,17 @@ def test_blocked_equals_explicit_values_and_gradients(name, block_size):
     np.testing.assert_allclose(g_blocked, g_explicit, atol=1e-5)
   if name == 'fully_masked_rows':
     assert not np.any(np.asarray(blocked(q, k, v))[1])
+
+
+@pytest.mark.parametrize('q_len,k_len,tiled', [(1, 64, False), (8, 8, False), (9, 8, True)])
+def test_scores_that_fit_in_one_tile_take_the_explicit_path(q_len, k_len, tiled):
+  """A decode step (one query against the cache) or a short sequence is not tiled (no loop in
+  the program); longer ones are; the values equal 'explicit' either way."""
+  rng = np.random.default_rng(1)
+  q, k, v = (jnp.asarray(rng.normal(size=(B, n, H, D)), jnp.float32) for n in (q_len, k_len, k_len))
+  mask = attention.causal_mask(q_len, k_len) if q_len == k_len else None
+  blocked = lambda q, k, v: attention.blocked_attention(q, k, v, mask, block_size=8)
+  primitives = {eqn.primitive.name for eqn in jax.make_jaxpr(blocked)(q, k, v).jaxpr.eqns}
+  assert bool(primitives & {'custom_vjp_call', 'custom_vjp_call_jaxpr'}) == tiled, primitives
+  np.testing.assert_allclose(blocked(q, k, v),
+                             attention.dot_product_attention(q, k, v, mask)[0], atol=1e-5)

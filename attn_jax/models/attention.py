@@ -114,7 +114,10 @@ def blocked_attention(q, k, v, mask=None, block_size: int = BLOCK_SIZE):
   FlashAttention, Dao et al. 2022), and a (query, key) block whose mask is all False (above the
   diagonal of a causal mask, or all padding) is skipped. The backward pass (a custom VJP) keeps
   only the output and the log-sum-exp per query and recomputes each tile. Equals
-  `dot_product_attention(q, k, v, mask)[0]`, fully masked rows (zeros) included.
+  `dot_product_attention(q, k, v, mask)[0]`, fully masked rows (zeros) included. Scores that fit
+  in one tile (q_len * k_len <= block_size ** 2: short sequences, and the one query of a decode
+  step against its KV cache) take the explicit path: tiling them saves no memory and made a
+  one-token decode step at a 1024-token cache 2.6x slower (experiments/results/benchmark_cpu).
 
   Args:
     q: `[batch, q_len, heads, head_dim]`; k, v: `[batch, k_len, heads, head_dim]`.
@@ -124,6 +127,8 @@ def blocked_attention(q, k, v, mask=None, block_size: int = BLOCK_SIZE):
     `[batch, q_len, heads, head_dim]`.
   """
   q_len, k_len = q.shape[1], k.shape[1]
+  if q_len * k_len <= block_size ** 2:
+    return dot_product_attention(q, k, v, mask)[0]
   bq, bk = min(block_size, q_len), min(block_size, k_len)
   q_pad, k_pad = -(-q_len // bq) * bq, -(-k_len // bk) * bk
   if mask is None and k_pad > k_len:
