@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from attn_jax.models import positional
+from attn_jax.models.dense import DenseGeneral
 
 ATTENTION_IMPLS = ('explicit', 'fused', 'blocked')
 BLOCK_SIZE = 128  # query and key block length of the 'blocked' path
@@ -306,7 +307,7 @@ class MultiHeadAttention(nn.Module):
     if self.features % self.num_heads:
       raise ValueError(f'features {self.features} not divisible by num_heads {self.num_heads}')
     head_dim = self.features // self.num_heads
-    dense = lambda name: nn.DenseGeneral((self.num_heads, head_dim), dtype=self.dtype, name=name)
+    dense = lambda name: DenseGeneral((self.num_heads, head_dim), dtype=self.dtype, name=name)
     self_attention = inputs_kv is None
     inputs_kv = inputs_q if self_attention else inputs_kv
     q = dense('query')(inputs_q)  # [batch, q_len, heads, head_dim]
@@ -327,7 +328,7 @@ class MultiHeadAttention(nn.Module):
       self.sow('intermediates', 'attention_weights', weights)
       weights = nn.Dropout(self.dropout_rate)(weights, deterministic=not train)
       out = attend(weights, v)
-    return nn.DenseGeneral(self.features, axis=(-2, -1), dtype=self.dtype, name='out')(out)
+    return DenseGeneral(self.features, axis=(-2, -1), dtype=self.dtype, name='out')(out)
 
   def _update_cache(self, k, v, mask):
     """Writes this step's key/value at `cache_index`; returns the whole cache `[batch, max_len,

@@ -7,6 +7,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from attn_jax.models.dense import Dense
 from attn_jax.task import PAD_ID
 
 
@@ -37,5 +38,5 @@ class InputEmbedding(nn.Module):
     if self.vocab_size:
       x = nn.Embed(self.vocab_size, self.features, dtype=self.dtype, name='embed')(inputs)
     else:
-      x = nn.Dense(self.features, dtype=self.dtype, name='project')(inputs.astype(self.dtype))
+      x = Dense(self.features, dtype=self.dtype, name='project')(inputs.astype(self.dtype))
     return self.perturb('embedded', x)

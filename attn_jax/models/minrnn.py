@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from attn_jax.models import initializers
+from attn_jax.models.dense import Dense
 
 # log(0) for the masked b_t: finite, so exp() gives 0 and gradients through logaddexp stay finite.
 LOG_ZERO = -1e30
@@ -132,8 +133,8 @@ class MinRNNLayer(nn.Module):
     """x `[batch, length, features]` -> (final state `[batch, hidden]`, states
     `[batch, length, hidden]`). The scan runs in float32 (or wider) whatever `dtype` is."""
     cell = MIN_CELLS[self.cell]
-    k = nn.Dense(cell.num_gates * self.hidden_size, dtype=self.dtype,
-                 bias_init=cell.bias_init(self.hidden_size), name='input')(x)
+    k = Dense(cell.num_gates * self.hidden_size, dtype=self.dtype,
+              bias_init=cell.bias_init(self.hidden_size), name='input')(x)
     scan_dtype = jnp.promote_types(k.dtype, jnp.float32)
     log_a, log_b = cell.coefficients(k.astype(scan_dtype))
     if carry is None:

@@ -12,6 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from attn_jax.models.dense import Dense
 from attn_jax.task import PAD_ID
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -73,6 +74,6 @@ class MLP(nn.Module):
     """inputs `[batch, ...]` -> float32 logits `[batch, num_classes]`."""
     x = Features(self.vocab_size, self.hidden_size, self.dtype)(inputs)
     for _ in range(self.num_layers):
-      x = ACTIVATIONS[self.activation](nn.Dense(self.hidden_size, dtype=self.dtype)(x))
+      x = ACTIVATIONS[self.activation](Dense(self.hidden_size, dtype=self.dtype)(x))
       x = nn.Dropout(self.dropout_rate)(x, deterministic=not train)
-    return nn.Dense(self.num_classes, dtype=self.dtype)(x).astype(jnp.float32)
+    return Dense(self.num_classes, dtype=self.dtype)(x).astype(jnp.float32)

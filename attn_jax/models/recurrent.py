@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from attn_jax.models import attention, initializers, minrnn
+from attn_jax.models.dense import Dense, over_flat_batch
 from attn_jax.models.embedding import InputEmbedding, token_lengths, token_valid
 
 Carry = Any  # one layer's state: h `[batch, hidden]`, or (c, h) for the LSTM
@@ -151,8 +152,8 @@ class RecurrentLayer(nn.Module):
     """x `[batch, length, features]` -> (final carry, hidden states `[batch, length, hidden]`)."""
     cell = CELLS[self.cell]
     width = cell.num_gates * self.hidden_size
-    xw = nn.Dense(width, dtype=self.dtype, bias_init=cell.bias_init(self.hidden_size),
-                  name='input')(x)
+    xw = Dense(width, dtype=self.dtype, bias_init=cell.bias_init(self.hidden_size),
+               name='input')(x)
     w_h = self.param('recurrent', _recurrent_init, (self.hidden_size, width)).astype(self.dtype)
     if carry is None:
       carry = cell.zero_carry(x.shape[0], self.hidden_size, self.dtype)
@@ -242,7 +243,7 @@ class RecurrentClassifier(nn.Module):
     top = finals[-1]
     h = jnp.concatenate([output(top[0]), output(top[1])], -1) if c.bidirectional else output(top)
     h = nn.Dropout(c.dropout_rate)(h, deterministic=not train)
-    return nn.Dense(self.num_classes, dtype=c.dtype, name='head')(h).astype(jnp.float32)
+    return Dense(self.num_classes, dtype=c.dtype, name='head')(h).astype(jnp.float32)
 
 
 class RecurrentLM(nn.Module):
@@ -261,14 +262,14 @@ class RecurrentLM(nn.Module):
     self.stack = RecurrentStack(c.unidirectional())
     self.dropout = nn.Dropout(c.dropout_rate)
     if not self.tie_embeddings:
-      self.head = nn.Dense(self.vocab_size, dtype=c.dtype)
+      self.head = Dense(self.vocab_size, dtype=c.dtype)
 
   def _run(self, tokens, carries, train):
     """tokens `[batch, length]` -> (float32 logits `[batch, length, vocab]`, final carries)."""
     embedded = self.perturb('embedded', self.embed(tokens))  # see InputEmbedding
     h, carries = self.stack(embedded, carries=carries, train=train)
     h = self.dropout(h, deterministic=not train)
-    logits = self.embed.attend(h) if self.tie_embeddings else self.head(h)
+    logits = over_flat_batch(self.embed.attend, h, 1) if self.tie_embeddings else self.head(h)
     return logits.astype(jnp.float32), carries
 
   def __call__(self, inputs: jax.Array, train: bool = False) -> jax.Array:
@@ -295,7 +296,7 @@ class Bridge(nn.Module):
 
   @nn.compact
   def __call__(self, finals: list) -> list:
-    dense = lambda f, b: nn.Dense(self.hidden_size, dtype=self.dtype)(jnp.concatenate([f, b], -1))
+    dense = lambda f, b: Dense(self.hidden_size, dtype=self.dtype)(jnp.concatenate([f, b], -1))
     return [jax.tree.map(dense, forward, backward) for forward, backward in finals]
 
 
@@ -344,12 +345,12 @@ class BahdanauLayer(nn.Module):
     contexts `[batch, length, enc_dim]`)."""
     cell = CELLS[self.cell]
     width = cell.num_gates * self.hidden_size
-    xw = nn.Dense(width, dtype=self.dtype, bias_init=cell.bias_init(self.hidden_size),
-                  name='input')(x)
+    xw = Dense(width, dtype=self.dtype, bias_init=cell.bias_init(self.hidden_size),
+               name='input')(x)
     w_h = self.param('recurrent', _recurrent_init, (self.hidden_size, width)).astype(self.dtype)
     w_c = self.param('context', nn.initializers.lecun_normal(),
                      (encoded_outputs.shape[-1], width)).astype(self.dtype)
-    keys = nn.Dense(self.hidden_size, dtype=self.dtype, name='key')(encoded_outputs)
+    keys = Dense(self.hidden_size, dtype=self.dtype, name='key')(encoded_outputs)
     v = self.param('v', nn.initializers.normal(0.1), (self.hidden_size,)).astype(self.dtype)
     query_kernel = self.param('query_kernel', nn.initializers.lecun_normal(),
                               (self.hidden_size, self.hidden_size)).astype(self.dtype)
@@ -398,11 +399,11 @@ class RecurrentSeq2Seq(nn.Module):
     if stacked:
       self.decoder = RecurrentStack(c.unidirectional(stacked))
     if self.attention == 'luong':
-      self.luong_key = nn.Dense(h, use_bias=False, dtype=dtype)
+      self.luong_key = Dense(h, use_bias=False, dtype=dtype)
     if self.attention != 'none':
-      self.combine = nn.Dense(h, dtype=dtype)
+      self.combine = Dense(h, dtype=dtype)
     self.dropout = nn.Dropout(c.dropout_rate)
-    self.head = nn.Dense(self.target_vocab_size, dtype=dtype)
+    self.head = Dense(self.target_vocab_size, dtype=dtype)
 
   def encode(self, inputs: jax.Array, train: bool = False) -> dict:
     """inputs `[batch, src_len]` -> {'outputs': `[batch, src_len, hidden * directions]`,

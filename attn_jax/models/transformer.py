@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from attn_jax.models.attention import MultiHeadAttention, causal_mask, padding_mask
+from attn_jax.models.dense import Dense, over_flat_batch
 from attn_jax.models.embedding import InputEmbedding, token_valid
 from attn_jax.models.mlp import ACTIVATIONS, masked_mean
 from attn_jax.models.positional import AddPositionalEncoding
@@ -67,9 +68,9 @@ class FeedForward(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     cfg = self.config
-    h = ACTIVATIONS[cfg.activation](nn.Dense(cfg.mlp_dim, dtype=cfg.dtype)(x))
+    h = ACTIVATIONS[cfg.activation](Dense(cfg.mlp_dim, dtype=cfg.dtype)(x))
     h = nn.Dropout(cfg.dropout_rate)(h, deterministic=not train)
-    return nn.Dense(x.shape[-1], dtype=cfg.dtype)(h)
+    return Dense(x.shape[-1], dtype=cfg.dtype)(h)
 
 
 class TransformerBlock(nn.Module):
@@ -180,7 +181,7 @@ class PooledEncoder(nn.Module):
     y = TransformerStack(cfg, name='encoder')(
         x, padding_mask(valid), positions=jnp.arange(x.shape[1]), train=train)
     pooled = pool(y, valid, self.pooling)
-    return nn.Dense(self.num_classes, dtype=cfg.dtype, name='head')(pooled).astype(jnp.float32)
+    return Dense(self.num_classes, dtype=cfg.dtype, name='head')(pooled).astype(jnp.float32)
 
 
 class TransformerClassifier(nn.Module):
@@ -224,7 +225,7 @@ class TokenOutput(nn.Module):
 
   @nn.compact
   def __call__(self, y: jax.Array, embed: nn.Embed) -> jax.Array:
-    logits = embed.attend(y) if self.tie_embeddings else nn.Dense(
+    logits = over_flat_batch(embed.attend, y, 1) if self.tie_embeddings else Dense(
         self.vocab_size, dtype=self.dtype, name='head')(y)
     return logits.astype(jnp.float32)
 

@@ -39,6 +39,7 @@ import optax
 
 from attn_jax.errors import ConfigError
 from attn_jax.models import attention, recurrent
+from attn_jax.models.dense import Dense
 from attn_jax.models.transformer import TransformerConfig, TransformerLM, init_cache
 from attn_jax.studies import benchmark_report, step_profile
 from attn_jax.studies.cost import compiled_memory_bytes
@@ -63,7 +64,7 @@ class RecurrentHead(nn.Module):
   @nn.compact
   def __call__(self, x, carry=None):
     carry, hs = recurrent.RecurrentLayer(self.cell, self.hidden, name='layer')(x, carry)
-    return nn.Dense(self.outputs, name='head')(hs), carry
+    return Dense(self.outputs, name='head')(hs), carry
 
 
 @dataclasses.dataclass
