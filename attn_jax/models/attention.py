@@ -215,9 +215,9 @@ def _blocked_fwd(qb, kb, vb, mask):
 
 
 def _blocked_bwd(residuals, d_out):
-  """Recomputes each tile's weights p = exp(s - lse): dV = p^T dO, dS = p (dO V^T - rowsum(dO O)),
-  dQ = dS K scale, dK = dS^T Q scale; one pass over key blocks (dK, dV), one over query blocks
-  (dQ)."""
+  """Recomputes each tile's weights p = exp(s - lse) once: dV = p^T dO, dS = p (dO V^T -
+  rowsum(dO O)), dQ = dS K scale, dK = dS^T Q scale; one pass over key blocks, each over the
+  query blocks, carrying dK, dV of the key block and dQ of all query blocks."""
   qb, kb, vb, mask, out, lse = residuals
   scale, dtype, scores = _tiles(qb, kb, mask)
   bq, bk = qb.shape[3], kb.shape[3]
@@ -233,31 +233,20 @@ def _blocked_bwd(residuals, d_out):
     dp = jnp.einsum('bhqd,bhkd->bhqk', d_out[i], vb[j].astype(dtype))
     return p, p * (dp - delta[i][..., None])
 
-  def key_block(args):
-    j, = args
-
+  def key_block(dq, j):
     def over_queries(carry, i):
       def compute(carry):
-        dk, dv = carry
+        dk, dv, dq = carry
         p, ds = tile(i, j)
+        dq = dq.at[i].add(scale * jnp.einsum('bhqk,bhkd->bhqd', ds, kb[j].astype(dtype)))
         return (dk + scale * jnp.einsum('bhqk,bhqd->bhkd', ds, qb[i].astype(dtype)),
-                dv + jnp.einsum('bhqk,bhqd->bhkd', p, d_out[i]))
+                dv + jnp.einsum('bhqk,bhqd->bhkd', p, d_out[i]), dq)
       return _skip_masked(mask, i, j, bq, bk, compute, carry), None
     zeros = jnp.zeros(kb.shape[1:], dtype)
-    return jax.lax.scan(over_queries, (zeros, zeros), jnp.arange(qb.shape[0]))[0]
+    (dk, dv, dq), _ = jax.lax.scan(over_queries, (zeros, zeros, dq), jnp.arange(qb.shape[0]))
+    return dq, (dk, dv)
 
-  def query_block(args):
-    i, = args
-
-    def over_keys(dq, j):
-      def compute(dq):
-        _, ds = tile(i, j)
-        return dq + scale * jnp.einsum('bhqk,bhkd->bhqd', ds, kb[j].astype(dtype))
-      return _skip_masked(mask, i, j, bq, bk, compute, dq), None
-    return jax.lax.scan(over_keys, jnp.zeros(qb.shape[1:], dtype), jnp.arange(kb.shape[0]))[0]
-
-  dk, dv = jax.lax.map(key_block, (jnp.arange(kb.shape[0]),))
-  dq = jax.lax.map(query_block, (jnp.arange(qb.shape[0]),))
+  dq, (dk, dv) = jax.lax.scan(key_block, jnp.zeros(qb.shape, dtype), jnp.arange(kb.shape[0]))
   return dq.astype(qb.dtype), dk.astype(kb.dtype), dv.astype(vb.dtype), None
 
 
