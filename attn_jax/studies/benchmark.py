@@ -186,7 +186,9 @@ def recurrent_cases(config, name: str, cell: str, length: int) -> list[Case]:
   batch = (jnp.asarray(x), jnp.asarray(target))
   step, args, loss = _jax_train(loss_fn, params, batch)
   carry = recurrent.CELLS[cell].zero_carry(r.batch_size, r.hidden_size, jnp.float32)
-  decode = jax.jit(lambda p, x_t, c: (p, x_t, model.apply({'params': p}, x_t, c)[1]))
+  # The prediction is returned (fed back as the next input): a step whose output is dropped
+  # would let XLA skip the head, which torch's step computes.
+  decode = jax.jit(lambda p, x_t, c: (p, *model.apply({'params': p}, x_t, c)))
   decode_args = (_copy(params), jnp.asarray(x[:, :1]), carry)
   torch_train = torch_decode = peer = torch_loss = None
   if HAS_TORCH:
@@ -238,9 +240,13 @@ def transformer_cases(config, name: str, length: int) -> list[Case]:
                                                                 config.attention_impl)
   model = transformer_model(config, length, config.attention_impl)
   cache = init_cache(model, tokens[:, :-1])
-  decode = jax.jit(lambda p, c, tok: (p, model.apply({'params': p, 'cache': c}, tok, decode=True,
-                                                     mutable=['cache'])[1]['cache'], tok),
-                   donate_argnums=(1,))
+
+  def decode_step(p, c, tok):
+    """One greedy token: the logits are used (the argmax is the next input), so XLA cannot
+    drop the last block and the output layer, which torch's step computes."""
+    logits, state = model.apply({'params': p, 'cache': c}, tok, decode=True, mutable=['cache'])
+    return p, state['cache'], jnp.argmax(logits[:, -1:], axis=-1).astype(tok.dtype)
+  decode = jax.jit(decode_step, donate_argnums=(1,))
   decode_args = (_copy(params), cache, jnp.asarray(tokens[:, :1]))
   torch_train = torch_decode = peer = torch_loss = None
   if HAS_TORCH:
