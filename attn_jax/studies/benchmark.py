@@ -187,9 +187,12 @@ def recurrent_cases(config, name: str, cell: str, length: int) -> list[Case]:
   step, args, loss = _jax_train(loss_fn, params, batch)
   carry = recurrent.CELLS[cell].zero_carry(r.batch_size, r.hidden_size, jnp.float32)
   # The prediction is returned (fed back as the next input): a step whose output is dropped
-  # would let XLA skip the head, which torch's step computes.
-  decode = jax.jit(lambda p, x_t, c: (p, *model.apply({'params': p}, x_t, c)))
-  decode_args = (_copy(params), jnp.asarray(x[:, :1]), carry)
+  # would let XLA skip the head, which torch's step computes. The parameters pass through
+  # donated, so XLA hands them back without copying them every step.
+  decode = jax.jit(lambda p, x_t, c: (p, *model.apply({'params': p}, x_t, c)),
+                   donate_argnums=(0, 2))
+  # _copy(carry): the LSTM's zero carry (h, h) is one buffer twice, which cannot be donated.
+  decode_args = (_copy(params), jnp.asarray(x[:, :1]), _copy(carry))
   torch_train = torch_decode = peer = torch_loss = None
   if HAS_TORCH:
     peer = torch_peer.load(torch_peer.RecurrentHead(cell, r.features, r.hidden_size, r.features),
@@ -243,10 +246,11 @@ def transformer_cases(config, name: str, length: int) -> list[Case]:
 
   def decode_step(p, c, tok):
     """One greedy token: the logits are used (the argmax is the next input), so XLA cannot
-    drop the last block and the output layer, which torch's step computes."""
+    drop the last block and the output layer, which torch's step computes. The parameters and
+    the cache are donated: passed through without a copy per step."""
     logits, state = model.apply({'params': p, 'cache': c}, tok, decode=True, mutable=['cache'])
     return p, state['cache'], jnp.argmax(logits[:, -1:], axis=-1).astype(tok.dtype)
-  decode = jax.jit(decode_step, donate_argnums=(1,))
+  decode = jax.jit(decode_step, donate_argnums=(0, 1))
   decode_args = (_copy(params), cache, jnp.asarray(tokens[:, :1]))
   torch_train = torch_decode = peer = torch_loss = None
   if HAS_TORCH:

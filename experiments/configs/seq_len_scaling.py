@@ -30,10 +30,10 @@ Variants and the cells they cover:
 
 Run time and result of `cpu` (measured: `python launch.py --workdir=DIR` on the quiet 2-core CPU,
 2026-12-01; experiments/results/seq_len_scaling_cpu/): 647 s in all (cost 1.9 min, capability 8.4
-min, gradient flow and inference 0.2 min each); re-measured 2026-12-02 (commit 27b3e91, a machine
-half as fast that day): 1,501 s, the same outcomes. first_token: rnn and lstm solve L=16 only, gru
+min, gradient flow and inference 0.2 min each); re-measured 2026-12-02 (commit c75e2d7, a 2-core
+Intel Xeon with AVX-512): 555 s, the same outcomes. first_token: rnn and lstm solve L=16 only, gru
 (chrono init), mingru and the transformer solve L=64 in every seed; parity: rnn and lstm solve L=16
-and keep >= 0.99 at 4L, the transformer solves L=8 only (0.75 / 0.63 at 2L / 4L), mingru never;
+and keep >= 0.98 at 4L, the transformer solves L=8 only (0.76 / 0.63 at 2L / 4L), mingru never;
 mqar: no family learns it at this budget (all at the guessing level), so that row does not
 separate the families here: use `cpu_full` or a wider model for it.
 """
