@@ -48,5 +48,5 @@ def get_config():
       # profile_shapes: shapes whose project train step is profiled op by op (jax.profiler).
       bench=dict(warmup_steps=2, timed_steps=7, matmul_size=2048, memory_length=2048,
                  breakdown=True, attention_time_length=1024,
-                 profile_shapes='lstm_L64,gru_L64,transformer_L512'),
+                 profile_shapes='rnn_L256,lstm_L64,gru_L64,transformer_L512,transformer_L1024'),
   ))
