@@ -10,11 +10,11 @@ Command (PyTorch from the bench extra: pip install -e '.[bench]'; without it onl
   python launch.py --config=experiments/configs/benchmark.py --workdir=runs/benchmark
   (a subset: --config.shapes=lstm_L64,transformer_L128)
 
-Run time and result (2-core Intel Xeon, PyTorch 2.13.0, 2026-12-02, commit 174e3f3;
-experiments/results/benchmark_cpu/): 11 min 46 s for all twelve shapes. Train step
-project/torch: rnn 1.23 / 1.42 / 1.36 (L = 64 / 256 / 1024), lstm 2.12 / 2.03 / 1.69, gru
-1.17 / 1.28 / 1.09, transformer 1.26 / 1.26 / 1.57 (L = 128 / 512 / 1024, 'blocked'); 'blocked'
-attention 1.63x faster than 'explicit' at L=1024 and 3.83x less memory at L=2048 (4,161 against
+Run time and result (2-core Intel Xeon, PyTorch 2.13.0, 2026-12-02, commit 4cafae1;
+experiments/results/benchmark_cpu/): 11 min 58 s for all twelve shapes. Train step
+project/torch: rnn 1.28 / 1.42 / 1.39 (L = 64 / 256 / 1024), lstm 2.21 / 1.92 / 1.69, gru
+1.24 / 1.31 / 1.12, transformer 1.23 / 1.23 / 1.53 (L = 128 / 512 / 1024, 'blocked'); 'blocked'
+attention 1.58x faster than 'explicit' at L=1024 and 3.83x less memory at L=2048 (4,161 against
 15,933 MiB).
 """
 import ml_collections
