@@ -20,6 +20,7 @@ def _values_and_grads(module, params, x):
     (dense.Dense(5, use_bias=False), nn.Dense(5, use_bias=False), (2, 3, 7, 4)),
     (dense.DenseGeneral((2, 3)), nn.DenseGeneral((2, 3)), (2, 3, 4)),
     (dense.DenseGeneral(5, axis=(-2, -1)), nn.DenseGeneral(5, axis=(-2, -1)), (2, 3, 2, 4)),
+    (dense.DenseGeneral(5, axis=[-2, -1]), nn.DenseGeneral(5, axis=[-2, -1]), (2, 3, 2, 4)),
     (dense.Dense(5), nn.Dense(5), (4,)),
 ])
 def test_same_parameters_values_and_gradients_as_flax(ours, theirs, shape):
@@ -54,3 +55,8 @@ def test_over_flat_batch_reshapes_around_the_call():
 def test_dense_general_over_leading_axes_is_refused():
   with pytest.raises(ValueError, match='trailing axes'):
     dense.DenseGeneral(5, axis=0).init(KEY, jnp.ones((3, 4)))
+
+
+def test_dense_general_with_batch_dims_is_refused():
+  with pytest.raises(ValueError, match='batch_dims'):
+    dense.DenseGeneral(5, batch_dims=(0,)).init(KEY, jnp.ones((3, 4)))

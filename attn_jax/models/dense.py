@@ -36,7 +36,9 @@ class DenseGeneral(nn.DenseGeneral):
   as one product over the flattened leading axes."""
 
   def __call__(self, inputs: jax.Array) -> jax.Array:
-    axis = self.axis if isinstance(self.axis, tuple) else (self.axis,)
+    axis = (self.axis,) if isinstance(self.axis, int) else tuple(self.axis)
     if sorted(a % inputs.ndim for a in axis) != list(range(inputs.ndim - len(axis), inputs.ndim)):
       raise ValueError(f'DenseGeneral: axis {self.axis} must be the trailing axes of the input')
+    if self.batch_dims:  # they would be flattened away with the other leading axes
+      raise ValueError(f'DenseGeneral: batch_dims {self.batch_dims} are not supported')
     return over_flat_batch(super().__call__, inputs, len(axis))
