@@ -37,7 +37,8 @@ def _guides(ax, lengths: Sequence[int], values: Sequence[float]):
 
 
 def scaling_plot(rows: Sequence[dict], models: Sequence[str], column: str, path: str, *,
-                 ylabel: str, title: str, log_y: bool = True, chance: float | None = None):
+                 ylabel: str, title: str, log_y: bool = True,
+                 guessing_accuracy: float | None = None):
   """One line per model of `column` against `seq_len` (log-2 x axis; log y if `log_y`).
 
   Cells that ran out of memory or failed are marked with an x on the x axis.
@@ -58,8 +59,9 @@ def scaling_plot(rows: Sequence[dict], models: Sequence[str], column: str, path:
   log_y = log_y and min(all_values, default=0) > 0  # nothing to draw on a log axis otherwise
   if log_y and len(set(all_lengths)) > 1:
     _guides(ax, all_lengths, all_values)
-  if chance is not None and not math.isnan(chance):
-    ax.axhline(chance, color='grey', linestyle=':', linewidth=1, label='chance')
+  if guessing_accuracy is not None and not math.isnan(guessing_accuracy):
+    ax.axhline(guessing_accuracy, color='grey', linestyle=':', linewidth=1,
+               label='guessing level')
   ax.set_xscale('log', base=2)
   if log_y:
     ax.set_yscale('log')
@@ -72,12 +74,13 @@ def scaling_plot(rows: Sequence[dict], models: Sequence[str], column: str, path:
 
 
 def write_scaling_plots(rows: Sequence[dict], models: Sequence[str], workdir: str, *,
-                        chance: float | None = None) -> list[str]:
+                        guessing_accuracy: float | None = None) -> list[str]:
   """Writes `SCALING_PLOTS` into `workdir`; returns their file names."""
   names = []
   for name, column, ylabel, log_y, title in SCALING_PLOTS:
     scaling_plot(rows, models, column, os.path.join(workdir, name), ylabel=ylabel, title=title,
-                 log_y=log_y, chance=chance if column == 'accuracy' else None)
+                 log_y=log_y,
+                 guessing_accuracy=guessing_accuracy if column == 'accuracy' else None)
     names.append(name)
   return names
 
@@ -142,6 +145,13 @@ def _seed_stats(rows: Sequence[dict], task: str, model: str, column: str):
           [min(by_length[l]) for l in lengths], [max(by_length[l]) for l in lengths])
 
 
+def guessing_levels(rows: Sequence[dict], task: str) -> list[tuple[int, float]]:
+  """[(length, the task's guessing accuracy there)] from the rows' `guessing_accuracy`."""
+  levels = {r['seq_len']: float(r['guessing_accuracy']) for r in rows
+            if r['task'] == task and not math.isnan(float(r.get('guessing_accuracy', math.nan)))}
+  return sorted(levels.items())
+
+
 def _task_panels(tasks: Sequence[str], height: float = 3.8):
   fig = Figure(figsize=(4.2 * max(len(tasks), 1), height), layout='constrained')
   axes = fig.subplots(1, max(len(tasks), 1), squeeze=False)[0]
@@ -160,6 +170,10 @@ def capability_accuracy_plot(rows: Sequence[dict], tasks: Sequence[str], models:
       if lengths:
         line, = ax.plot(lengths, mean, 'o-', label=model)
         ax.fill_between(lengths, low, high, color=line.get_color(), alpha=0.2)
+    guessing = guessing_levels(rows, task)
+    if guessing:
+      ax.plot(*zip(*guessing), linestyle=':', color='grey', linewidth=1.2,
+              label='guessing level')
     if solve_accuracy is not None:
       ax.axhline(solve_accuracy, color='grey', linestyle=':', linewidth=1, label='solved')
     ax.set_xscale('log', base=2)

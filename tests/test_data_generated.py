@@ -1,4 +1,6 @@
 """Generated long-range tasks: determinism by (seed, step), sharding, labels by construction."""
+import itertools
+
 import numpy as np
 import pytest
 
@@ -166,3 +168,37 @@ def test_longer_evaluation_splits(name):
   if name == 'parity':
     for row_bits, targets in zip(long['inputs'] - 1, long['targets'] - 1):
       assert targets.tolist() == _parity_reference(row_bits.tolist())
+
+
+@pytest.mark.parametrize('draws,categories', [(1, 5), (2, 10), (3, 3), (4, 10), (5, 4)])
+def test_most_frequent_share_matches_enumeration(draws, categories):
+  """Every one of the categories**draws equally likely contexts, counted in Python."""
+  total = sum(max(context.count(v) for v in set(context))
+              for context in itertools.product(range(categories), repeat=draws))
+  expected = total / categories**draws / draws
+  assert generated.most_frequent_share(draws, categories) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize('name,seq_len,num_classes', [('mqar', 16, 10), ('mqar', 64, 10),
+                                                      ('mqar', 32, 32), ('recall', 18, 5)])
+def test_guessing_level_is_the_most_frequent_context_value(name, seq_len, num_classes):
+  """The stated guessing level equals the held-out accuracy of answering, at every weighted
+  position, the most frequent value among the context's values (4000 examples: within 0.015)."""
+  ds = _load(name, seq_len=seq_len, num_classes=num_classes, num_eval_examples=4000)
+  batch = next(ds.eval_batches(4000))
+  pairs = seq_len // 4 if name == 'mqar' else (seq_len - 2) // 2
+  start = 0 if name == 'mqar' else seq_len - 2 * pairs - 2
+  values = batch['inputs'][:, start + 1:start + 2 * pairs:2]  # [examples, pairs]
+  guess = np.array([np.bincount(row).argmax() for row in values])
+  targets = batch['targets'] if name == 'mqar' else batch['targets'] + ds.info.vocab_size - num_classes
+  weights = batch['weights'].reshape(len(guess), -1)
+  correct = (targets.reshape(len(guess), -1) == guess[:, None]) * weights
+  measured = correct.sum() / weights.sum()
+  assert ds.guessing_accuracy == pytest.approx(measured, abs=0.015)
+
+
+def test_guessing_levels_of_the_other_tasks():
+  assert _load('first_token', num_classes=8).guessing_accuracy == 1 / 8
+  assert _load('parity').guessing_accuracy == 0.5
+  assert _load('copy', num_symbols=6).guessing_accuracy == 1 / 6
+  assert np.isnan(_load('adding').guessing_accuracy)

@@ -307,13 +307,16 @@ def test_reading_counts_only_lengths_solved_in_every_seed():
   rows = [row(16, 0, 100, 1.0), row(16, 1, 300, 1.0), row(32, 0, 200, 1.0),
           row(32, 1, math.nan, 0.7)]
   (line,) = capability_report.task_reading(rows, 't', ['gru'], cost_rows=[],
-                                           inference_rows=[], chance=0.5)
+                                           inference_rows=[])
   assert 'longest length solved in every seed L=16' in line
   assert '200 [100..300] steps' in line
-  assert 'at L=32: 1/2 seeds solved, final accuracy 0.850 [0.700..1.000]' in line
+  assert 'at L=32: 1/2 seeds solved, final accuracy 0.850 [0.700..1.000] (guessing level -)' in line
+  for r in rows[2:]:
+    r['guessing_accuracy'] = 0.383  # the cell's (every seed's) level
   (line,) = capability_report.task_reading(rows[2:], 't', ['gru'], cost_rows=[],
-                                           inference_rows=[], chance=0.5)
+                                           inference_rows=[])
   assert 'solves no length in every seed' in line
+  assert 'best mean final accuracy is 0.850 [0.700..1.000] at L=32 (guessing level 0.383)' in line
 
 
 @pytest.mark.parametrize('setting,value,message', [
@@ -333,3 +336,28 @@ def test_max_steps_must_be_a_multiple_of_check_every():
   with pytest.raises(ConfigError, match='multiple of study.check_every') as error:
     settings.validate(study_config(**{'study.max_steps': 5, 'study.check_every': 2}))
   assert error.value.setting == 'study.max_steps'
+
+
+def test_per_task_settings_apply_to_their_task_only():
+  config = study_config(**{'study.tasks': 'first_token,mqar'})
+  config.study.per_task = {'mqar': {'target_params': 9000, 'batch_size': 8, 'max_steps': 6,
+                                    'lr_schedule': 'constant', 'num_classes': 5}}
+  mqar = settings.per_task_config(config, 'mqar')
+  assert (mqar.study.target_params, mqar.train.batch_size, mqar.study.max_steps,
+          mqar.train.lr_schedule, mqar.data.num_classes) == (9000, 8, 6, 'constant', 5)
+  assert settings.per_task_config(config, 'first_token') is config
+  assert (config.study.target_params, config.train.batch_size) == (TARGET, TINY['train.batch_size'])
+  settings.validate_per_task(config, seq_len_scaling.capability_tasks())
+
+
+@pytest.mark.parametrize('per_task,setting,message', [
+    ({'sorting': {'max_steps': 4}}, 'study.per_task.sorting', "'sorting' is not a task"),
+    ({'mqar': {'hidden_size': 4}}, 'study.per_task.mqar.hidden_size', 'not a per-task setting'),
+    ({'mqar': {'max_steps': 5, 'check_every': 2}}, 'study.max_steps', 'multiple of'),
+])
+def test_bad_per_task_settings_name_the_setting(tmp_path, per_task, setting, message):
+  config = study_config(**{'study.tasks': 'first_token,mqar'})
+  config.study.per_task = per_task
+  with pytest.raises(ConfigError, match=message) as error:
+    seq_len_scaling.run(config, str(tmp_path))
+  assert error.value.setting == setting

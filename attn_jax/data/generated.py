@@ -26,11 +26,17 @@ of `data.num_eval_examples` rows drawn from a stream that training never uses.
 * `parity` (running parity, kind 'lm'): random bits (tokens 1, 2 for 0, 1); the target at every
   position is the parity of the prefix up to and including it (tokens 1, 2), weight 1 everywhere.
 
+Each task states its guessing level (`guessing_accuracy`): the held-out accuracy of the best
+answer that ignores the dependency the task tests (a random class; for the recall tasks the most
+frequent value of the context, which a model reaches without any lookup).
+
 `data.eval_length_multipliers` (e.g. (2, 4)) adds evaluation splits `test_2x`, `test_4x`: the same
 task at 2 and 4 times `data.seq_len`, for length extrapolation (a model must accept the longer
 inputs: a learned position table must have `model.max_len` positions, or use sinusoidal/rotary).
 """
 import dataclasses
+import functools
+import math
 
 import numpy as np
 
@@ -85,6 +91,34 @@ def _check(ok: bool, setting: str, message: str):
     raise ConfigError(setting, message)
 
 
+@functools.lru_cache(maxsize=None)
+def most_frequent_share(draws: int, categories: int) -> float:
+  """E[max_v c_v] / draws, where c_v counts category v among `draws` uniform draws from
+  `categories`: the accuracy of answering the most frequent value of the context.
+
+  Exact: E[max] = sum over m >= 0 of P(max > m), and P(max <= m) is the probability that every
+  category holds at most m draws, built category by category (of t draws spread over the first b
+  categories, c ~ Binomial(t, 1/b) land in category b and the rest in the first b - 1).
+  """
+  t, c = np.arange(draws + 1)[:, None], np.arange(draws + 1)[None, :]
+  log_factorial = np.array([math.lgamma(i + 1) for i in range(draws + 1)])
+  possible = c <= t
+  rest = np.where(possible, t - c, 0)  # draws left for the first b - 1 categories
+  binomial = {b: np.where(possible, np.exp(
+      log_factorial[t] - log_factorial[c] - log_factorial[rest] + c * math.log(1 / b)
+      + rest * math.log1p(-1 / b)), 0.0) for b in range(2, categories + 1)}
+  expected_max = 0.0
+  for m in range(draws):
+    at_most = (np.arange(draws + 1) <= m).astype(np.float64)  # one category holding t draws
+    for b in range(2, categories + 1):
+      at_most = np.sum(np.where(c <= m, binomial[b], 0.0) * at_most[rest], axis=1)
+    above = 1.0 - at_most[draws]
+    expected_max += above
+    if above < 1e-12:
+      break
+  return expected_max / draws
+
+
 class Copy:
   kind = 'lm'
 
@@ -108,6 +142,10 @@ class Copy:
     weights = np.zeros((n, self.length), np.float32)
     weights[:, -self.k:] = 1
     return {'inputs': inputs, 'targets': targets, 'weights': weights}
+
+  def guessing_accuracy(self) -> float:
+    """A symbol drawn at random."""
+    return 1.0 / self.symbols
 
 
 class Recall:
@@ -138,6 +176,10 @@ class Recall:
     return {'inputs': inputs, 'targets': values[np.arange(n), which].astype(np.int32),
             'weights': np.ones(n, np.float32)}
 
+  def guessing_accuracy(self) -> float:
+    """The most frequent value of the context, without looking the key up."""
+    return most_frequent_share(self.pairs, self.classes)
+
 
 class FirstToken:
   kind = 'classification'
@@ -154,6 +196,10 @@ class FirstToken:
     tokens = rng.integers(self.classes, self.length).astype(np.int32)
     return {'inputs': tokens + 1, 'targets': tokens[:, 0],
             'weights': np.ones(n, np.float32)}
+
+  def guessing_accuracy(self) -> float:
+    """A class drawn at random."""
+    return 1.0 / self.classes
 
 
 class Adding:
@@ -177,6 +223,10 @@ class Adding:
     return {'inputs': np.stack([values, markers], axis=2),
             'targets': values[rows, first] + values[rows, second],
             'weights': np.ones(n, np.float32)}
+
+  def guessing_accuracy(self) -> float:
+    """None: a regression task has no accuracy."""
+    return math.nan
 
 
 class MultiQueryRecall:
@@ -211,6 +261,11 @@ class MultiQueryRecall:
     weights[:, at_query] = 1
     return {'inputs': inputs, 'targets': targets, 'weights': weights}
 
+  def guessing_accuracy(self) -> float:
+    """At every query, the most frequent value of the context, without looking the key up (the
+    level every family sat at before it learned the lookup)."""
+    return most_frequent_share(self.pairs, self.values)
+
 
 class Parity:
   kind = 'lm'
@@ -226,6 +281,10 @@ class Parity:
     return {'inputs': (bits + BIT).astype(np.int32),
             'targets': (np.cumsum(bits, axis=1) % 2 + BIT).astype(np.int32),
             'weights': np.ones((n, self.length), np.float32)}
+
+  def guessing_accuracy(self) -> float:
+    """A coin flip: every prefix parity is equally likely whatever the last bit."""
+    return 0.5
 
 
 TASKS = {'copy': Copy, 'recall': Recall, 'first_token': FirstToken, 'adding': Adding,
@@ -252,7 +311,7 @@ def load(config, seed: int) -> pipeline.Dataset:
            f'task has other sizes ({longer.info}); fix them (e.g. data.num_keys) or drop it')
     eval_sources[f'test_{multiplier}x'] = _eval_source(longer, config)
   return pipeline.Dataset(info=task.info, train_fn=train_fn, eval_sources=eval_sources,
-                          default_eval_split='test')
+                          default_eval_split='test', guessing_accuracy=task.guessing_accuracy())
 
 
 def _with_seq_len(config, seq_len: int):

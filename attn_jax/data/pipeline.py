@@ -186,6 +186,8 @@ class Dataset:
     train_fn: `(step, global_batch_size, rows) -> batch` (see `finite_train_fn`).
     eval_sources: evaluation splits by name.
     default_eval_split: the split `eval_batches` reads when none is named.
+    guessing_accuracy: the accuracy of the best answer that ignores what the task tests (NaN
+      where the dataset does not state it; generated tasks do).
   """
   info: TaskInfo
   train_fn: TrainFn
@@ -193,6 +195,7 @@ class Dataset:
   default_eval_split: str
   tokenizer: Any = None
   target_tokenizer: Any = None
+  guessing_accuracy: float = math.nan
 
   def train_batch(self, step: int, global_batch_size: int, *, process_index: int = 0,
                   process_count: int = 1) -> Batch:

@@ -8,13 +8,18 @@ A block is three (or two) sub-layers, each wrapped in a residual connection and 
 
 with SubLayer = masked self-attention, [cross-attention to the encoder], feed-forward.
 
+Token embeddings enter the stack multiplied by sqrt(d_model) (`embedding.ScaledEmbed`; "Attention
+Is All You Need" section 3.4), so that token identity is not drowned by the positional encoding;
+a tied output layer reads the table unscaled. ViT's patch embedding is a linear projection added
+to the position unscaled, as in the ViT paper (Dosovitskiy et al. 2021, eq. 1).
+
 Decoding with a KV cache (decode=True, one token per call) follows the Flax WMT example:
 `cache = init_cache(module, *full_length_inputs)`, then
 `logits, vars = module.apply({'params': p, 'cache': cache}, tokens[:, None], decode=True,
 mutable=['cache'])` and `cache = vars['cache']`.
 """
 import dataclasses
-from typing import Any, Optional
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -22,7 +27,7 @@ import jax.numpy as jnp
 
 from attn_jax.models.attention import MultiHeadAttention, causal_mask, padding_mask
 from attn_jax.models.dense import Dense, over_flat_batch
-from attn_jax.models.embedding import InputEmbedding, token_valid
+from attn_jax.models.embedding import InputEmbedding, ScaledEmbed, token_valid
 from attn_jax.models.mlp import ACTIVATIONS, masked_mean
 from attn_jax.models.positional import AddPositionalEncoding
 
@@ -194,7 +199,8 @@ class TransformerClassifier(nn.Module):
 
   @nn.compact
   def __call__(self, inputs: jax.Array, train: bool = False) -> jax.Array:
-    x = InputEmbedding(self.vocab_size, self.config.hidden_size, self.config.dtype)(inputs)
+    x = InputEmbedding(self.vocab_size, self.config.hidden_size, self.config.dtype,
+                       scale_tokens=True)(inputs)
     valid = token_valid(inputs) if self.vocab_size else jnp.ones(x.shape[:2], bool)
     return PooledEncoder(self.config, self.num_classes, self.pooling)(x, valid, train)
 
@@ -241,7 +247,7 @@ class TransformerLM(nn.Module):
   @nn.compact
   def __call__(self, inputs: jax.Array, train: bool = False, decode: bool = False) -> jax.Array:
     cfg = self.config
-    embed = nn.Embed(self.vocab_size, cfg.hidden_size, dtype=cfg.dtype, name='embed')
+    embed = ScaledEmbed(self.vocab_size, cfg.hidden_size, dtype=cfg.dtype, name='embed')
     positions = Positions(name='positions')(inputs.shape[1], decode)
     mask = None if decode else causal_mask(inputs.shape[1])
     y = TransformerStack(cfg, name='decoder')(
@@ -265,9 +271,10 @@ class TransformerEncoderDecoder(nn.Module):
 
   def setup(self):
     cfg = self.config
-    self.source_embed = InputEmbedding(self.vocab_size, cfg.hidden_size, cfg.dtype)
+    self.source_embed = InputEmbedding(self.vocab_size, cfg.hidden_size, cfg.dtype,
+                                       scale_tokens=True)
     self.encoder = TransformerStack(cfg)
-    self.target_embed = nn.Embed(self.target_vocab_size, cfg.hidden_size, dtype=cfg.dtype)
+    self.target_embed = ScaledEmbed(self.target_vocab_size, cfg.hidden_size, dtype=cfg.dtype)
     self.target_positions = Positions()
     self.decoder = TransformerStack(cfg, cross_attention=True)
     self.output = TokenOutput(self.target_vocab_size, self.tie_embeddings, cfg.dtype)

@@ -77,8 +77,8 @@ def _bytes(value) -> str:
 def capability_table(rows, tasks, models) -> list[str]:
   lines = ['| task | model | L | params | state/KV bytes per sequence | lr chosen (per seed) | '
            'solved seeds | steps to solve | s to solve (per run) | final accuracy | '
-           'best accuracy per lr (first seed) |',
-           '|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|']
+           'guessing level | best accuracy per lr (first seed) |',
+           '|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|']
   by_cell = cells(rows)
   for task in tasks:
     for model in models:
@@ -92,11 +92,12 @@ def capability_table(rows, tasks, models) -> list[str]:
             f"| {rates} | {solved}/{len(seeds)} | "
             f"{spread([r['steps_to_solve'] for r in seeds], '{:.0f}')} | "
             f"{spread([r['seconds_to_solve'] for r in seeds], '{:.1f}')} | "
-            f"{spread([r['final_accuracy'] for r in seeds])} | {seeds[0]['best_accuracy_by_lr']} |")
+            f"{spread([r['final_accuracy'] for r in seeds])} | "
+            f"{_level(seeds[0])} | {seeds[0]['best_accuracy_by_lr']} |")
   failed = [r for r in rows if r['status'] != 'ok']
   for r in failed:
     lines.append(f"| {r['task']} | {r['model']} | {r['seq_len']} | | | | seed {r['seed']}: "
-                 f"{r['status']} | | | | |")
+                 f"{r['status']} | | | | | |")
   return lines
 
 
@@ -110,13 +111,14 @@ def extrapolation_table(rows, tasks, models) -> list[str]:
     if not task_cells:
       continue
     lines += [f'`{task}`: trained at L, evaluated (final parameters) at L, 2L and 4L.', '',
-              '| model | L | accuracy at L | at 2L | at 4L |', '|---|---:|---:|---:|---:|']
+              '| model | L | accuracy at L | at 2L | at 4L | guessing level |',
+              '|---|---:|---:|---:|---:|---:|']
     for model in models:
       for (_, m, l), seeds in sorted(task_cells.items(), key=lambda kv: kv[0][2]):
         if m == model:
           lines.append(f"| {m} | {l} | {spread([r['final_accuracy'] for r in seeds])} | "
                        f"{spread([r['accuracy_2x'] for r in seeds])} | "
-                       f"{spread([r['accuracy_4x'] for r in seeds])} |")
+                       f"{spread([r['accuracy_4x'] for r in seeds])} | {_level(seeds[0])} |")
     lines.append('')
   return lines
 
@@ -152,9 +154,15 @@ def _nearest(rows, model, column, length):
   return min(mine, key=lambda r: abs(math.log(r[column] / length)), default=None)
 
 
-def task_reading(rows, task, models, *, cost_rows, inference_rows, chance: float | None) -> list:
+def _level(row) -> str:
+  """The row's guessing level ('-' where the task states none)."""
+  value = float(row.get('guessing_accuracy', math.nan))
+  return '-' if math.isnan(value) else f'{value:.3f}'
+
+
+def task_reading(rows, task, models, *, cost_rows, inference_rows) -> list:
   """Per family: the longest length solved in every seed, its training time, memory and decode
-  cost; where it stops, what it reached."""
+  cost; where it stops, what it reached (beside the task's guessing level there)."""
   by_cell = cells(rows)
   lengths = sorted({l for (t, _, l) in by_cell if t == task})
   lines = []
@@ -167,8 +175,8 @@ def task_reading(rows, task, models, *, cost_rows, inference_rows, chance: float
       best_l = max(mine, key=lambda l: np.mean(_finite(r['final_accuracy'] for r in mine[l])))
       lines.append(f'- {model}: solves no length in every seed (threshold held-out accuracy; '
                    f'lengths {", ".join(map(str, mine))}); its best mean final accuracy is '
-                   f'{spread([r["final_accuracy"] for r in mine[best_l]])} at L={best_l}'
-                   + (f' (chance {chance:.2f})' if chance else '') + '.')
+                   f'{spread([r["final_accuracy"] for r in mine[best_l]])} at L={best_l} '
+                   f'(guessing level {_level(mine[best_l][0])}).')
       continue
     top = max(solved)
     seeds = mine[top]
@@ -191,7 +199,8 @@ def task_reading(rows, task, models, *, cost_rows, inference_rows, chance: float
       first = beyond[0]
       n = sum(not math.isnan(float(r['steps_to_solve'])) for r in mine[first])
       tail = (f'; at L={first}: {n}/{len(mine[first])} seeds solved, final accuracy '
-              f'{spread([r["final_accuracy"] for r in mine[first]])}')
+              f'{spread([r["final_accuracy"] for r in mine[first]])} (guessing level '
+              f'{_level(mine[first][0])})')
     elif top == lengths[-1]:
       tail = '; that is the longest length measured'
     if gaps:
@@ -231,12 +240,22 @@ def fairness_lines(study: dict, models, rows) -> list[str]:
       f'seed; up to {study["max_steps"]} steps, held-out accuracy checked every '
       f'{study["check_every"]} steps on {study["num_eval_examples"]} examples, solved at '
       f'>= {study["solve_accuracy"]}; seeds {study["seeds"]}.',
+      *per_task_lines(study.get('per_task', {})),
       f'- Differ: the width (to match the budget): {width_text}.',
       f'- Differ: the transformer alone has {study["transformer_settings"]}.',
       '- Differ: each family\'s standard initialisation: ' + '; '.join(
           f'{m}: {INITIALISATION[m]}' for m in models if m in INITIALISATION) + '.',
       '- Differ: the learning rate chosen per seed from the grid (in the table).',
   ]
+
+
+def per_task_lines(per_task: dict) -> list[str]:
+  """One line naming the settings a task sets for itself (`study.per_task`), if any."""
+  if not per_task:
+    return []
+  text = '; '.join(f'`{task}`: ' + ', '.join(f'{k} {v}' for k, v in sorted(settings.items()))
+                   for task, settings in sorted(per_task.items()))
+  return [f'- Per task, for every family on it (these replace the settings above): {text}.']
 
 
 def capability_sections(rows, *, tasks, models, study: dict, cost_rows, decays,
@@ -284,8 +303,7 @@ def capability_sections(rows, *, tasks, models, study: dict, cost_rows, decays,
   for task in tasks:
     lines += [f'`{task}`:', '',
               *task_reading(rows, task, models, cost_rows=cost_rows,
-                            inference_rows=inference_rows,
-                            chance=study['chance_by_task'].get(task)), '']
+                            inference_rows=inference_rows), '']
   if decays:
     lines += ['Why (gradient flow):', '', *flow_reading(decays), '']
   lines += [f'![{p}]({p})' for p in plots] + ['']

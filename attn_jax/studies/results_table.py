@@ -20,7 +20,7 @@ CAPABILITY_COLUMNS = (
     'task', 'model', 'seq_len', 'seed', 'num_layers', 'hidden_size', 'num_params', 'state_bytes',
     'batch_size', 'learning_rate', 'learning_rates', 'best_accuracy_by_lr', 'steps_to_solve',
     'seconds_to_solve', 'best_accuracy', 'final_accuracy', 'accuracy_2x', 'accuracy_4x',
-    'steps_trained', 'max_steps', 'compile_s', 'cell_s', 'status')
+    'guessing_accuracy', 'steps_trained', 'max_steps', 'compile_s', 'cell_s', 'status')
 _INTS = ('seq_len', 'batch_size', 'num_params', 'hidden_size', 'seed', 'num_layers',
          'state_bytes', 'steps_to_solve', 'steps_trained', 'max_steps', 'distance',
          'context_len', 'fit_first', 'fit_last', 'fit_points')

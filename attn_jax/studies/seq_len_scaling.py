@@ -75,10 +75,15 @@ def parse_lengths(text, setting: str = 'lengths') -> tuple[int, ...]:
   return tuple(lengths)
 
 
+def capability_tasks() -> list[str]:
+  """The generated tasks that have an accuracy (not the regression task)."""
+  return [t for t, task in TASKS.items() if task.kind != 'regression']
+
+
 def parse_tasks(text) -> tuple[str, ...]:
   """'first_token,parity' -> ('first_token', 'parity'); raises ConfigError('study.tasks', ...).
-  Accepted: the generated tasks that have an accuracy (not the regression task)."""
-  accepted = [t for t, task in TASKS.items() if task.kind != 'regression']
+  Accepted: `capability_tasks()`."""
+  accepted = capability_tasks()
   names = tuple(dict.fromkeys(n.strip() for n in str(text).split(',') if n.strip()))
   unknown = [n for n in names if n not in accepted]
   if unknown:
@@ -212,7 +217,8 @@ def seeds_of(config) -> tuple[int, ...]:
 
 def capability_cell(config, task: str, model: str, length: int, widths: Widths):
   """The capability rows of one (task, model, length) cell, one per seed, and (for the
-  gradient-flow phase) its `capability.CellResult` (None when the cell failed)."""
+  gradient-flow phase) its `capability.CellResult` (None when the cell failed). `config` is the
+  task's (`settings.per_task_config`)."""
   start = time.perf_counter()
   study, seeds = config.study, seeds_of(config)
   base = {c: math.nan for c in results_table.CAPABILITY_COLUMNS}
@@ -226,7 +232,8 @@ def capability_cell(config, task: str, model: str, length: int, widths: Widths):
     longest = max([length] + [capability.eval_length(dataset, s)
                               for s in capability.extrapolation_splits(dataset)])
     base.update(hidden_size=hidden, num_params=params, state_bytes=capability.state_bytes(
-        model, num_layers=study.num_layers, hidden_size=hidden, seq_len=length))
+        model, num_layers=study.num_layers, hidden_size=hidden, seq_len=length),
+                guessing_accuracy=dataset.guessing_accuracy)
     cell = cell_config(config, model, length, hidden, task=task,
                        max_len=longest if longest > length else 0)
     cell.train.num_steps = study.max_steps  # the learning-rate schedule's length
@@ -264,12 +271,13 @@ def run_capability(config, workdir: str, tasks, models, lengths: dict) -> tuple[
   rank = lambda t: tasks.index(t) if t in tasks else len(tasks)
   order = lambda r: (rank(r['task']), r['task'], *results_table.sort_key(r, models), r['seed'])
   ordered = lambda: sorted((r for c in cells.values() for r in c), key=order)
-  flow, widths = {}, {t: Widths(config) for t in tasks}
+  task_configs = {t: settings.per_task_config(config, t) for t in tasks}
+  flow, widths = {}, {t: Widths(task_configs[t]) for t in tasks}
   bar = progress.bar(todo, unit='cell', desc='capability')
   for task, model, length in bar:
     bar.set_description(f'{task} {model} L={length}')
-    cells[task, model, length], result = capability_cell(config, task, model, length,
-                                                         widths[task])
+    cells[task, model, length], result = capability_cell(task_configs[task], task, model,
+                                                         length, widths[task])
     if result is not None and (task, length) == (config.study.gradient_flow_task,
                                                  lengths[task][-1]):
       flow[model] = result
@@ -326,27 +334,16 @@ def _cpu_model() -> str:
   return platform.processor() or platform.machine()
 
 
-def _chance(info) -> float:
-  """Accuracy of a uniform guess: 1/classes, or 1/vocabulary for a language model."""
-  if info.kind == 'classification':
-    return 1.0 / info.num_classes
-  return 1.0 / info.target_vocab_size if info.kind == 'lm' and info.target_vocab_size else math.nan
-
-
 def _study_summary(config, rows, dataset, *, wall_s: float, cells_measured: int,
                    phase_s: dict) -> dict:
-  info = dataset.info
   devices = any(r['memory_source'] == 'device_peak' for r in rows)
   m, s, t = config.model, config.study, config.train
-  tasks = parse_tasks(s.tasks)
-  chance_by_task = {task: _chance(load_dataset(
-      data_config(config, lengths[0], task), seed=config.seed).info)
-                    for task, lengths in parse_task_lengths(s.capability_lengths, tasks).items()}
   return dict(
       num_layers=s.num_layers, seeds=seeds_of(config), learning_rates=s.learning_rates,
       solve_accuracy=s.solve_accuracy, check_every=s.check_every, max_steps=s.max_steps,
       gradient_flow_task=s.gradient_flow_task, task_descriptions=TASK_DESCRIPTIONS,
-      chance_by_task=chance_by_task, phase_s=phase_s,
+      per_task={t: dict(o) for t, o in s.per_task.items() if t in parse_tasks(s.tasks)},
+      phase_s=phase_s,
       optimizer=(f'AdamW, weight decay {t.weight_decay}, {t.warmup_steps} warm-up steps then '
                  f'{t.lr_schedule} over {s.max_steps} steps, gradient clipping '
                  f'{t.grad_clip_norm or "off"}, dropout {m.dropout_rate}'),
@@ -355,7 +352,7 @@ def _study_summary(config, rows, dataset, *, wall_s: float, cells_measured: int,
                             f'{m.attention_impl} attention'),
       platform={**platform_info(), 'cpu_model': _cpu_model(), 'cpu_count': os.cpu_count()},
       task=config.data.name, task_description=TASK_DESCRIPTIONS.get(config.data.name, ''),
-      chance=1.0 / info.num_classes if info.kind == 'classification' else math.nan,
+      guessing_accuracy=dataset.guessing_accuracy,
       batch_size=config.train.batch_size, num_eval_examples=dataset.num_eval_examples(),
       target_params=config.study.target_params, param_tolerance=config.study.param_tolerance,
       model_settings=(f'{s.num_layers} layer(s); transformer: {m.num_heads} heads, mlp_dim = '
@@ -392,6 +389,7 @@ def run(config, workdir: str) -> list[dict]:
   if config.study.inference_lengths:
     parse_lengths(config.study.inference_lengths, 'study.inference_lengths')
   settings.validate(config)
+  settings.validate_per_task(config, capability_tasks())
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, 'results.csv')
   rows = {(r['model'], r['seq_len']): r for r in results_table.read_rows(path)}
@@ -427,7 +425,8 @@ def run(config, workdir: str) -> list[dict]:
   results_table.write_rows(path, ordered)
   all_models = tuple(dict.fromkeys([*models, *(r['model'] for r in ordered)]))
   dataset = load_dataset(data_config(config, lengths[0]), seed=config.seed)
-  names = plots.write_scaling_plots(ordered, all_models, workdir)
+  names = plots.write_scaling_plots(ordered, all_models, workdir,
+                                    guessing_accuracy=dataset.guessing_accuracy)
   capability_plots = write_capability_plots(workdir, capability_rows, flow_rows, inference_rows,
                                             models=all_models, config=config)
   study = _study_summary(config, ordered, dataset, wall_s=time.perf_counter() - wall_start,

@@ -12,6 +12,12 @@ from attn_jax.errors import ConfigError
 from attn_jax.training.config import validate_train_config
 
 STUDY_KEYS = ('models', 'lengths', 'study')
+# What a task may set for itself (`study.per_task.TASK.KEY`), where it is applied, and its
+# meaning "the study's own value": every family on that task gets the task's setting, so
+# parameters (and everything else) stay matched within a task.
+PER_TASK_KEYS = {'target_params': 'study', 'max_steps': 'study', 'check_every': 'study',
+                 'learning_rates': 'study', 'batch_size': 'train', 'lr_schedule': 'train',
+                 'num_classes': 'data'}
 # Settings that may differ between runs in one workdir: which cells, where data lives, the fit.
 FREE_KEYS = ('models', 'lengths', 'data.data_dir', 'study.fit_min_length', 'study.tasks',
              'study.capability_lengths', 'study.inference_lengths')
@@ -37,6 +43,7 @@ def study_config_defaults() -> ml_collections.ConfigDict:
       solve_accuracy=0.99,    # held-out accuracy at which a run is solved...
       check_every=100,        # ...checked every this many steps...
       max_steps=1000,         # ...up to this many (a multiple of check_every)
+      per_task=ml_collections.ConfigDict(),  # {task: {key of PER_TASK_KEYS: value}}
       gradient_flow_task='first_token',  # at its longest capability length ('': none)
       inference_lengths='16,64,256,1024',  # decoding contexts ('' : no inference phase)
       inference_repeats=20,   # timed one-token steps per context (median)
@@ -46,6 +53,31 @@ def study_config_defaults() -> ml_collections.ConfigDict:
 def _require(ok: bool, setting: str, message: str):
   if not ok:
     raise ConfigError(setting, message)
+
+
+def per_task_config(config, task: str):
+  """`config` with `study.per_task[task]`'s settings applied (a copy; `config` if none)."""
+  overrides = config.study.per_task.get(task)
+  if not overrides:
+    return config
+  out = config.copy_and_resolve_references()
+  for key, value in overrides.items():
+    section = PER_TASK_KEYS[key]
+    (out.study if section == 'study' else out[section])[key] = value
+  return out
+
+
+def validate_per_task(config, known_tasks):
+  """Raises ConfigError for a `study.per_task` entry of a task not in `known_tasks` or a key that a
+  task cannot set, or for settings that are bad once a task's entry is applied. (An entry of a
+  known task that `study.tasks` leaves out is kept for the runs that include it.)"""
+  for task, overrides in config.study.per_task.items():
+    _require(task in known_tasks, f'study.per_task.{task}', f'{task!r} is not a task; '
+             f'accepted: {", ".join(known_tasks)}')
+    for key in overrides:
+      _require(key in PER_TASK_KEYS, f'study.per_task.{task}.{key}', 'not a per-task setting; '
+               f'accepted: {", ".join(PER_TASK_KEYS)}')
+    validate(per_task_config(config, task))
 
 
 def validate(config):

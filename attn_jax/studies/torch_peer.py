@@ -126,10 +126,14 @@ class TransformerLM(nn.Module):
     self.layers = nn.ModuleList(transformer_layer(d, heads, mlp) for _ in range(layers))
     self.final_norm = nn.LayerNorm(d, eps=1e-6)
 
+  def scaled_embed(self, tokens):
+    """tokens `[...]` -> `[..., d]`, times sqrt(d) as `embedding.ScaledEmbed` (tied output unscaled)."""
+    return self.embed(tokens) * self.embed.weight.shape[1] ** 0.5
+
   def forward(self, tokens):
     """tokens `[batch, length]` -> logits `[batch, length, vocab]` (causal)."""
     length = tokens.shape[1]
-    x = self.embed(tokens) + self.positions[:length]
+    x = self.scaled_embed(tokens) + self.positions[:length]
     mask = nn.Transformer.generate_square_subsequent_mask(length, dtype=x.dtype)
     for layer in self.layers:
       x = layer(x, src_mask=mask, is_causal=True)
@@ -142,7 +146,7 @@ class TransformerLM(nn.Module):
 
   def decode_step(self, tokens, cache: list, position: int):
     """tokens `[batch]` at `position` -> logits `[batch, vocab]`; writes K/V into `cache`."""
-    x = self.embed(tokens)[:, None] + self.positions[position]
+    x = self.scaled_embed(tokens)[:, None] + self.positions[position]
     batch, _, d = x.shape
     split = lambda t: t.reshape(batch, 1, self.heads, d // self.heads).transpose(1, 2)
     for layer, (keys, values) in zip(self.layers, cache):
