@@ -72,7 +72,8 @@ def run_experiment(config, workdir: str):
   config path is reported before JAX, orbax and matplotlib load (0.4 s instead of about 12 s on
   a busy 2-core machine).
   """
-  from attn_jax import modes  # pylint: disable=import-outside-toplevel
+  from attn_jax import compilation_cache, modes  # pylint: disable=import-outside-toplevel
+  compilation_cache.enable()
   return modes.run(config, workdir)
 
 
