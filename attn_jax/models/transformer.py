@@ -23,10 +23,12 @@ import jax.numpy as jnp
 from attn_jax.models.attention import MultiHeadAttention, causal_mask, padding_mask
 from attn_jax.models.dense import Dense, over_flat_batch
 from attn_jax.models.embedding import InputEmbedding, token_valid
+from attn_jax.models.linear_attention import LinearAttention
 from attn_jax.models.mlp import ACTIVATIONS, masked_mean
 from attn_jax.models.positional import AddPositionalEncoding
 
 POOLINGS = ('mean', 'cls', 'last')
+ATTENTION_KINDS = ('softmax', 'linear')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +46,9 @@ class TransformerConfig:
     positional: 'sinusoidal', 'learned', 'rotary' or 'none'.
     pre_ln: pre-LN blocks (else post-LN).
     attention_impl: 'explicit', 'fused' or 'blocked' (see `attention.MultiHeadAttention`).
+    attention: self-attention kind, one of `ATTENTION_KINDS`: 'softmax' (`MultiHeadAttention`,
+      masked by the caller's mask) or 'linear' (`linear_attention.LinearAttention`: always causal,
+      takes no mask, no rotary positions; attention_impl and attention_dropout_rate do not apply).
     max_len: size of the learned position table (positions must be below it).
     dtype: computation dtype (params are float32; softmax is float32).
   """
@@ -57,6 +62,7 @@ class TransformerConfig:
   positional: str = 'sinusoidal'
   pre_ln: bool = True
   attention_impl: str = 'explicit'
+  attention: str = 'softmax'
   max_len: int = 512
   dtype: Any = jnp.float32
 
@@ -107,9 +113,15 @@ class TransformerBlock(nn.Module):
       return MultiHeadAttention(cfg.num_heads, cfg.hidden_size, cfg.attention_dropout_rate,
                                 cfg.attention_impl, rotary, cfg.dtype, name=name)
 
-    self_attention = attention('self_attention', cfg.positional == 'rotary')
-    x = residual('self_attention', lambda y: self_attention(
-        y, mask=mask, positions=positions, train=train, decode=decode), x)
+    if cfg.attention == 'linear':  # causal by construction: no mask (see linear_attention.py)
+      linear = LinearAttention(cfg.num_heads, cfg.hidden_size, dtype=cfg.dtype,
+                               name='self_attention')
+      self_attend = lambda y: linear(y, decode=decode)
+    else:
+      self_attention = attention('self_attention', cfg.positional == 'rotary')
+      self_attend = lambda y: self_attention(y, mask=mask, positions=positions, train=train,
+                                             decode=decode)
+    x = residual('self_attention', self_attend, x)
     if self.cross_attention:
       cross = attention('cross_attention', False)
       x = residual('cross_attention', lambda y: cross(y, encoded, cross_mask, train=train), x)
