@@ -95,7 +95,7 @@ def causal_linear_attention(q: jax.Array, k: jax.Array, v: jax.Array, *,
   phi_q, phi_k, v = to_chunks(feature_map(q)), to_chunks(feature_map(k)), to_chunks(v)
   kv_before = _exclusive_cumsum(jnp.einsum('bnchk,bnchv->bnhkv', phi_k, v), axis=1)
   k_before = _exclusive_cumsum(phi_k.sum(axis=2), axis=1)  # [batch, chunks, heads, d_k]
-  causal = jnp.tril(jnp.ones((size, size), bool))
+  causal = jnp.tril(jnp.ones((size, size), bool))[None, None, None]  # [1, 1, 1, q, c]
   scores = jnp.where(causal, jnp.einsum('bnqhk,bnchk->bnhqc', phi_q, phi_k), 0)
   numerator = (jnp.einsum('bnhqc,bnchv->bnqhv', scores, v)
                + jnp.einsum('bnqhk,bnhkv->bnqhv', phi_q, kv_before))
