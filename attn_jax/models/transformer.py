@@ -6,7 +6,9 @@ A block is three (or two) sub-layers, each wrapped in a residual connection and 
     pre-LN:  x = x + Dropout(SubLayer(LayerNorm(x)))     (and a final LayerNorm after the stack)
     post-LN: x = LayerNorm(x + Dropout(SubLayer(x)))     ("Attention Is All You Need")
 
-with SubLayer = masked self-attention, [cross-attention to the encoder], feed-forward.
+with SubLayer = masked self-attention, [cross-attention to the encoder], feed-forward. The
+self-attention is softmax attention, or causal linear attention with `TransformerConfig.attention
+= 'linear'` (`linear_attention.py`; the registry's `linear_attention` model).
 
 Decoding with a KV cache (decode=True, one token per call) follows the Flax WMT example:
 `cache = init_cache(module, *full_length_inputs)`, then
@@ -28,7 +30,6 @@ from attn_jax.models.mlp import ACTIVATIONS, masked_mean
 from attn_jax.models.positional import AddPositionalEncoding
 
 POOLINGS = ('mean', 'cls', 'last')
-ATTENTION_KINDS = ('softmax', 'linear')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,9 +47,9 @@ class TransformerConfig:
     positional: 'sinusoidal', 'learned', 'rotary' or 'none'.
     pre_ln: pre-LN blocks (else post-LN).
     attention_impl: 'explicit', 'fused' or 'blocked' (see `attention.MultiHeadAttention`).
-    attention: self-attention kind, one of `ATTENTION_KINDS`: 'softmax' (`MultiHeadAttention`,
-      masked by the caller's mask) or 'linear' (`linear_attention.LinearAttention`: always causal,
-      takes no mask, no rotary positions; attention_impl and attention_dropout_rate do not apply).
+    attention: self-attention kind: 'softmax' (`MultiHeadAttention`, masked by the caller's
+      mask) or 'linear' (`linear_attention.LinearAttention`: always causal, takes no mask, no
+      rotary positions; attention_impl and attention_dropout_rate do not apply).
     max_len: size of the learned position table (positions must be below it).
     dtype: computation dtype (params are float32; softmax is float32).
   """

@@ -5,8 +5,9 @@ The default text is the Python documentation topics that ship with every CPython
 
 Command:
   python launch.py --config=experiments/configs/char_lm.py:transformer --workdir=runs/char-lm
-  (variants: transformer, lstm, gru, rnn, mingru; `--config.mode=sample` continues `sample.prompt` from
-  the workdir's latest checkpoint)
+  (variants: transformer, lstm, gru, rnn, mingru, linear_attention (the transformer's shape with
+  causal linear attention); `--config.mode=sample` continues `sample.prompt` from the workdir's
+  latest checkpoint)
 
 Run time and result (2-core CPU, `--config.train.num_steps=300`): transformer eval loss 2.235
 nats/char at 3.40 steps/s (1.7 min for the command), lstm 1.942 at 3.86 steps/s (1.5 min); the
@@ -22,6 +23,8 @@ VARIANTS = {
     'gru': dict(name='gru', **_RECURRENT),
     'rnn': dict(name='rnn', **_RECURRENT),
     'mingru': dict(name='mingru', **_RECURRENT),
+    'linear_attention': dict(name='linear_attention', num_layers=2, hidden_size=128, num_heads=4,
+                             mlp_dim=512, dropout_rate=0.0, positional='sinusoidal'),
 }
 
 
