@@ -151,7 +151,8 @@ class LinearAttention(nn.Module):
   form from the state in the 'cache' collection (`kv` `[batch, heads, d_k, d_v]`, `normaliser`
   `[batch, heads, d_k]`, d_k = d_v = features / num_heads) and writes the state after the inputs
   back: any number of tokens per call (one, when generating), continuing where the last call
-  stopped. The first call (from `init`) creates the cache at zero.
+  stopped. A call without a cache (`init`) starts from zero; `transformer.init_cache` makes a
+  zero cache of the right shapes.
 
   Attributes:
     num_heads: heads; `features` must be divisible by it.
@@ -183,10 +184,10 @@ class LinearAttention(nn.Module):
   def _recurrent(self, q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
     """`recurrent_scan` from the cached state, which it updates; returns y `[batch, length,
     heads, d_v]`."""
-    zeros = zero_state(q.shape[0], self.num_heads, q.shape[-1], v.shape[-1],
-                       accumulation_dtype(q.dtype))
-    kv = self.variable('cache', 'kv', lambda: zeros.kv)
-    normaliser = self.variable('cache', 'normaliser', lambda: zeros.normaliser)
+    batch, _, heads, d_k = q.shape
+    dtype = accumulation_dtype(q.dtype)
+    kv = self.variable('cache', 'kv', jnp.zeros, (batch, heads, d_k, v.shape[-1]), dtype)
+    normaliser = self.variable('cache', 'normaliser', jnp.zeros, (batch, heads, d_k), dtype)
     state, y = recurrent_scan(q, k, v, State(kv.value, normaliser.value))
     kv.value, normaliser.value = state
     return y
