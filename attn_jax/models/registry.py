@@ -18,8 +18,7 @@ def model_config_defaults() -> ml_collections.ConfigDict:
   """Every model setting and its default (`config.model`)."""
   return ml_collections.ConfigDict({
       'name': 'transformer',
-      'num_layers': 2,  # hidden layers (mlp), stacked layers (rnn/lstm/gru), blocks (transformer,
-                       # linear_attention)
+      'num_layers': 2,  # hidden layers (mlp), stacked layers (recurrent), blocks (attention)
       'hidden_size': 64,  # width: hidden units, recurrent state, d_model
       'num_heads': 4,
       'mlp_dim': 128,  # transformer feed-forward inner width
@@ -95,7 +94,8 @@ def _no_pooling_choice(config):
                       f'{default!r}, which only transformer and vit classifiers use')
 
 
-# Models built of `transformer.TransformerBlock`s, for which num_heads and mlp_dim apply.
+# The sequence models built of `transformer.TransformerBlock`s, so of num_heads and mlp_dim (vit,
+# built of them too, reads images).
 TRANSFORMER_FAMILIES = ('transformer', 'linear_attention')
 
 
