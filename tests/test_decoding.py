@@ -42,7 +42,7 @@ def _lm_by_recompute(model, params, prompt, num_tokens, length):
   return seq[len(prompt):]
 
 
-@pytest.mark.parametrize('name', ['transformer', 'lstm'])
+@pytest.mark.parametrize('name', ['transformer', 'lstm', 'linear_attention'])
 def test_cached_lm_decoding_equals_recomputation(name):
   model, params = _model(LM_INFO, name)
   prompt, num_tokens = [4, 5, 6], 9  # 12 positions: the transformer's whole cache

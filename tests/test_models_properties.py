@@ -32,6 +32,7 @@ LMS = [
     ('transformer', dict(attention_impl='fused', positional='rotary', pre_ln=False,
                          tie_embeddings=False)),
     ('rnn', {}), ('lstm', {}), ('gru', {}),
+    ('linear_attention', dict(positional='learned', pre_ln=False)),
 ]
 
 
@@ -61,6 +62,8 @@ CLASSIFIERS = [
     ('rnn', dict(bidirectional=True, num_layers=1)),
     ('lstm', dict(bidirectional=True, num_layers=1)),
     ('gru', dict(bidirectional=True, num_layers=1)),
+    ('linear_attention', dict(pooling='mean')),
+    ('linear_attention', dict(pooling='last', positional='learned')),
 ]
 
 

@@ -204,6 +204,26 @@ def test_transformer_features_reachable_from_config():
     assert model.config.attention_impl == impl
 
 
+def test_linear_attention_features_reachable_from_config():
+  """The transformer's blocks with linear self-attention: the same parameters, by name and
+  shape, as the softmax transformer of the same settings; mean and last pooling."""
+  shapes = lambda name, kind, **o: jax.tree.map(jnp.shape, jax.eval_shape(
+      registry.build_model(_config(name, **o), _task(name, kind)[0]).init, KEY,
+      *_task(name, kind)[1])['params'])
+  for kind in ('lm', 'classification'):
+    assert shapes('linear_attention', kind) == shapes('transformer', kind)
+  model, names = _param_names('linear_attention', 'lm', pre_ln=False, tie_embeddings=False)
+  assert isinstance(model, transformer.TransformerLM) and model.config.attention == 'linear'
+  assert not model.config.pre_ln and _has(names, 'head/kernel')
+  assert _has(names, 'decoder/block_0/self_attention/query/kernel')
+  for pooling in ('mean', 'last'):
+    model, _ = _param_names('linear_attention', 'classification', pooling=pooling)
+    assert isinstance(model, transformer.TransformerClassifier) and model.pooling == pooling
+    assert model.config.attention == 'linear'
+  model, _ = _param_names('linear_attention', 'regression')
+  assert model.config.attention == 'linear' and model.num_classes == 1
+
+
 def test_pooling_equals_numpy():
   y = np.random.RandomState(0).randn(2, 4, 3)
   valid = np.array([[True, True, False, False], [True, True, True, True]])
@@ -266,6 +286,11 @@ def test_explicit_and_fused_attention_agree_and_weights_are_sown():
     ('lstm', 'classification', {'pooling': 'last'}, 'model.pooling'),  # reads its final state
     ('gru', 'regression', {'pooling': 'cls'}, 'model.pooling'),
     ('lstm', 'lm', {'bidirectional': True}, 'model.bidirectional'),  # a LM sees the past only
+    ('linear_attention', 'seq2seq', {}, 'model.name'),
+    ('linear_attention', 'lm', {'attention_impl': 'fused'}, 'model.attention_impl'),
+    ('linear_attention', 'lm', {'attention_dropout_rate': 0.1}, 'model.attention_dropout_rate'),
+    ('linear_attention', 'lm', {'positional': 'rotary'}, 'model.positional'),
+    ('linear_attention', 'classification', {'pooling': 'cls'}, 'model.pooling'),  # causal
 ])
 def test_config_errors(name, kind, overrides, setting):
   info, _, _ = _task('transformer', kind)

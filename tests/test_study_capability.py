@@ -162,6 +162,9 @@ def test_state_bytes():
   assert capability.state_bytes('gru', **kw) == 2 * 64 * 4
   assert capability.state_bytes('lstm', **kw) == 2 * 2 * 64 * 4  # hidden and cell state
   assert capability.state_bytes('transformer', **kw) == 2 * 2 * 128 * 64 * 4
+  for seq_len in (128, 4096):  # S [4, 16, 16] and z [4, 16] per layer, whatever the length
+    assert capability.state_bytes('linear_attention', **dict(kw, seq_len=seq_len),
+                                  num_heads=4) == 2 * (4 * 16 * 16 + 4 * 16) * 4
 
 
 def test_gradient_flow_rows_read_back(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from attn_jax import plots
 from attn_jax.decoding import lm_stepper
 from attn_jax.models import registry
-from attn_jax.studies import inference_cost
+from attn_jax.studies import capability, inference_cost
 from test_models_registry import random_params
 
 VOCAB, LAYERS, WIDTH = 11, 2, 8
@@ -42,7 +42,18 @@ def test_transformer_cache_grows_linearly_with_context():
   assert len(counters) == 1 and 0 < counters.pop() <= 4 * (LAYERS + 1)
 
 
-@pytest.mark.parametrize('name', ['gru', 'transformer', *(  # the parallel-scan family if present
+def test_linear_attention_state_is_the_analytic_count_at_every_context():
+  """Per layer S [batch, heads, d/heads, d/heads] and z [batch, heads, d/heads] float32, plus
+  one int32 position counter: the same bytes at every context."""
+  model, params = _lm('linear_attention', 64)
+  stepper, batch, heads = lm_stepper(model), 2, 2
+  expected = LAYERS * batch * (WIDTH * WIDTH // heads + WIDTH) * 4 + 4
+  assert {inference_cost.state_bytes(stepper.init(params, batch, n)) for n in (8, 64)} == {expected}
+  assert capability.state_bytes('linear_attention', num_layers=LAYERS, hidden_size=WIDTH,
+                                seq_len=64, num_heads=heads) == (expected - 4) // batch
+
+
+@pytest.mark.parametrize('name', ['gru', 'transformer', 'linear_attention', *(  # the parallel-scan family if present
     name for name in ('mingru',) if name in registry.MODEL_NAMES)])
 def test_prefilled_state_continues_the_full_forward_pass(name):
   """prefill(N - 1 tokens) then one step gives the full model's logits at position N - 1."""

@@ -18,16 +18,16 @@ def model_config_defaults() -> ml_collections.ConfigDict:
   """Every model setting and its default (`config.model`)."""
   return ml_collections.ConfigDict({
       'name': 'transformer',
-      'num_layers': 2,  # hidden layers (mlp), stacked layers (rnn/lstm/gru), blocks (transformer)
+      'num_layers': 2,  # hidden layers (mlp), stacked layers (recurrent), blocks (attention)
       'hidden_size': 64,  # width: hidden units, recurrent state, d_model
       'num_heads': 4,
       'mlp_dim': 128,  # transformer feed-forward inner width
       'dropout_rate': 0.0,
       'attention_dropout_rate': 0.0,  # 'explicit' attention only
       'activation': 'relu',  # mlp and transformer feed-forward: relu, sigmoid, tanh, gelu
-      'positional': 'sinusoidal',  # sinusoidal, learned, rotary, none
+      'positional': 'sinusoidal',  # sinusoidal, learned, rotary (not linear_attention), none
       'pre_ln': True,
-      'pooling': 'mean',  # transformer/vit classifiers: mean, cls, last (recurrent: final state)
+      'pooling': 'mean',  # transformer/vit: mean, cls, last; linear_attention: mean, last
       'bidirectional': False,  # rnn/lstm/gru classifiers and seq2seq encoders
       # explicit (weights sown), fused (jax.nn.dot_product_attention), blocked (no L x L array)
       'attention_impl': 'explicit',
@@ -94,6 +94,28 @@ def _no_pooling_choice(config):
                       f'{default!r}, which only transformer and vit classifiers use')
 
 
+# The sequence models built of `transformer.TransformerBlock`s, so of num_heads and mlp_dim (vit,
+# built of them too, reads images).
+TRANSFORMER_FAMILIES = ('transformer', 'linear_attention')
+
+
+def _no_softmax_settings(config, info: TaskInfo):
+  """`linear_attention` refuses the settings it would ignore or cannot honour."""
+  defaults = model_config_defaults()
+  for key in ('attention_impl', 'attention_dropout_rate'):
+    if config[key] != defaults[key]:
+      raise ConfigError(f'model.{key}', f'{config[key]!r} does not apply to linear_attention, '
+                        'which forms no softmax weights; accepted: leave it at its default '
+                        f'{defaults[key]!r}')
+  if config.positional == 'rotary':
+    raise ConfigError('model.positional', "'rotary' is not implemented for linear_attention; "
+                      'accepted: sinusoidal, learned, none')
+  if info.kind != 'lm' and config.pooling == 'cls':
+    raise ConfigError('model.pooling', "'cls' does not apply to linear_attention: its attention "
+                      'is causal, so a class token in front would see only itself; accepted: '
+                      'mean, last')
+
+
 def _transformer_config(config, max_len: int) -> transformer.TransformerConfig:
   if config.num_heads <= 0 or config.hidden_size % config.num_heads:
     accepted = [h for h in range(1, config.hidden_size + 1) if config.hidden_size % h == 0]
@@ -112,11 +134,14 @@ def _transformer_config(config, max_len: int) -> transformer.TransformerConfig:
       mlp_dim=_positive(config, 'mlp_dim'), dropout_rate=config.dropout_rate,
       attention_dropout_rate=config.attention_dropout_rate,
       activation=_choice(config, 'activation', tuple(mlp.ACTIVATIONS)), positional=kind,
-      pre_ln=config.pre_ln, attention_impl=impl, max_len=config.max_len or max(max_len, 1),
-      dtype=DTYPES[config.dtype])
+      pre_ln=config.pre_ln, attention_impl=impl,
+      attention='linear' if config.name == 'linear_attention' else 'softmax',
+      max_len=config.max_len or max(max_len, 1), dtype=DTYPES[config.dtype])
 
 
 def _transformer(config, info: TaskInfo):
+  if config.name == 'linear_attention':
+    _no_softmax_settings(config, info)
   if info.kind in ('classification', 'regression'):
     pooling = _choice(config, 'pooling', transformer.POOLINGS)
     cfg = _transformer_config(config, info.max_len + (pooling == 'cls'))
@@ -158,6 +183,7 @@ BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {
     **{('transformer', kind): _transformer
        for kind in ('classification', 'regression', 'lm', 'seq2seq')},
     ('vit', 'classification'): _vit,
+    **{('linear_attention', kind): _transformer for kind in ('classification', 'regression', 'lm')},
 }
 MODEL_NAMES = tuple(dict.fromkeys(name for name, _ in BUILDERS))
 

@@ -6,7 +6,9 @@ A block is three (or two) sub-layers, each wrapped in a residual connection and 
     pre-LN:  x = x + Dropout(SubLayer(LayerNorm(x)))     (and a final LayerNorm after the stack)
     post-LN: x = LayerNorm(x + Dropout(SubLayer(x)))     ("Attention Is All You Need")
 
-with SubLayer = masked self-attention, [cross-attention to the encoder], feed-forward.
+with SubLayer = masked self-attention, [cross-attention to the encoder], feed-forward. The
+self-attention is softmax attention, or causal linear attention with `TransformerConfig.attention
+= 'linear'` (`linear_attention.py`; the registry's `linear_attention` model).
 
 Token embeddings enter the stack multiplied by sqrt(d_model) (`embedding.ScaledEmbed`; "Attention
 Is All You Need" section 3.4), so that token identity is not drowned by the positional encoding;
@@ -28,6 +30,7 @@ import jax.numpy as jnp
 from attn_jax.models.attention import MultiHeadAttention, causal_mask, padding_mask
 from attn_jax.models.dense import Dense, over_flat_batch
 from attn_jax.models.embedding import InputEmbedding, ScaledEmbed, token_valid
+from attn_jax.models.linear_attention import LinearAttention
 from attn_jax.models.mlp import ACTIVATIONS, masked_mean
 from attn_jax.models.positional import AddPositionalEncoding
 
@@ -49,6 +52,9 @@ class TransformerConfig:
     positional: 'sinusoidal', 'learned', 'rotary' or 'none'.
     pre_ln: pre-LN blocks (else post-LN).
     attention_impl: 'explicit', 'fused' or 'blocked' (see `attention.MultiHeadAttention`).
+    attention: self-attention kind: 'softmax' (`MultiHeadAttention`, masked by the caller's
+      mask) or 'linear' (`linear_attention.LinearAttention`: always causal, takes no mask, no
+      rotary positions; attention_impl and attention_dropout_rate do not apply).
     max_len: size of the learned position table (positions must be below it).
     dtype: computation dtype (params are float32; softmax is float32).
   """
@@ -62,6 +68,7 @@ class TransformerConfig:
   positional: str = 'sinusoidal'
   pre_ln: bool = True
   attention_impl: str = 'explicit'
+  attention: str = 'softmax'
   max_len: int = 512
   dtype: Any = jnp.float32
 
@@ -112,9 +119,15 @@ class TransformerBlock(nn.Module):
       return MultiHeadAttention(cfg.num_heads, cfg.hidden_size, cfg.attention_dropout_rate,
                                 cfg.attention_impl, rotary, cfg.dtype, name=name)
 
-    self_attention = attention('self_attention', cfg.positional == 'rotary')
-    x = residual('self_attention', lambda y: self_attention(
-        y, mask=mask, positions=positions, train=train, decode=decode), x)
+    if cfg.attention == 'linear':  # causal by construction: no mask (see linear_attention.py)
+      linear = LinearAttention(cfg.num_heads, cfg.hidden_size, dtype=cfg.dtype,
+                               name='self_attention')
+      self_attend = lambda y: linear(y, decode=decode)
+    else:
+      self_attention = attention('self_attention', cfg.positional == 'rotary')
+      self_attend = lambda y: self_attention(y, mask=mask, positions=positions, train=train,
+                                             decode=decode)
+    x = residual('self_attention', self_attend, x)
     if self.cross_attention:
       cross = attention('cross_attention', False)
       x = residual('cross_attention', lambda y: cross(y, encoded, cross_mask, train=train), x)

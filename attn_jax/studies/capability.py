@@ -198,15 +198,19 @@ def choose_rates(best_accuracy: np.ndarray, steps_to_solve: np.ndarray) -> np.nd
 
 
 def state_bytes(model: str, *, num_layers: int, hidden_size: int, seq_len: int,
-                bytes_per_value: int = 4) -> int:
+                num_heads: int = 1, bytes_per_value: int = 4) -> int:
   """Bytes a model carries per sequence to predict the next token after `seq_len` tokens.
 
   Recurrent models carry their state: `num_layers * hidden_size` values (twice that for the
   LSTM: hidden and cell state), whatever the length. The transformer carries its KV cache: a key
   and a value of `hidden_size` per layer per position, `2 * num_layers * seq_len * hidden_size`.
+  Linear attention carries, per layer, S `[num_heads, d, d]` and z `[num_heads, d]` with
+  d = hidden_size / num_heads: `num_layers * (hidden_size * d + hidden_size)`, whatever the length.
   """
   if model == 'transformer':
     values = 2 * num_layers * seq_len * hidden_size
+  elif model == 'linear_attention':
+    values = num_layers * (hidden_size * (hidden_size // num_heads) + hidden_size)
   else:
     values = num_layers * hidden_size * (2 if model == 'lstm' else 1)
   return values * bytes_per_value

@@ -14,7 +14,8 @@ GRAD_DECAY_COLUMNS = ('model', 'seq_len', 'stage', 'decay_per_step', 'fit_first'
                       'fit_points')
 INFERENCE_COLUMNS = ('model', 'context_len', 'batch_size', 'ms_per_token', 'state_bytes')
 
-# Each family's initialisation (attn_jax/models/recurrent.py, minrnn.py, transformer.py).
+# Each family's initialisation (attn_jax/models/recurrent.py, minrnn.py, transformer.py,
+# linear_attention.py).
 INITIALISATION = {
     'rnn': 'orthogonal W_h (Saxe et al. 2014), zero biases',
     'lstm': 'orthogonal W_h, forget-gate bias 1 (Jozefowicz et al. 2015)',
@@ -24,6 +25,8 @@ INITIALISATION = {
     'minlstm': 'chrono-initialised forget-gate bias; gates depend on x_t only, parallel scan '
                'over time (Feng et al. 2024)',
     'transformer': 'Flax defaults (LeCun-normal dense layers), pre-LN',
+    'linear_attention': "the transformer's (Flax defaults, pre-LN); feature map elu(x) + 1 "
+                        '(Katharopoulos et al. 2020)',
 }
 
 

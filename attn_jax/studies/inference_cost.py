@@ -4,6 +4,9 @@ The half of the trade-off where recurrent models win. A language model generates
 time through its `attn_jax.decoding.lm_stepper`: a recurrent LM carries a fixed-size state (h, or
 (c, h) for the LSTM, per layer), whatever the context; the transformer carries its key/value cache,
 2 * layers * batch * N * d numbers for N positions, and every new token attends over all of them.
+Linear attention (its 'cache' collection) carries per layer S `[batch, heads, d_k, d_v]` and the
+normaliser z `[batch, heads, d_k]`, layers * batch * (d * d / heads + d) numbers: it grows with
+the width, not with the context. Bytes are counted from the state itself (`state_bytes`).
 
 At a context length N the state has consumed N - 1 tokens (`prefill`) and the timed step feeds the
 N-th: the transformer's cache holds exactly N positions, so the step attends over N keys. Timing

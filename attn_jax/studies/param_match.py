@@ -7,7 +7,7 @@ import jax
 import ml_collections
 
 from attn_jax.errors import ConfigError
-from attn_jax.models.registry import build_model, num_params
+from attn_jax.models.registry import TRANSFORMER_FAMILIES, build_model, num_params
 from attn_jax.task import TaskInfo
 from attn_jax.training.state import example_batch, model_inputs
 
@@ -16,10 +16,11 @@ MAX_HIDDEN = 8192
 
 def with_width(model_config: ml_collections.ConfigDict, hidden_size: int,
                mlp_ratio: int) -> ml_collections.ConfigDict:
-  """A copy of `model_config` at width `hidden_size` (transformer: `mlp_dim = mlp_ratio * width`)."""
+  """A copy of `model_config` at width `hidden_size` (transformer and linear_attention:
+  `mlp_dim = mlp_ratio * width`)."""
   config = model_config.copy_and_resolve_references()
   config.hidden_size = hidden_size
-  if config.name == 'transformer':
+  if config.name in TRANSFORMER_FAMILIES:
     config.mlp_dim = mlp_ratio * hidden_size
   return config
 
@@ -33,8 +34,9 @@ def count_params(model_config: ml_collections.ConfigDict, info: TaskInfo) -> int
 
 
 def width_step(model_config: ml_collections.ConfigDict) -> int:
-  """Transformer widths are multiples of the head count; other models take any width."""
-  return model_config.num_heads if model_config.name == 'transformer' else 1
+  """Transformer and linear_attention widths are multiples of the head count; other models take
+  any width."""
+  return model_config.num_heads if model_config.name in TRANSFORMER_FAMILIES else 1
 
 
 def match_width(model_config: ml_collections.ConfigDict, info: TaskInfo, target: int, *,

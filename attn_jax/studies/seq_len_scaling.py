@@ -41,7 +41,7 @@ from attn_jax.studies.model_list import parse_model_list
 from attn_jax.training.run_record import platform_info
 
 # Sequence models this study compares.
-STUDY_MODELS = ('rnn', 'lstm', 'gru', 'mingru', 'minlstm', 'transformer')
+STUDY_MODELS = ('rnn', 'lstm', 'gru', 'mingru', 'minlstm', 'transformer', 'linear_attention')
 TASK_DESCRIPTIONS = {
     'first_token': 'remember the first token: the class is the first of L tokens, the other '
                    'L-1 are random distractors from the same alphabet (distance)',
@@ -232,8 +232,8 @@ def capability_cell(config, task: str, model: str, length: int, widths: Widths):
     longest = max([length] + [capability.eval_length(dataset, s)
                               for s in capability.extrapolation_splits(dataset)])
     base.update(hidden_size=hidden, num_params=params, state_bytes=capability.state_bytes(
-        model, num_layers=study.num_layers, hidden_size=hidden, seq_len=length),
-                guessing_accuracy=dataset.guessing_accuracy)
+        model, num_layers=study.num_layers, hidden_size=hidden, seq_len=length,
+        num_heads=config.model.num_heads), guessing_accuracy=dataset.guessing_accuracy)
     cell = cell_config(config, model, length, hidden, task=task,
                        max_len=longest if longest > length else 0)
     cell.train.num_steps = study.max_steps  # the learning-rate schedule's length

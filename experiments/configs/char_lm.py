@@ -5,13 +5,14 @@ The default text is the Python documentation topics that ship with every CPython
 
 Command:
   python launch.py --config=experiments/configs/char_lm.py:transformer --workdir=runs/char-lm
-  (variants: transformer, lstm, gru, rnn, mingru; `--config.mode=sample` continues `sample.prompt` from
-  the workdir's latest checkpoint)
+  (variants: transformer, lstm, gru, rnn, mingru, linear_attention (the transformer's shape with
+  causal linear attention); `--config.mode=sample` continues `sample.prompt` from the workdir's
+  latest checkpoint)
 
 Run time and result (2-core CPU, `--config.train.num_steps=300`): transformer eval loss 1.837
 nats/char (accuracy 0.502; 2026-12-05, token embeddings scaled by sqrt(d); 2.235 before), lstm
 1.942; the text's unigram entropy is 3.25 nats per character. Throughput: 3.40 and 3.86 steps/s
-on a quiet CPU (2026-12-01).
+on a quiet CPU (2026-12-01). linear_attention: LINATTN_RESULT
 """
 from attn_jax.config_base import base_config, variant_of
 
@@ -23,6 +24,8 @@ VARIANTS = {
     'gru': dict(name='gru', **_RECURRENT),
     'rnn': dict(name='rnn', **_RECURRENT),
     'mingru': dict(name='mingru', **_RECURRENT),
+    'linear_attention': dict(name='linear_attention', num_layers=2, hidden_size=128, num_heads=4,
+                             mlp_dim=512, dropout_rate=0.0, positional='sinusoidal'),
 }
 
 
