@@ -66,8 +66,11 @@ def due_after(train, done: int, stopping: bool) -> Due:
   and after the last step; a stop on a signal (`stopping`) logs and checkpoints there."""
   last = done == train.num_steps
   every = lambda period: last or done % period == 0
-  return Due(log=every(train.log_every) or stopping, eval=every(train.eval_every),
-             checkpoint=every(train.checkpoint_every) or stopping)
+  checkpoint = every(train.checkpoint_every) or stopping
+  # A train line at each checkpoint too: no line's window spans a checkpoint, so a run resumed
+  # from one logs the same lines as an uninterrupted run (docs/design.md §3.5).
+  return Due(log=every(train.log_every) or checkpoint, eval=every(train.eval_every),
+             checkpoint=checkpoint)
 
 
 class IntervalTimer:
