@@ -15,9 +15,9 @@ import time
 import pytest
 
 from attn_jax.training.disk_full import checkpoint_steps
+from attn_jax.training.metrics import read_metrics
 from crash_runs import (EVAL_STEPS, TRAIN_STEPS, final_state, killed, metrics_without_timing,
                         run, state_differences, tensorboard_scalars)
-from launcher import metric_lines
 
 # (moment, how it is reached); each kill resumes from the newest complete checkpoint.
 MOMENTS = (
@@ -71,7 +71,7 @@ def _kill_figures(workdir, result, resumed_from: int) -> dict:
   """What one kill did: where it landed, the newest complete checkpoint after it, and the steps
   the killed process had taken past that checkpoint (lost: the next run takes them again)."""
   progress = [int(m) for m in re.findall(r'(\d+)/12 step', result.stderr)]
-  logged = [line['step'] for line in metric_lines(workdir) if line['step'] > resumed_from]
+  logged = [line['step'] for line in read_metrics(workdir) if line['step'] > resumed_from]
   reached = max([resumed_from, *progress, *logged])
   names = os.listdir(workdir / 'checkpoints') if (workdir / 'checkpoints').exists() else []
   steps = checkpoint_steps(workdir)

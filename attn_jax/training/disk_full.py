@@ -28,7 +28,7 @@ def is_no_space(error: BaseException) -> bool:
       return True
     if 'No space left on device' in str(error):
       return True
-    error = error.__cause__ or error.__context__
+    error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
   return False
 
 

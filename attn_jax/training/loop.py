@@ -9,7 +9,7 @@ from attn_jax import progress
 from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model
-from attn_jax.training import evaluators, parallel, preemption, resume, workdir_lock
+from attn_jax.training import disk_full, evaluators, parallel, preemption, resume, workdir_lock
 from attn_jax.training.checkpoints import Checkpointer
 from attn_jax.training.config import validate_train_config
 from attn_jax.training.metrics import MetricsWriter, read_metrics
@@ -95,10 +95,11 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   Writes `config.json`, `run.json`, `metrics.jsonl`, `events/` and `checkpoints/`
   (docs/design.md §3.2).
   A finished run is not trained again: its last evaluation is returned. The workdir is locked
-  for the run (`workdir_lock`), a resumed run's config is checked first (`resume`), and SIGTERM
-  or SIGINT stop it after a checkpoint with `preemption.Preempted`.
+  for the run (`workdir_lock`), a resumed run's config is checked first (`resume`), SIGTERM
+  or SIGINT stop it after a checkpoint with `preemption.Preempted`, and a full disk is one
+  ConfigError line (`disk_full`).
   """
-  with workdir_lock.hold(workdir):
+  with disk_full.saving(workdir, 'the run files'), workdir_lock.hold(workdir):
     resume.check_config(config, workdir)
     return _train_and_evaluate(config, workdir)
 
