@@ -13,6 +13,8 @@ kills the process at a named point.
 A leaf: imports nothing of the project.
 """
 import collections
+import csv
+import io
 import json
 import os
 import signal
@@ -42,20 +44,34 @@ def write_json(path: str, value):
   write_text(path, json.dumps(value, indent=2, sort_keys=True) + '\n')
 
 
+def write_csv(path: str, rows: list[dict], columns):
+  """Replaces `path` with a CSV table (a header of `columns`, then `rows`), atomically."""
+  text = io.StringIO()
+  writer = csv.DictWriter(text, fieldnames=list(columns))
+  writer.writeheader()
+  writer.writerows(rows)
+  write_text(path, text.getvalue())
+
+
 def append_line(path: str, line: str):
   """Appends `line` and a newline to `path` in one `write` call (text lines of a log or table)."""
   with open(path, 'a') as f:
     f.write(line + '\n')
 
 
-def complete_lines(path: str) -> list[str]:
-  """The lines of `path` that end with a newline (an empty list if there is no file): a last line
-  cut short by a crash or a full disk is left out."""
+def complete_text(path: str) -> str:
+  """The text of `path` up to its last newline ('' if there is no file): a last line cut short
+  by a crash or a full disk is left out. Line ends are kept as written (CSV's are \\r\\n)."""
   if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    lines = f.readlines()
-  return lines if not lines or lines[-1].endswith('\n') else lines[:-1]
+    return ''
+  with open(path, newline='') as f:
+    text = f.read()
+  return text[:text.rfind('\n') + 1]
+
+
+def complete_lines(path: str) -> list[str]:
+  """The complete lines of `path` (`complete_text`), each with its newline."""
+  return complete_text(path).splitlines(keepends=True)
 
 
 def crash_point(name: str):

@@ -40,17 +40,17 @@ def _mount_point(path: str) -> str:
 
 
 @contextlib.contextmanager
-def saving(workdir: str, what: str):
+def saving(workdir: str, what: str, intact: str | None = None):
   """Turns running out of space inside the block into `ConfigError('workdir', ...)` naming the
-  file system, `what` was being saved (`step 8`, `results.csv`) and the newest intact
-  checkpoint."""
+  file system, what was being saved (`what`: `step 8`, `results.csv`) and what is intact
+  (`intact`; by default the newest checkpoint)."""
   try:
     yield
   except Exception as error:  # pylint: disable=broad-except  # re-raised unless ENOSPC
     if not is_no_space(error):
       raise
     steps = checkpoint_steps(workdir)
-    intact = (f'the checkpoint of step {steps[-1]} is intact' if steps else
-              'no checkpoint was saved yet')
+    intact = intact or (f'the checkpoint of step {steps[-1]} is intact' if steps else
+                        'no checkpoint was saved yet')
     raise ConfigError('workdir', f'no space left on {_mount_point(workdir)} while saving {what}; '
                       f'{intact}; free space and rerun the same command to continue') from None
