@@ -21,8 +21,9 @@ from crash_runs import (EVAL_STEPS, TRAIN_STEPS, final_state, killed, metrics_wi
 
 # (moment, how it is reached); each kill resumes from the newest complete checkpoint.
 MOMENTS = (
+    ('during the first checkpoint write (step 4): none is complete yet, the rerun starts over',
+     dict(crash_at='checkpoint_write:1')),
     ('mid-interval: before the train line of step 6', dict(crash_at='train_line:3')),
-    ('during the checkpoint write of step 8', dict(crash_at='checkpoint_write:1')),
     ('during the evaluation at step 8, before its line', dict(crash_at='eval_line:1')),
     ('during the final checkpoint write (step 12)', dict(crash_at='checkpoint_write:2')),
     ('start-up, 1 s after launch', dict(kill_after=1.0)),
@@ -101,6 +102,7 @@ def test_random_kills_lose_nothing(tmp_path, uninterrupted):
       assert figures['checkpoint'] >= resumed_from  # a complete checkpoint is never lost
       assert figures['lost'] <= 4  # at most the steps since the last checkpoint
       kills.append(dict(figures, trial=trial, aimed=aimed, **how))
+      print(f'kill {len(kills)}: {kills[-1]}', flush=True)
       resumed_from = figures['checkpoint']
     assert_same_run(workdir, uninterrupted)
     if len(kills) >= 20:
@@ -110,6 +112,4 @@ def test_random_kills_lose_nothing(tmp_path, uninterrupted):
         f'moments: {dict(moments)}; steps lost per kill: '
         f'{sorted(collections.Counter(k["lost"] for k in kills).items())}; '
         'final state and metrics bitwise equal to the uninterrupted run in every run')
-  for kill in kills:
-    print(kill)
   assert len(kills) >= 20 and len(moments) == 3

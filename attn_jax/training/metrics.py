@@ -28,7 +28,7 @@ class MetricsWriter:
     steps (`purge_step`), so it shows each step's value from the run that continued."""
     if not self.enabled:
       return
-    if step > 0:
+    if len(os.listdir(self.events.logdir)) > 1:  # an earlier start wrote events, maybe later ones
       self.events.close()
       self.events = SummaryWriter(self.events.logdir, purge_step=step + 1)
     if os.path.exists(self.path):
