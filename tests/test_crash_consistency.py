@@ -4,7 +4,8 @@ CPU is deterministic), every step logged once in metrics.jsonl and shown once by
 
 The moments are aimed with `attn_jax.durable.crash_point` (ATTN_JAX_CRASH_AT=name[:n]); the random
 kills of the slow test land anywhere. `python -m pytest -m slow tests/test_crash_consistency.py`
-runs the slow one (about 5-8 minutes on 2 busy cores).
+runs the slow one: every start of `launch.py` imports JAX and compiles, so it takes long (its
+first attempt ran 38 minutes for 2 runs and about 14 starts, on 2 cores at load average 14).
 """
 import collections
 import os
