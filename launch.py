@@ -8,8 +8,10 @@ import os
 import sys
 
 from absl import app, flags, logging
+import ml_collections
 from ml_collections import config_flags
 
+from attn_jax import overrides
 from attn_jax.errors import ConfigError, Preempted
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,7 +44,25 @@ def parse_flags(argv: list[str]) -> list[str]:
   except (flags.Error, OSError, AttributeError, KeyError, TypeError, ValueError) as error:
     while error.__cause__ is not None:  # config loading wraps the error (and its traceback)
       error = error.__cause__
-    fail(_describe_flag_error(argv, error))
+    fail(unknown_override(argv) or _describe_flag_error(argv, error))
+
+
+def unknown_override(argv: list[str]) -> str | None:
+  """The first `--config.KEY` of `argv` that its config file does not have, described in one
+  line (`overrides.unknown_setting`); None when they all exist or the file does not load."""
+  alone = flags.FlagValues()  # the config file without the command line's overrides
+  file_argv = [argv[0], *(arg for arg in argv if arg.startswith('--config='))]
+  config_flags.DEFINE_config_file('config', DEFAULT_CONFIG, '', flag_values=alone,
+                                  sys_argv=file_argv)
+  try:
+    alone(file_argv)
+    config = alone['config'].value
+  except (flags.Error, OSError, TypeError, ValueError):  # reported by _describe_flag_error
+    return None
+  if not isinstance(config, ml_collections.ConfigDict):  # a missing file: reported as such
+    return None
+  return next(filter(None, (overrides.unknown_setting(config, key)
+                            for key in overrides.given_keys(argv[1:]))), None)
 
 
 def _describe_flag_error(argv: list[str], error: Exception) -> str:
@@ -53,8 +73,6 @@ def _describe_flag_error(argv: list[str], error: Exception) -> str:
   for name in flags_given:
     key = name.rsplit('.', 1)[-1]
     if name.startswith('config.') and key in message:
-      if message.strip('"\'') == key:  # an unknown key is reported as just its name
-        message = 'no such key in this config (check the spelling)'
       return f'{name}: {message}'
   return f'config: {message}'
 
@@ -65,14 +83,29 @@ def default_workdir(config_arg: str) -> str:
   return os.path.join('runs', f'{name}-{variant}' if variant else name)
 
 
-def run_experiment(config, workdir: str):
-  """Runs `config.mode` (`attn_jax.modes`; for training, `config.experiment`).
+def workdir_problem(workdir: str) -> str | None:
+  """`workdir: ...` when `workdir`, or the nearest folder above it that exists, is not a folder."""
+  path = os.path.abspath(workdir)
+  while not os.path.exists(path):
+    path = os.path.dirname(path)
+  if not os.path.isdir(path):
+    return (f'workdir: {path} is a file, not a folder; accepted: a folder, or a path where one '
+            'can be made')
+  return None
+
+
+def run_experiment(config, workdir: str, given: tuple[str, ...] = ()):
+  """Runs `config.mode` (`attn_jax.modes`; for training, `config.experiment`), after refusing a
+  setting given on the command line (`given`: dotted keys) that the run would not read
+  (`config_base.check_read`).
 
   Imported here rather than at the top for start-up time only (no cycle): a mistyped flag or
   config path is reported before JAX, orbax and matplotlib load (0.4 s instead of about 12 s on
   a busy 2-core machine).
   """
-  from attn_jax import compilation_cache, modes  # pylint: disable=import-outside-toplevel
+  from attn_jax import (compilation_cache, config_base,  # pylint: disable=import-outside-toplevel
+                        modes)
+  config_base.check_read(config, given)
   compilation_cache.enable()
   return modes.run(config, workdir)
 
@@ -104,8 +137,11 @@ def main(argv):
   initialize_distributed()
   config_arg = flags.FLAGS['config'].serialize().partition('=')[2] or DEFAULT_CONFIG
   workdir = _WORKDIR.value or default_workdir(config_arg)
+  problem = workdir_problem(workdir)
+  if problem:
+    fail(problem)
   try:
-    run_experiment(_CONFIG.value, workdir)
+    run_experiment(_CONFIG.value, workdir, tuple(overrides.given_keys(sys.argv[1:])))
   except ConfigError as error:
     fail(str(error))
   except Preempted as stopped:  # a handled stop: exit 0, as schedulers expect of a clean stop

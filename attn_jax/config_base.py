@@ -4,10 +4,15 @@
 Config files in `experiments/configs/` start from `base_config()` and override what they need, so
 every `--config.a.b=v` override names a key that exists.
 """
+import sys
+from typing import Sequence
+
 import ml_collections
 
 from attn_jax.data import data_config_defaults
-from attn_jax.models.registry import model_config_defaults
+from attn_jax.data.registry import settings_read
+from attn_jax.errors import ConfigError
+from attn_jax.models.registry import READS, model_config_defaults
 from attn_jax.training.config import train_config_defaults
 
 
@@ -60,3 +65,32 @@ def flatten(tree: dict, prefix: str = '') -> dict:
     else:
       flat[f'{prefix}{key}'] = value
   return flat
+
+
+# Settings shared by design: where prepared datasets are kept, which a script may pass to every
+# run. A dataset that does not read it (a generated task) gets a warning, not an error.
+SHARED_SETTINGS = ('data.data_dir',)
+
+
+def check_read(config: ml_collections.ConfigDict, given: Sequence[str]):
+  """Refuses a `model.*` or `data.*` setting given on the command line (`given`: dotted keys)
+  that the chosen model or dataset does not read (`models.registry.READS`, each data loader's
+  `SETTINGS`), with what it reads; warns in one line for one of `SHARED_SETTINGS`.
+
+  Only training (`experiment='train'`) is checked, and only keys the user gave: config-file
+  defaults are not. A study reads its own sections.
+  """
+  if config.get('experiment') != 'train':
+    return
+  reads = {'model': READS.get(config.model.name), 'data': settings_read(config.data.name)}
+  names = {'model': f'the model {config.model.name!r}', 'data': f'the dataset {config.data.name!r}'}
+  for key in given:
+    section, _, name = key.partition('.')
+    if reads.get(section) is None or name in ('name', *reads[section]):
+      continue
+    message = (f'{names[section]} does not read it; it reads: '
+               + ', '.join(f'{section}.{k}' for k in sorted(reads[section])))
+    if key in SHARED_SETTINGS:
+      print(f'warning: {key}: {message}; ignored', file=sys.stderr, flush=True)
+    else:
+      raise ConfigError(key, message)

@@ -1,11 +1,10 @@
 """What `launch.py` runs for each `config.mode`: `train` (the config's experiment), and from a
 trained workdir's latest checkpoint `evaluate`, `sample` and `attention`."""
-import json
 import os
 
 import jax
 
-from attn_jax import attention_maps, experiments, sampling, translation
+from attn_jax import attention_maps, durable, experiments, sampling, translation
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model
 from attn_jax.training import evaluators, parallel
@@ -26,8 +25,8 @@ def evaluate(config, workdir: str) -> dict[str, float]:
       trained.config, trained.model, dataset, parallel.replicate(trained.params), p_eval,
       final=False, is_main=jax.process_index() == 0))
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, f'eval_{split}.json'), 'w') as f:
-      json.dump({'step': trained.step, 'split': split, **metrics}, f, indent=1)
+    durable.write_json(os.path.join(workdir, f'eval_{split}.json'),
+                       {'step': trained.step, 'split': split, **metrics})
     print(f'{workdir} (step {trained.step}) on {split!r}: '
           + ', '.join(f'{k} {v:.4g}' for k, v in metrics.items()))
   return metrics

@@ -13,7 +13,12 @@ CASES = {
     'unknown schedule': ('iris_mlp.py:mlp', ['train.lr_schedule=step'], 'train.lr_schedule'),
     'unknown mode': ('iris_mlp.py:mlp', ['mode=fly'], 'mode'),
     'unknown experiment': ('iris_mlp.py:mlp', ['experiment=nope'], 'experiment'),
-    'unknown override key': ('iris_mlp.py:mlp', ['train.no_such_key=1'], 'config'),
+    'misspelled section': ('iris_mlp.py:mlp', ['trian.num_steps=3'],
+                           'error: --config.trian.num_steps: no such setting; did you mean '
+                           '--config.train.num_steps?'),
+    'data setting the dataset does not read': (
+        'iris_mlp.py:mlp', ['data.seq_len=7'], "error: data.seq_len: the dataset 'iris' does not "
+        'read it; it reads: data.build_seed, data.data_dir, data.eval_split, data.name'),
     'unknown variant': ('iris_mlp.py:nope', [], 'config'),
     'missing config file': ('no_such_config.py', [], 'config'),
 }
@@ -35,3 +40,13 @@ def test_batch_not_divisible_by_device_count(tmp_path):
   assert result.returncode == 2, result.stderr[-2000:]
   assert result.stderr.strip().splitlines()[-1].startswith('error: train.batch_size: 6 is not')
   assert 'Traceback' not in result.stderr
+
+
+def test_a_workdir_that_is_a_file(tmp_path):
+  path = tmp_path / 'some_file'
+  path.write_text('')
+  result = launch('iris_mlp.py:mlp', path, timeout=120)
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert result.stderr.strip().splitlines() == [
+      f'error: workdir: {path} is a file, not a folder; accepted: a folder, or a path where one '
+      'can be made']

@@ -24,7 +24,8 @@ LAYERS = (
     ('attn_jax.translation', 'attn_jax.attention_maps', 'attn_jax.sampling'),
     ('attn_jax.decoding',),
     ('attn_jax.models', 'attn_jax.data'),
-    ('attn_jax.task', 'attn_jax.errors', 'attn_jax.plots', 'attn_jax.progress'),
+    ('attn_jax.task', 'attn_jax.errors', 'attn_jax.plots', 'attn_jax.progress',
+     'attn_jax.overrides', 'attn_jax.durable'),
 )
 DECODING_SIDE = ('attn_jax.decoding', 'attn_jax.translation', 'attn_jax.sampling',
                  'attn_jax.attention_maps')

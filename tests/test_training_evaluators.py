@@ -69,7 +69,7 @@ def test_evaluate_merges_the_metrics_of_each_evaluator_in_order(monkeypatch):
 def test_due_after_matches_the_cadence_rule():
   train = types.SimpleNamespace(num_steps=10, log_every=3, eval_every=4, checkpoint_every=5)
   due = {done: due_after(train, done, stopping=False) for done in range(1, 11)}
-  assert [d for d in due if due[d].log] == [3, 6, 9, 10]        # every 3, and the last step
+  assert [d for d in due if due[d].log] == [3, 5, 6, 9, 10]  # every 3, each checkpoint, the last
   assert [d for d in due if due[d].eval] == [4, 8, 10]
   assert [d for d in due if due[d].checkpoint] == [5, 10]
   stop = due_after(train, 7, stopping=True)  # a signal: log and save there, no evaluation

@@ -7,17 +7,20 @@ import pytest
 from launcher import finish, free_port, launch, losses, start
 
 # Small enough to run in seconds; dropout off, since dropout keys differ per device by design.
-TINY_LM = ('model.num_layers=1', 'model.hidden_size=32', 'model.num_heads=2', 'model.mlp_dim=64',
-           'model.dropout_rate=0.0', 'data.seq_len=32', 'train.batch_size=8',
-           'train.num_steps=6', 'train.log_every=1', 'train.eval_every=6',
-           'train.checkpoint_every=6', 'train.warmup_steps=1', 'sample.num_samples=0')
+TINY_LM = ('model.num_layers=1', 'model.hidden_size=32', 'model.dropout_rate=0.0',
+           'data.seq_len=32', 'train.batch_size=8', 'train.num_steps=6', 'train.log_every=1',
+           'train.eval_every=6', 'train.checkpoint_every=6', 'train.warmup_steps=1',
+           'sample.num_samples=0')
+# What only the transformer reads (a setting a model does not read is refused).
+TRANSFORMER = ('model.num_heads=2', 'model.mlp_dim=64')
 
 
 @pytest.mark.parametrize('variant', ['transformer', 'lstm'])
 def test_one_device_equals_four_devices(tmp_path, variant):
   runs = {}
   for devices in (1, 4):
-    result = launch(f'char_lm.py:{variant}', tmp_path / str(devices), *TINY_LM, devices=devices)
+    result = launch(f'char_lm.py:{variant}', tmp_path / str(devices), *TINY_LM,
+                    *(TRANSFORMER if variant == 'transformer' else ()), devices=devices)
     assert result.returncode == 0, result.stderr[-3000:]
     runs[devices] = losses(tmp_path / str(devices))
   assert sorted(runs[1]) == list(range(1, 7))

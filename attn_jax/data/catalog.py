@@ -95,6 +95,10 @@ def _task(builder, seq_len: int):
                     'ClassLabel, text -> text')
 
 
+# The `data.*` settings `load` reads (besides name and eval_split; config_base.check_read).
+SETTINGS = ('data_dir', 'seq_len')
+
+
 def load(config, seed: int, our_names: tuple[str, ...]) -> pipeline.Dataset:
   """The TFDS dataset `config.name`; `our_names` (the datasets this package builds) are named
   in the error for a name that TFDS does not know either."""

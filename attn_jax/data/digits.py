@@ -35,6 +35,10 @@ builder_cls = functools.cache(lambda: labelled_table.table_builder(
     'attn_jax_digits', read_csv, IMAGE_SHAPE, NUM_CLASSES, TEST_PER_CLASS, __doc__))
 
 
+# The `data.*` settings `load` reads (besides name and eval_split; config_base.check_read).
+SETTINGS = ('data_dir', 'build_seed')
+
+
 def load(config, seed: int) -> pipeline.Dataset:
   splits = labelled_table.read_splits(builder_cls(), config)
   source = lambda split: pipeline.ArraySource({

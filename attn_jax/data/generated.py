@@ -289,6 +289,13 @@ class Parity:
 
 TASKS = {'copy': Copy, 'recall': Recall, 'first_token': FirstToken, 'adding': Adding,
          'mqar': MultiQueryRecall, 'parity': Parity}
+# The `data.*` settings each task's `load` reads (besides name and eval_split;
+# config_base.check_read).
+SETTINGS = {name: ('seq_len', 'build_seed', 'num_eval_examples', 'eval_length_multipliers', *own)
+            for name, own in (('copy', ('copy_length', 'num_symbols')),
+                              ('recall', ('num_classes', 'num_keys')),
+                              ('first_token', ('num_classes',)), ('adding', ()),
+                              ('mqar', ('num_classes', 'num_keys')), ('parity', ()))}
 
 
 def load(config, seed: int) -> pipeline.Dataset:

@@ -31,6 +31,10 @@ builder_cls = functools.cache(lambda: labelled_table.table_builder(
     'attn_jax_iris', read_csv, (len(FEATURES),), len(SPECIES), TEST_PER_CLASS, __doc__))
 
 
+# The `data.*` settings `load` reads (besides name and eval_split; config_base.check_read).
+SETTINGS = ('data_dir', 'build_seed')
+
+
 def load(config, seed: int) -> pipeline.Dataset:
   arrays = labelled_table.read_splits(builder_cls(), config)
   mean, std = arrays['train'][0].mean(0), arrays['train'][0].std(0)

@@ -148,6 +148,12 @@ def _options(config) -> dict:
   return options
 
 
+# The `data.*` settings `load` reads (besides name and eval_split; config_base.check_read).
+SETTINGS = ('data_dir', 'build_seed', *(f'listops_{k}' for k in (
+    'max_depth', 'max_args', 'value_prob', 'min_length', 'max_length', 'num_train', 'num_validation',
+    'num_test')))
+
+
 def load(config, seed: int) -> pipeline.Dataset:
   options = _options(config)
   max_len = options['max_length']

@@ -21,6 +21,16 @@ _LOADERS = {
     'parity': 'attn_jax.data.generated',
 }
 DATASET_NAMES = tuple(_LOADERS)
+# The `data.*` settings `load_dataset` reads for every dataset.
+COMMON_SETTINGS = ('name', 'eval_split')
+
+
+def settings_read(name: str) -> tuple[str, ...]:
+  """The `data.*` settings dataset `name` reads: the loader module's `SETTINGS` (a tuple, or a
+  dict by dataset name) and `COMMON_SETTINGS`; a TFDS dataset's are `catalog.SETTINGS`."""
+  settings = (importlib.import_module(_LOADERS[name]).SETTINGS if name in _LOADERS
+              else catalog.SETTINGS)
+  return COMMON_SETTINGS + tuple(settings[name] if isinstance(settings, dict) else settings)
 
 
 def load_dataset(data_config, *, seed: int) -> pipeline.Dataset:

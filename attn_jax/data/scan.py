@@ -96,6 +96,10 @@ def generate(options: dict) -> dict[str, seq2seq.Pairs]:
 builder_cls = functools.cache(lambda: seq2seq.pair_builder('attn_jax_scan', generate, __doc__))
 
 
+# The `data.*` settings `load` reads (besides name and eval_split; config_base.check_read).
+SETTINGS = ('data_dir', 'split', 'build_seed')
+
+
 def load(config, seed: int) -> pipeline.Dataset:
   if config.split not in SPLITS:
     raise ConfigError('data.split', f'unknown SCAN split {config.split!r}; accepted: '

@@ -146,6 +146,10 @@ def _too_short(config, split: str, num_tokens: int) -> ConfigError:
                      'longer text, or a smaller data.seq_len')
 
 
+# The `data.*` settings `load` reads (besides name and eval_split; config_base.check_read).
+SETTINGS = ('path', 'seq_len', 'data_dir', 'tokenizer', 'val_fraction', 'stride')
+
+
 def load(config, seed: int) -> pipeline.Dataset:
   seq_len = config.seq_len
   if seq_len <= 0:

@@ -100,6 +100,10 @@ builder_cls = functools.cache(
     lambda: seq2seq.pair_builder('attn_jax_toy_translation', generate, __doc__))
 
 
+# The `data.*` settings `load` reads (besides name and eval_split; config_base.check_read).
+SETTINGS = ('data_dir', 'build_seed', 'max_len', 'num_train_examples', 'num_test_examples')
+
+
 def load(config, seed: int) -> pipeline.Dataset:
   if not 5 <= config.max_len < LONGEST:
     raise ConfigError('data.max_len', f'must be in 5..{LONGEST - 1} (sentences have 5 to '

@@ -187,6 +187,23 @@ BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {
 }
 MODEL_NAMES = tuple(dict.fromkeys(name for name, _ in BUILDERS))
 
+_TRANSFORMER_READS = ('num_layers', 'hidden_size', 'num_heads', 'mlp_dim', 'dropout_rate',
+                      'attention_dropout_rate', 'activation', 'positional', 'pre_ln',
+                      'attention_impl', 'max_len', 'dtype')
+# The `model.*` settings each model's builders read (besides `name`), over every task kind it
+# serves: a setting given on the command line outside them is refused (`config_base.check_read`).
+READS: dict[str, tuple[str, ...]] = {
+    'logreg': ('hidden_size', 'dtype'),  # hidden_size: the width of a token embedding
+    'mlp': ('num_layers', 'hidden_size', 'activation', 'dropout_rate', 'dtype'),
+    **{cell: ('num_layers', 'hidden_size', 'bidirectional', 'dropout_rate', 'dtype',
+              'tie_embeddings', 'seq2seq_attention') for cell in recurrent.STACKED_CELLS},
+    'transformer': (*_TRANSFORMER_READS, 'pooling', 'tie_embeddings'),
+    'vit': (*_TRANSFORMER_READS, 'pooling', 'patch_size'),
+    'linear_attention': (*(k for k in _TRANSFORMER_READS
+                           if k not in ('attention_impl', 'attention_dropout_rate')),
+                         'pooling', 'tie_embeddings'),
+}
+
 
 def build_model(model_config: ml_collections.ConfigDict, info: TaskInfo) -> nn.Module:
   """The linen module for `model_config.name` on a task described by `info`.

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from attn_jax import durable
 from attn_jax.errors import ConfigError
 from attn_jax.models import attention, recurrent
 from attn_jax.models.dense import Dense
@@ -358,9 +359,8 @@ def run(config, workdir: str):
   benchmark_report.write_files(workdir, rows, parts, profiles)
   peer = (f'PyTorch {torch.__version__}, {torch.get_num_threads()} threads' if HAS_TORCH
           else f'PyTorch not installed (only the project timed; to add the peer: `{PEER_HINT}`)')
-  with open(os.path.join(workdir, 'report.md'), 'w') as f:
-    f.write(benchmark_report.report(config, peer, rows, peak, memory, parts, impl_times,
-                                    profiles))
+  durable.write_text(os.path.join(workdir, 'report.md'), benchmark_report.report(
+      config, peer, rows, peak, memory, parts, impl_times, profiles))
   print(f'wrote {workdir}/results.csv, breakdown.csv, profile.csv and report.md')
 
 

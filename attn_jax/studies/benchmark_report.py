@@ -1,7 +1,6 @@
 """The benchmark's files: `results.csv` (one row per shape and step kind), `breakdown.csv` (forward,
 backward and optimizer per train shape), `profile.csv` (operations of the profiled steps) and the
 markdown `report.md` (`attn_jax/studies/benchmark.py` measures what they hold)."""
-import csv
 import dataclasses
 import os
 import platform
@@ -10,6 +9,7 @@ import jax
 import numpy as np
 
 from attn_jax.studies import step_profile
+from attn_jax.studies.study_runs import write_csv
 
 
 COLUMNS = ('shape', 'kind', 'family', 'length', 'ours_ms', 'torch_ms', 'ratio', 'flops',
@@ -21,19 +21,12 @@ PHASE_COLUMNS = ('shape', 'length', 'phase', 'ours_ms', 'torch_ms', 'ratio',
 
 def write_files(workdir: str, rows: list[dict], parts: list[dict], profiles: dict):
   """DIR/results.csv, DIR/breakdown.csv and DIR/profile.csv."""
-  _write_csv(os.path.join(workdir, 'results.csv'), rows, COLUMNS)
-  _write_csv(os.path.join(workdir, 'breakdown.csv'), parts, PHASE_COLUMNS)
+  write_csv(os.path.join(workdir, 'results.csv'), rows, COLUMNS)
+  write_csv(os.path.join(workdir, 'breakdown.csv'), parts, PHASE_COLUMNS)
   op_columns = tuple(f.name for f in dataclasses.fields(step_profile.OpTime))
-  _write_csv(os.path.join(workdir, 'profile.csv'),
+  write_csv(os.path.join(workdir, 'profile.csv'),
              [dict(shape=shape, **dataclasses.asdict(op)) for shape, ops in profiles.items()
               for op in ops], ('shape',) + op_columns)
-
-
-def _write_csv(path: str, rows: list[dict], columns: tuple[str, ...]):
-  with open(path, 'w', newline='') as f:
-    writer = csv.DictWriter(f, columns)
-    writer.writeheader()
-    writer.writerows(rows)
 
 
 def _fmt(x: float, spec: str) -> str:

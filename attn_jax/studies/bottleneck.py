@@ -21,7 +21,7 @@ import os
 import jax
 from matplotlib.figure import Figure
 
-from attn_jax import translation
+from attn_jax import durable, translation
 from attn_jax.models.registry import num_params
 from attn_jax.studies.model_list import parse_model_list
 from attn_jax.studies.study_runs import markdown_table, train_once, write_csv
@@ -119,7 +119,8 @@ def run(config, workdir: str) -> list[dict]:
          os.path.join(workdir, 'exact_match_by_length.png'), config.data.max_len,
          f'Encoding bottleneck: {config.data.name}, {config.train.num_steps} steps of '
          f'{config.train.batch_size} for every model')
-    with open(os.path.join(workdir, 'results.md'), 'w') as f:
-      f.write(f'# Encoding bottleneck ({config.data.name})\n\n{markdown_table(summaries)}\n\n'
-              f'## Exact match by source length\n\n{markdown_table(by_length)}\n')
+    durable.write_text(os.path.join(workdir, 'results.md'),
+                       f'# Encoding bottleneck ({config.data.name})\n\n'
+                       f'{markdown_table(summaries)}\n\n## Exact match by source length\n\n'
+                       f'{markdown_table(by_length)}\n')
   return summaries

@@ -1,13 +1,17 @@
 """`DIR/results.csv` of the sequence-length study: one row per (model, seq_len)
 (docs/design.md §3.3), and `DIR/capability.csv`: one row per (task, model, seq_len, seed).
 
-The file is rewritten (atomically) after every measured row, so an interrupted sweep keeps what it
-measured and a rerun skips it. Rows whose `status` is `ok` or `oom` are final; a row with an
+The file is rewritten (atomically: `study_runs.write_csv`) after every measured row, so an
+interrupted sweep keeps what it measured and a rerun skips it; a last row cut short (by a writer
+that was not atomic) is left out, so its cell is measured again. Rows whose `status` is `ok` or `oom` are final; a row with an
 `error: ...` status is measured again on the next run.
 """
 import csv
+import io
 import math
-import os
+
+from attn_jax import durable
+from attn_jax.studies.study_runs import write_csv
 
 # The contract columns (docs/design.md §3.3), then what we add: the matched width, where the
 # memory number comes from ('compiler' or 'device_peak'), the wall seconds the cell took (compile
@@ -61,10 +65,8 @@ def _parse(column: str, text: str):
 
 def read_rows(path: str, columns=COLUMNS) -> list[Row]:
   """The rows of `path` (none if it does not exist), typed: ints, floats (NaN when empty), strings."""
-  if not os.path.exists(path):
-    return []
-  with open(path, newline='') as f:
-    return [{c: _parse(c, line.get(c, '')) for c in columns} for line in csv.DictReader(f)]
+  lines = csv.DictReader(io.StringIO(durable.complete_text(path)))
+  return [{c: _parse(c, line.get(c, '')) for c in columns} for line in lines]
 
 
 def _format(value) -> str:
@@ -74,11 +76,5 @@ def _format(value) -> str:
 
 
 def write_rows(path: str, rows: list[Row], columns=COLUMNS):
-  """Writes `rows` (every column of `columns`) to `path` through a temporary file."""
-  tmp = path + '.tmp'
-  with open(tmp, 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=columns)
-    writer.writeheader()
-    for row in rows:
-      writer.writerow({c: _format(row.get(c, math.nan)) for c in columns})
-  os.replace(tmp, path)
+  """Replaces `path` with `rows` (every column of `columns`), atomically."""
+  write_csv(path, [{c: _format(row.get(c, math.nan)) for c in columns} for row in rows], columns)

@@ -11,6 +11,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from attn_jax import durable
+
 # Long Range Arena (Tay et al., 2021), vanilla transformer on byte-level text, batch 32,
 # TPU v3 4x4: steps/s and GB per device at lengths 1K, 2K, 3K, 4K.
 LRA_LENGTHS = (1024, 2048, 3072, 4096)
@@ -280,5 +282,4 @@ def write_report(path: str, rows: list[dict], *, models: Sequence[str], study: d
       '- Rows whose status is `ok` or `oom` (cost) and cells whose seeds all have such a status '
       '(capability) are kept when the command is run again in the same workdir; an `error` is '
       'measured again.', '']
-  with open(path, 'w') as f:
-    f.write('\n'.join(lines))
+  durable.write_text(path, '\n'.join(lines))

@@ -27,7 +27,7 @@ import jax
 import numpy as np
 from matplotlib.figure import Figure
 
-from attn_jax import translation
+from attn_jax import durable, translation
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import model_config_defaults, num_params
 from attn_jax.studies.model_list import parse_model_list
@@ -111,9 +111,8 @@ def measure(config, workdir: str, split: str, model: str, seed: int):
                 'examples': n, 'exact_match': round(em, 4)}
                for length, (em, n) in translation.exact_match_by_length(decoded, 'target').items()]
   if jax.process_index() == 0:
-    with open(path, 'w') as f:
-      json.dump({'step': trained.step, 'max_examples': limit, 'measures': list(MEASURES),
-                 'row': row, 'by_length': by_length}, f)
+    durable.write_json(path, {'step': trained.step, 'max_examples': limit,
+                              'measures': list(MEASURES), 'row': row, 'by_length': by_length})
   return row, by_length
 
 
@@ -197,11 +196,11 @@ def run(config, workdir: str) -> list[dict]:
     write_csv(os.path.join(workdir, 'exact_match_by_length.csv'), by_length)
     plot(rows, by_length, os.path.join(workdir, 'scan_generalisation.png'),
          f'SCAN, {config.train.num_steps} steps of {config.train.batch_size} per run')
-    with open(os.path.join(workdir, 'results.md'), 'w') as f:
-      f.write('# SCAN generalisation splits\n\nExact match on the whole test split, greedy '
-              'decoding; published: Lake & Baroni 2018 (best model for the split; their '
-              'overall-best model). `shorter`: outputs shorter than their reference; '
-              '`stopped_early`: outputs that are a strict prefix of it (every action right, '
-              f'the end emitted too soon).\n\n{markdown_table(summary)}\n\n## Every run\n\n'
-              f'{markdown_table(rows)}\n')
+    durable.write_text(os.path.join(workdir, 'results.md'),
+        '# SCAN generalisation splits\n\nExact match on the whole test split, greedy '
+        'decoding; published: Lake & Baroni 2018 (best model for the split; their '
+        'overall-best model). `shorter`: outputs shorter than their reference; '
+        '`stopped_early`: outputs that are a strict prefix of it (every action right, '
+        f'the end emitted too soon).\n\n{markdown_table(summary)}\n\n## Every run\n\n'
+        f'{markdown_table(rows)}\n')
   return summary

@@ -7,6 +7,7 @@ import os
 import jax
 import ml_collections
 
+from attn_jax import durable
 from attn_jax.config_base import flatten
 from attn_jax.errors import ConfigError
 from attn_jax.training.config import validate_train_config
@@ -121,5 +122,4 @@ def check_workdir(config, workdir: str, *, has_rows: bool):
              f'({", ".join(f"{k}: {stored.get(k)!r} there, {current.get(k)!r} now" for k in differ[:4])}'
              f'); accepted: the same settings (models and lengths may change), or a new --workdir')
     return
-  with open(path, 'w') as f:
-    json.dump(current, f, indent=2, sort_keys=True)
+  durable.write_json(path, current)

@@ -10,6 +10,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from attn_jax import durable
+from attn_jax.training import disk_full
+
 
 class Checkpointer:
   """Saves every `checkpoint_every` steps (and on demand), keeps the newest `keep`."""
@@ -18,17 +21,25 @@ class Checkpointer:
     self.workdir = os.path.abspath(workdir)
     self.manager = ocp.CheckpointManager(
         os.path.join(self.workdir, 'checkpoints'),
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+        # A save killed midway leaves a temporary folder: removed when the next run starts.
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                             cleanup_tmp_directories=True))
 
   def save(self, state, base_key: jax.Array, examples_seen: int):
-    """Saves an unreplicated state (host arrays) at `state.step`; waits until it is written."""
+    """Saves an unreplicated state (host arrays) at `state.step`; waits until it is written.
+
+    Orbax writes into a temporary folder and renames it to `<step>` once complete, so a crash
+    or a full disk (`disk_full.saving`: one `error:` line) leaves the previous checkpoints intact.
+    """
     step = int(state.step)
     meta = {'step': step, 'examples_seen': int(examples_seen),
             'base_key': np.asarray(jax.random.key_data(base_key)).tolist()}
-    self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(jax.device_get(state)), meta=ocp.args.JsonSave(meta)),
-        force=True)
-    self.manager.wait_until_finished()
+    with disk_full.saving(self.workdir, f'step {step}'):
+      self.manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(jax.device_get(state)), meta=ocp.args.JsonSave(meta)),
+          force=True)
+      durable.crash_point('checkpoint_write')  # test hook: the write is under way
+      self.manager.wait_until_finished()
 
   def restore_latest(self, template_state):
     """The newest readable checkpoint as `(state, base_key)`, or None when there is none.

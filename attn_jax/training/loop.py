@@ -9,7 +9,7 @@ from attn_jax import progress
 from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model
-from attn_jax.training import evaluators, parallel, preemption, resume, workdir_lock
+from attn_jax.training import disk_full, evaluators, parallel, preemption, resume, workdir_lock
 from attn_jax.training.checkpoints import Checkpointer
 from attn_jax.training.config import validate_train_config
 from attn_jax.training.metrics import MetricsWriter, read_metrics
@@ -66,8 +66,11 @@ def due_after(train, done: int, stopping: bool) -> Due:
   and after the last step; a stop on a signal (`stopping`) logs and checkpoints there."""
   last = done == train.num_steps
   every = lambda period: last or done % period == 0
-  return Due(log=every(train.log_every) or stopping, eval=every(train.eval_every),
-             checkpoint=every(train.checkpoint_every) or stopping)
+  checkpoint = every(train.checkpoint_every) or stopping
+  # A train line at each checkpoint too: no line's window spans a checkpoint, so a run resumed
+  # from one logs the same lines as an uninterrupted run (docs/design.md §3.5).
+  return Due(log=every(train.log_every) or checkpoint, eval=every(train.eval_every),
+             checkpoint=checkpoint)
 
 
 class IntervalTimer:
@@ -92,10 +95,11 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   Writes `config.json`, `run.json`, `metrics.jsonl`, `events/` and `checkpoints/`
   (docs/design.md §3.2).
   A finished run is not trained again: its last evaluation is returned. The workdir is locked
-  for the run (`workdir_lock`), a resumed run's config is checked first (`resume`), and SIGTERM
-  or SIGINT stop it after a checkpoint with `preemption.Preempted`.
+  for the run (`workdir_lock`), a resumed run's config is checked first (`resume`), SIGTERM
+  or SIGINT stop it after a checkpoint with `preemption.Preempted`, and a full disk is one
+  ConfigError line (`disk_full`).
   """
-  with workdir_lock.hold(workdir):
+  with disk_full.saving(workdir, 'the run files'), workdir_lock.hold(workdir):
     resume.check_config(config, workdir)
     return _train_and_evaluate(config, workdir)
 

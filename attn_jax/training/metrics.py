@@ -5,6 +5,9 @@ import os
 
 from tensorboardX import SummaryWriter
 
+from attn_jax import durable
+from attn_jax.training import disk_full
+
 
 class MetricsWriter:
   """Appends one JSON line per (step, split) and mirrors scalars to `DIR/events/`.
@@ -20,13 +23,17 @@ class MetricsWriter:
     self.events = SummaryWriter(os.path.join(workdir, 'events')) if enabled else None
 
   def drop_after(self, step: int):
-    """Removes lines logged after `step` by a run that stopped before its next checkpoint."""
-    if not self.enabled or not os.path.exists(self.path):
+    """Removes lines logged after `step` by a run that stopped before its next checkpoint (and a
+    last line cut short), rewriting the file atomically; TensorBoard hides the events of those
+    steps (`purge_step`), so it shows each step's value from the run that continued."""
+    if not self.enabled:
       return
-    with open(self.path) as f:
-      kept = [line for line in f if json.loads(line)['step'] <= step]
-    with open(self.path, 'w') as f:
-      f.writelines(kept)
+    if len(os.listdir(self.events.logdir)) > 1:  # an earlier start wrote events, maybe later ones
+      self.events.close()
+      self.events = SummaryWriter(self.events.logdir, purge_step=step + 1)
+    if os.path.exists(self.path):
+      durable.write_text(self.path, ''.join(line for line in durable.complete_lines(self.path)
+                                            if json.loads(line)['step'] <= step))
 
   def write(self, step: int, split: str, metrics: dict[str, float]):
     if not self.enabled:
@@ -37,11 +44,12 @@ class MetricsWriter:
     nonfinite = sum(not math.isfinite(v) for v in values.values())
     if nonfinite:
       record['nonfinite_values'] = nonfinite
-    with open(self.path, 'a') as f:
-      f.write(json.dumps(record, allow_nan=False) + '\n')
-    for name, value in metrics.items():
-      self.events.add_scalar(f'{split}/{name}', value, step)
-    self.events.flush()
+    durable.crash_point(f'{split}_line')  # test hook: killed before this line is written
+    with disk_full.saving(os.path.dirname(self.path), f'step {step}'):
+      durable.append_line(self.path, json.dumps(record, allow_nan=False))
+      for name, value in metrics.items():
+        self.events.add_scalar(f'{split}/{name}', value, step)
+      self.events.flush()
 
   def close(self):
     if self.enabled:
@@ -49,10 +57,7 @@ class MetricsWriter:
 
 
 def read_metrics(workdir: str) -> list[dict]:
-  """All lines of `DIR/metrics.jsonl`, in order (empty if there is none); a null (non-finite)
-  value reads as NaN."""
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [{k: math.nan if v is None else v for k, v in json.loads(line).items()} for line in f]
+  """All complete lines of `DIR/metrics.jsonl`, in order (empty if there is none); a null
+  (non-finite) value reads as NaN."""
+  return [{k: math.nan if v is None else v for k, v in json.loads(line).items()}
+          for line in durable.complete_lines(os.path.join(workdir, 'metrics.jsonl'))]

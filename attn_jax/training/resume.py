@@ -13,6 +13,7 @@ import sys
 from flax import traverse_util
 
 from attn_jax.errors import ConfigError
+from attn_jax.training.disk_full import checkpoint_steps
 
 FIXED_SECTIONS = ('model.', 'data.')
 # Data settings that change where data is kept or which split is evaluated, not what is trained.
@@ -37,8 +38,7 @@ def _show(value) -> str:
 
 
 def has_checkpoint(workdir: str) -> bool:
-  path = os.path.join(workdir, 'checkpoints')
-  return os.path.isdir(path) and any(name.isdigit() for name in os.listdir(path))
+  return bool(checkpoint_steps(workdir))
 
 
 def check_config(config, workdir: str):

@@ -1,11 +1,12 @@
 """What ran: the resolved config (`DIR/config.json`) and the platform (`DIR/run.json`)."""
-import json
 import os
 import platform
 import subprocess
 
 import flax
 import jax
+
+from attn_jax import durable
 
 
 def _git_commit() -> str:
@@ -34,7 +35,6 @@ def platform_info() -> dict:
 def record_run(config, workdir: str):
   """Writes `config.json` (the resolved config) and `run.json` (git commit and platform)."""
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
-    json.dump(config.to_dict(), f, indent=2, sort_keys=True)
-  with open(os.path.join(workdir, 'run.json'), 'w') as f:
-    json.dump({'git_commit': _git_commit(), **platform_info()}, f, indent=2, sort_keys=True)
+  durable.write_json(os.path.join(workdir, 'config.json'), config.to_dict())
+  durable.write_json(os.path.join(workdir, 'run.json'),
+                     {'git_commit': _git_commit(), **platform_info()})
