@@ -8,7 +8,7 @@ import jax
 from attn_jax import progress
 from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
-from attn_jax.models.registry import build_model
+from attn_jax.models.registry import build_model, num_params
 from attn_jax.training import evaluators, parallel, preemption, resume, workdir_lock
 from attn_jax.training.checkpoints import Checkpointer
 from attn_jax.training.config import validate_train_config
@@ -48,10 +48,17 @@ def prepare_run(config, workdir: str) -> Run:
              evaluator_names=evaluators.select(config.train.evaluators, dataset))
 
 
-def evaluate(run: Run, p_eval, params, *, final: bool) -> dict[str, float]:
-  """The metrics of the run's evaluators at one evaluation (`final`: the run's last)."""
-  return evaluators.evaluate(run.evaluator_names, evaluators.Evaluation(
-      run.config, run.model, run.dataset, params, p_eval, final=final, is_main=run.is_main))
+def evaluate(run: Run, p_eval, params, writer, step: int, *, final: bool) -> dict[str, float]:
+  """The metrics of the run's evaluators after `step` steps (`final`: the run's last evaluation),
+  written to `metrics.jsonl` (their texts to the events) and printed."""
+  ev = evaluators.Evaluation(run.config, run.model, run.dataset, params, p_eval, final=final,
+                             is_main=run.is_main)
+  metrics = evaluators.evaluate(run.evaluator_names, ev)
+  writer.write(step, 'eval', metrics)
+  writer.write_events(step, texts=ev.texts)
+  if run.is_main:
+    progress.write(f'step {step} eval ' + ' '.join(f'{k}={v:.4g}' for k, v in metrics.items()))
+  return metrics
 
 
 class Due(NamedTuple):
@@ -114,12 +121,15 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, float]:
     record_run(config, workdir)
   writer = MetricsWriter(workdir, enabled=run.is_main)
   writer.drop_after(start)
+  _log_model_size(run, writer, start, state.params)
   if start >= train.num_steps:
     print(f'{workdir}: already trained for {start} steps; nothing to do.')
     return _last_eval(workdir)
   wall_start = time.perf_counter()
   with preemption.StopOnSignal() as stop:
     state, final = _train_steps(run, state, base_key, start, checkpointer, writer, stop)
+    if stop.stopped_at is None:  # finished: the config against its final metrics
+      writer.write_hparams(train.num_steps, resume.json_flat(config.to_dict()), final)
     checkpointer.close()
     writer.close()
   stop.raise_if_stopped()
@@ -164,9 +174,7 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer, st
         pending = None
       paused = time.perf_counter()
       if due.eval:
-        final = evaluate(run, p_eval, state.params, final=last)
-        writer.write(done, 'eval', final)
-        bar.write(f'step {done} eval ' + ' '.join(f'{k}={v:.4g}' for k, v in final.items()))
+        final = evaluate(run, p_eval, state.params, writer, done, final=last)
       if due.checkpoint:
         _end_if_diverged(train, done, state.opt_state.notfinite_count)
         checkpointer.save(parallel.unreplicate(state), base_key,
@@ -177,6 +185,14 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer, st
       break
   bar.close()
   return state, final
+
+
+def _log_model_size(run: Run, writer, step: int, params):
+  """Prints the parameter count and writes it to the events as `model/num_params`."""
+  count = num_params(params)
+  if run.is_main:
+    print(f'{run.config.model.name}: {count:,} parameters', flush=True)
+  writer.write_events(step, {'model/num_params': count})
 
 
 def _log_train(run: Run, writer, bar, step: int, window, nonfinite_streak, timer, schedule):
