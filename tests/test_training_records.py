@@ -1,8 +1,12 @@
 """What a run records for its researcher: TensorBoard events (scalars, texts, hparams) and
 `run.json`'s starts, read back from one tiny language-model run trained to step 8, then resumed
 to step 12."""
+import datetime
+import json
 import os
+import socket
 
+import jax
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
@@ -10,6 +14,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from attn_jax.models.registry import num_params
 from attn_jax.training import loop
 from attn_jax.training.restore import load_trained
+from attn_jax.training.run_record import VERSIONED
 from launcher import tiny_char_lm_config
 
 
@@ -60,3 +65,20 @@ def test_events_hold_hparams_against_final_metrics(workdir):
   metric_tags = {info.name.tag for info in experiment.experiment.metric_infos}
   assert metric_tags == {'eval/loss', 'eval/accuracy', 'eval/perplexity'}
   assert metric_tags <= set(events.Tags()['scalars'])
+
+
+def test_run_json_keeps_one_record_per_start(workdir):
+  with open(f'{workdir}/run.json') as f:
+    record = json.load(f)
+  starts = record.pop('starts')
+  assert [start['step'] for start in starts] == [0, 8]
+  assert record == starts[-1]  # the latest start's keys at the top level
+  assert {'git_commit', 'device_kind', 'platform', 'device_count', 'process_count',
+          'jax_version', 'flax_version', 'cpu', 'python'} <= set(record)
+  times = [datetime.datetime.fromisoformat(start['time']) for start in starts]
+  assert times[0] <= times[1] and times[1].tzinfo is not None
+  for start in starts:
+    assert start['versions'].keys() == set(VERSIONED)
+    assert start['versions']['jax'] == jax.__version__
+    assert len(start['git_commit']) == 40 and isinstance(start['git_dirty'], bool)
+    assert start['host'] == socket.gethostname() and start['command']

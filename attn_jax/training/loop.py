@@ -118,7 +118,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, float]:
     state, base_key = restored
   start = int(state.step)
   if run.is_main:
-    record_run(config, workdir)
+    record_run(config, workdir, start)
   writer = MetricsWriter(workdir, enabled=run.is_main)
   writer.drop_after(start)
   _log_model_size(run, writer, start, state.params)
