@@ -15,7 +15,7 @@ from attn_jax.models.registry import num_params
 from attn_jax.training import loop
 from attn_jax.training.restore import load_trained
 from attn_jax.training.run_record import VERSIONED
-from launcher import tiny_char_lm_config
+from launcher import metric_lines, tiny_char_lm_config
 
 
 def _config(num_steps: int):
@@ -82,3 +82,18 @@ def test_run_json_keeps_one_record_per_start(workdir):
     assert start['versions']['jax'] == jax.__version__
     assert len(start['git_commit']) == 40 and isinstance(start['git_dirty'], bool)
     assert start['host'] == socket.gethostname() and start['command']
+
+
+def test_train_lines_and_events_carry_norms_rates_and_step_time(workdir, events):
+  lines = metric_lines(workdir)
+  assert [line['step'] for line in lines] == list(range(1, 13))
+  for line in lines:
+    assert line['grad_norm'] > 0 and line['param_norm'] > 0
+  assert lines[0]['learning_rate'] == 0 and lines[-1]['learning_rate'] > 0  # warm-up from 0
+  timed = [line for line in lines if line['steps_per_s'] > 0]  # not the compiling steps 1, 9
+  assert len(timed) == 10
+  for line in timed:
+    assert line['step_ms'] == pytest.approx(1000 / line['steps_per_s'])
+    assert line['tokens_per_s'] == pytest.approx(line['steps_per_s'] * 8 * 32)
+  assert {'train/grad_norm', 'train/param_norm', 'train/step_ms', 'train/tokens_per_s',
+          'train/learning_rate'} <= set(events.Tags()['scalars'])

@@ -200,6 +200,8 @@ def _log_train(run: Run, writer, bar, step: int, window, nonfinite_streak, timer
   steps_per_s = timer.steps_per_s(step)
   metrics.update(learning_rate=float(schedule(step - 1)), steps_per_s=steps_per_s,
                  tokens_per_s=steps_per_s * run.tokens_per_step)
+  if steps_per_s:  # 0 where no step was timed yet (the window of the compiling step)
+    metrics['step_ms'] = 1000 / steps_per_s
   writer.write(step, 'train', metrics)
   bar.set_postfix(loss=f'{metrics["loss"]:.4f}', tok_s=f'{metrics["tokens_per_s"]:.0f}')
   _end_if_diverged(run.config.train, step, nonfinite_streak)
