@@ -1,6 +1,7 @@
-"""What a run records for its researcher: TensorBoard events (scalars, texts, hparams) and
-`run.json`'s starts, read back from one tiny language-model run trained to step 8, then resumed
-to step 12."""
+"""What a run records for its researcher, read back from one tiny language-model run trained to
+step 8, then resumed to step 12: TensorBoard events (scalars, texts, hparams), `run.json`'s
+starts, the logged norms and rates, and the checkpoints kept (every 4 steps, and the best by eval
+loss) that `mode=evaluate` can read."""
 import datetime
 import json
 import os
@@ -11,6 +12,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from attn_jax import modes
+from attn_jax.errors import ConfigError
 from attn_jax.models.registry import num_params
 from attn_jax.training import loop
 from attn_jax.training.restore import load_trained
@@ -21,7 +24,7 @@ from launcher import metric_lines, tiny_char_lm_config
 def _config(num_steps: int):
   config = tiny_char_lm_config()
   config.sample.update(num_samples=1, num_tokens=8)
-  config.train.num_steps = num_steps
+  config.train.update(num_steps=num_steps, best_metric='loss')
   return config
 
 
@@ -97,3 +100,32 @@ def test_train_lines_and_events_carry_norms_rates_and_step_time(workdir, events)
     assert line['tokens_per_s'] == pytest.approx(line['steps_per_s'] * 8 * 32)
   assert {'train/grad_norm', 'train/param_norm', 'train/step_ms', 'train/tokens_per_s',
           'train/learning_rate'} <= set(events.Tags()['scalars'])
+
+
+def _evaluate_at(workdir, restore_step) -> dict:
+  config = _config(12)
+  config.update(mode='evaluate', restore_step=restore_step)
+  modes.run(config, workdir)
+  with open(f'{workdir}/eval_validation.json') as f:
+    return json.load(f)
+
+
+def test_evaluate_reads_the_checkpoint_of_a_chosen_step(workdir):
+  evals = {line['step']: line['loss'] for line in metric_lines(workdir, 'eval')}
+  assert sorted(evals) == [4, 8, 12]
+  result = _evaluate_at(workdir, '4')
+  assert result['step'] == 4 and result['loss'] == pytest.approx(evals[4], rel=1e-5)
+
+
+def test_the_best_checkpoint_by_eval_loss_is_kept(workdir):
+  evals = {line['step']: line['loss'] for line in metric_lines(workdir, 'eval')}
+  best = min(evals, key=evals.get)
+  assert os.listdir(f'{workdir}/best_checkpoint') == [str(best)]
+  result = _evaluate_at(workdir, 'best')
+  assert result['step'] == best and result['loss'] == pytest.approx(evals[best], rel=1e-5)
+
+
+@pytest.mark.parametrize('step', ['5', 'newest'])
+def test_a_step_without_checkpoint_is_an_error_listing_the_saved_ones(workdir, step):
+  with pytest.raises(ConfigError, match=r'^restore_step: .*saved steps in .*: 4, 8, 12; best: '):
+    _evaluate_at(workdir, step)

@@ -24,6 +24,7 @@ def train_config_defaults() -> ml_collections.ConfigDict:
       keep_checkpoints=3,
       max_nonfinite_steps=100,  # non-finite steps in a row that end the run (fewer are skipped)
       evaluators='',            # comma-separated (training/evaluators.py); '': the task's defaults
+      best_metric='',           # eval metric whose best checkpoint is kept too ('': none), e.g. loss
   ))
 
 
@@ -55,6 +56,9 @@ def validate_train_config(train, *, num_devices: int):
            f'must be 0 (off) or positive, got {train.grad_clip_norm}')
   _require(train.lr_schedule in LR_SCHEDULES, 'train.lr_schedule',
            f'unknown schedule {train.lr_schedule!r}; accepted: {", ".join(LR_SCHEDULES)}')
+  _require(isinstance(train.best_metric, str) and train.best_metric.strip() == train.best_metric,
+           'train.best_metric', f'must be an eval metric name (loss, accuracy, ...) or empty, got '
+           f'{train.best_metric!r}')
   per_update = num_devices * train.grad_accum_steps
   for key in ('batch_size', 'eval_batch_size'):
     size = train[key]

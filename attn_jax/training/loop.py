@@ -10,7 +10,7 @@ from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model, num_params
 from attn_jax.training import evaluators, parallel, preemption, resume, workdir_lock
-from attn_jax.training.checkpoints import Checkpointer
+from attn_jax.training.checkpoints import BEST, Checkpointer
 from attn_jax.training.config import validate_train_config
 from attn_jax.training.metrics import MetricsWriter, read_metrics
 from attn_jax.training.objectives import summarise
@@ -111,6 +111,8 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, float]:
   run = prepare_run(config, workdir)
   train = config.train
   checkpointer = Checkpointer(workdir, keep=train.keep_checkpoints)
+  best = Checkpointer(workdir, keep=1, subdir=BEST,
+                      best_metric=train.best_metric) if train.best_metric else None
   state = create_train_state(config, run.model, run.dataset.info, jax.random.key(config.seed))
   base_key = dropout_base_key(config.seed)
   restored = checkpointer.restore_latest(state)
@@ -127,10 +129,11 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, float]:
     return _last_eval(workdir)
   wall_start = time.perf_counter()
   with preemption.StopOnSignal() as stop:
-    state, final = _train_steps(run, state, base_key, start, checkpointer, writer, stop)
+    state, final = _train_steps(run, state, base_key, start, (checkpointer, best), writer, stop)
     if stop.stopped_at is None:  # finished: the config against its final metrics
       writer.write_hparams(train.num_steps, resume.json_flat(config.to_dict()), final)
-    checkpointer.close()
+    for manager in (checkpointer, best) if best else (checkpointer,):
+      manager.close()
     writer.close()
   stop.raise_if_stopped()
   if run.is_main:
@@ -141,9 +144,11 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, float]:
   return final
 
 
-def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer, stop):
-  """The step loop; metrics of a step are fetched only after the next step is dispatched."""
+def _train_steps(run: Run, state, base_key, start: int, checkpointers, writer, stop):
+  """The step loop; metrics of a step are fetched only after the next step is dispatched.
+  `checkpointers`: the newest-keeping Checkpointer and the best-keeping one (or None)."""
   train, kind = run.config.train, run.kind
+  checkpointer, best = checkpointers
   p_train = parallel.pmap_train_step(kind, train.grad_accum_steps)
   p_eval = parallel.pmap_eval_step(run.model.apply, kind)
   schedule = make_schedule(train)
@@ -175,6 +180,8 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer, st
       paused = time.perf_counter()
       if due.eval:
         final = evaluate(run, p_eval, state.params, writer, done, final=last)
+        if best is not None:
+          _save_if_best(run, best, parallel.unreplicate(state), base_key, final)
       if due.checkpoint:
         _end_if_diverged(train, done, state.opt_state.notfinite_count)
         checkpointer.save(parallel.unreplicate(state), base_key,
@@ -185,6 +192,17 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer, st
       break
   bar.close()
   return state, final
+
+
+def _save_if_best(run: Run, best, state, base_key, metrics: dict[str, float]):
+  """Offers an evaluated (unreplicated) state to the best-keeping Checkpointer, which keeps it
+  only if it ranks best by `train.best_metric`."""
+  name = run.config.train.best_metric
+  if name not in metrics:
+    raise ConfigError('train.best_metric', f'{name!r} is not an eval metric of this run; '
+                      f'accepted: {", ".join(metrics)}, or empty for none')
+  best.save(state, base_key, examples_seen=int(state.step) * run.config.train.batch_size,
+            metrics=metrics)
 
 
 def _log_model_size(run: Run, writer, step: int, params):
