@@ -5,9 +5,11 @@ loss) that `mode=evaluate` can read."""
 import datetime
 import json
 import os
+import re
 import socket
 
 import jax
+import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
@@ -16,7 +18,7 @@ from attn_jax import modes
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import num_params
 from attn_jax.training import loop
-from attn_jax.training.restore import load_trained
+from attn_jax.training.restore import load_trained, restore_checkpoint
 from attn_jax.training.run_record import VERSIONED
 from launcher import metric_lines, tiny_char_lm_config
 
@@ -129,3 +131,31 @@ def test_the_best_checkpoint_by_eval_loss_is_kept(workdir):
 def test_a_step_without_checkpoint_is_an_error_listing_the_saved_ones(workdir, step):
   with pytest.raises(ConfigError, match=r'^restore_step: .*saved steps in .*: 4, 8, 12; best: '):
     _evaluate_at(workdir, step)
+
+
+def test_warm_start_takes_the_parameters_with_a_fresh_optimizer(workdir, tmp_path):
+  config = _config(2)
+  config.data.seq_len = 64  # longer sequences: sinusoidal positions have no parameters
+  config.sample.num_samples = 0
+  config.train.update(init_from=workdir, init_step='8', learning_rate=1e-9, warmup_steps=0,
+                      eval_every=2, checkpoint_every=2, best_metric='')
+  loop.train_and_evaluate(config, str(tmp_path))
+  started = load_trained(config, str(tmp_path))
+  assert started.step == 2  # a new run: its own step count and optimizer
+  source, _ = restore_checkpoint(workdir, '8')
+  for got, want in zip(jax.tree.leaves(started.params), jax.tree.leaves(source['params'])):
+    np.testing.assert_allclose(got, want, atol=1e-7)  # two steps of size 1e-9
+  with open(tmp_path / 'run.json') as f:
+    assert json.load(f)['starts'][0]['init_from'] == {'workdir': workdir, 'step': 8}
+
+
+def test_warm_start_from_another_shape_lists_every_differing_parameter(workdir, tmp_path):
+  config = _config(2)
+  config.model.mlp_dim = 32
+  config.train.init_from = workdir
+  with pytest.raises(ConfigError) as error:
+    loop.train_and_evaluate(config, str(tmp_path))
+  assert error.value.setting == 'train.init_from'
+  listed = re.findall(r'(\S+) (\([\d, ]+\)) here, (\([\d, ]+\)) there', error.value.message)
+  assert listed and len(listed) == int(re.search(r'has (\d+) parameters', error.value.message)[1])
+  assert all('64' in theirs and '64' not in ours for _, ours, theirs in listed)

@@ -25,6 +25,8 @@ def train_config_defaults() -> ml_collections.ConfigDict:
       max_nonfinite_steps=100,  # non-finite steps in a row that end the run (fewer are skipped)
       evaluators='',            # comma-separated (training/evaluators.py); '': the task's defaults
       best_metric='',           # eval metric whose best checkpoint is kept too ('': none), e.g. loss
+      init_from='',             # warm start: a workdir whose parameters a new run starts from
+      init_step='latest',       # its checkpoint: latest, best or a step
   ))
 
 
@@ -59,6 +61,8 @@ def validate_train_config(train, *, num_devices: int):
   _require(isinstance(train.best_metric, str) and train.best_metric.strip() == train.best_metric,
            'train.best_metric', f'must be an eval metric name (loss, accuracy, ...) or empty, got '
            f'{train.best_metric!r}')
+  _require(train.init_step in ('latest', 'best') or str(train.init_step).isdigit(),
+           'train.init_step', f'accepted: latest, best or a step number, got {train.init_step!r}')
   per_update = num_devices * train.grad_accum_steps
   for key in ('batch_size', 'eval_batch_size'):
     size = train[key]

@@ -9,7 +9,7 @@ from attn_jax import progress
 from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model, num_params
-from attn_jax.training import evaluators, parallel, preemption, resume, workdir_lock
+from attn_jax.training import evaluators, parallel, preemption, restore, resume, workdir_lock
 from attn_jax.training.checkpoints import BEST, Checkpointer
 from attn_jax.training.config import validate_train_config
 from attn_jax.training.metrics import MetricsWriter, read_metrics
@@ -113,14 +113,10 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, float]:
   checkpointer = Checkpointer(workdir, keep=train.keep_checkpoints)
   best = Checkpointer(workdir, keep=1, subdir=BEST,
                       best_metric=train.best_metric) if train.best_metric else None
-  state = create_train_state(config, run.model, run.dataset.info, jax.random.key(config.seed))
-  base_key = dropout_base_key(config.seed)
-  restored = checkpointer.restore_latest(state)
-  if restored is not None:
-    state, base_key = restored
+  state, base_key, origin = _initial_state(run, checkpointer)
   start = int(state.step)
   if run.is_main:
-    record_run(config, workdir, start)
+    record_run(config, workdir, start, **origin)
   writer = MetricsWriter(workdir, enabled=run.is_main)
   writer.drop_after(start)
   _log_model_size(run, writer, start, state.params)
@@ -142,6 +138,21 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, float]:
           f'{(train.num_steps - start) / (time.perf_counter() - wall_start):.2f} steps/s '
           f'overall; wall {time.perf_counter() - wall_start:.1f} s')
   return final
+
+
+def _initial_state(run: Run, checkpointer):
+  """The state and dropout base key to start from: the workdir's latest checkpoint, or for a new
+  run fresh parameters or (a warm start) those of `train.init_from`; and `{'init_from': where}`
+  for a warm start (`run.json`), else `{}`."""
+  config = run.config
+  state = create_train_state(config, run.model, run.dataset.info, jax.random.key(config.seed))
+  restored = checkpointer.restore_latest(state)
+  if restored is not None:
+    return *restored, {}
+  if config.train.init_from:
+    state, origin = restore.warm_start(state, config.train)
+    return state, dropout_base_key(config.seed), {'init_from': origin}
+  return state, dropout_base_key(config.seed), {}
 
 
 def _train_steps(run: Run, state, base_key, start: int, checkpointers, writer, stop):

@@ -11,6 +11,8 @@ import os
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+from flax import traverse_util
 
 from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
@@ -102,6 +104,33 @@ def restore_checkpoint(workdir: str, which, template=None, *, setting: str = 're
   if restored is None:
     raise ConfigError(setting, f'no readable checkpoint in {checkpointer.directory!r}')
   return restored
+
+
+def warm_start(state, train):
+  """`state` with the parameters of `train.init_from`'s checkpoint `train.init_step` ('latest',
+  'best' or a step); the optimizer state stays fresh.
+
+  Returns:
+    The new state, and where its parameters came from: `{'workdir': ..., 'step': ...}`.
+
+  Raises:
+    ConfigError('train.init_from', ...): no such checkpoint, or parameters whose shapes differ
+      (every one listed, with both shapes; `none` where one side lacks it).
+  """
+  saved, _ = restore_checkpoint(train.init_from, train.init_step, setting='train.init_from')
+  ours = traverse_util.flatten_dict(state.params, sep='/')
+  theirs = traverse_util.flatten_dict(saved['params'], sep='/')
+  shape = lambda tree, key: tuple(tree[key].shape) if key in tree else 'none'
+  differ = [f'{key} {shape(ours, key)} here, {shape(theirs, key)} there'
+            for key in sorted(set(ours) | set(theirs)) if shape(ours, key) != shape(theirs, key)]
+  origin = {'workdir': os.path.abspath(train.init_from), 'step': int(saved['step'])}
+  if differ:
+    raise ConfigError('train.init_from', f'{origin["workdir"]} (step {origin["step"]}) has '
+                      f'{len(differ)} parameters of another shape: {"; ".join(differ)}; '
+                      'accepted: a workdir of a model with the same parameter shapes')
+  params = traverse_util.unflatten_dict(
+      {key: jnp.asarray(theirs[key], ours[key].dtype) for key in ours}, sep='/')
+  return state.replace(params=params), origin
 
 
 def _as_trained(config, workdir: str):
