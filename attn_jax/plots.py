@@ -1,4 +1,5 @@
-"""Plots (matplotlib, Agg: no display needed): sequence-length scaling curves.
+"""Plots (matplotlib, Agg: no display needed): sequence-length scaling curves, studies, and
+metrics against step for runs side by side.
 
 Figures are built with `matplotlib.figure.Figure` directly, so nothing here touches pyplot's global
 state or backend.
@@ -222,4 +223,21 @@ def extrapolation_plot(rows: Sequence[dict], task: str, models: Sequence[str], p
     ax.grid(True, which='both', alpha=0.3)
   axes[0].set_ylabel('accuracy (mean, min..max over seeds)')
   axes[0].legend(fontsize='small')
+  fig.savefig(path, dpi=110)
+
+
+def curves_plot(curves: dict[str, tuple[Sequence[int], Sequence[float]]], path: str, *,
+                ylabel: str, title: str, log_y: bool = False):
+  """One line per run: `curves` maps a run's label to its (steps, values)."""
+  fig = Figure(figsize=(6.4, 4.4), layout='constrained')
+  ax = fig.subplots()
+  for label, (steps, values) in curves.items():
+    ax.plot(steps, values, marker='.' if len(steps) < 30 else None, label=label)
+  if log_y:
+    ax.set_yscale('log')
+  ax.set_xlabel('step')
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  ax.grid(True, which='both', alpha=0.3)
+  ax.legend(fontsize='small')
   fig.savefig(path, dpi=110)

@@ -1,6 +1,5 @@
 """What the studies that train several runs share: training a run once (resumable, its wall time
-kept), and writing their tables as CSV and markdown."""
-import csv
+kept). Their tables are written by `attn_jax.tables`."""
 import json
 import os
 import time
@@ -27,17 +26,3 @@ def train_once(config, workdir: str) -> float:
     with open(path, 'w') as f:
       json.dump({'num_steps': config.train.num_steps, 'train_s': seconds}, f)
   return seconds
-
-
-def write_csv(path: str, rows: list[dict]):
-  with open(path, 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-
-
-def markdown_table(rows: list[dict]) -> str:
-  header = list(rows[0])
-  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-  lines += ['| ' + ' | '.join(str(r[k]) for k in header) + ' |' for r in rows]
-  return '\n'.join(lines)
