@@ -2,6 +2,7 @@
 import ml_collections
 
 from attn_jax.errors import ConfigError
+from attn_jax.training import profiling
 
 LR_SCHEDULES = ('cosine', 'linear', 'constant')
 
@@ -27,6 +28,7 @@ def train_config_defaults() -> ml_collections.ConfigDict:
       best_metric='',           # eval metric whose best checkpoint is kept too ('': none), e.g. loss
       init_from='',             # warm start: a workdir whose parameters a new run starts from
       init_step='latest',       # its checkpoint: latest, best or a step
+      profile_steps='',         # 'A,B': trace steps A to B with jax.profiler into DIR/profile/
   ))
 
 
@@ -63,6 +65,7 @@ def validate_train_config(train, *, num_devices: int):
            f'{train.best_metric!r}')
   _require(train.init_step in ('latest', 'best') or str(train.init_step).isdigit(),
            'train.init_step', f'accepted: latest, best or a step number, got {train.init_step!r}')
+  profiling.parse_steps(train.profile_steps, train.num_steps)
   per_update = num_devices * train.grad_accum_steps
   for key in ('batch_size', 'eval_batch_size'):
     size = train[key]

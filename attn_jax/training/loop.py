@@ -9,7 +9,8 @@ from attn_jax import progress
 from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model, num_params
-from attn_jax.training import evaluators, parallel, preemption, restore, resume, workdir_lock
+from attn_jax.training import (evaluators, parallel, preemption, profiling, restore, resume,
+                               workdir_lock)
 from attn_jax.training.checkpoints import BEST, Checkpointer
 from attn_jax.training.config import validate_train_config
 from attn_jax.training.metrics import MetricsWriter, read_metrics
@@ -165,11 +166,14 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointers, writer, s
   schedule = make_schedule(train)
   state = parallel.replicate(state)
   bar = progress.bar(initial=start, total=train.num_steps, disable=not run.is_main, unit='step')
+  tracer = profiling.StepTracer(train.profile_steps, train.num_steps, run.workdir)
   timer, window, pending, final = None, None, None, {}
   for step in range(start, train.num_steps):
     batch = run.dataset.train_batch(step, train.batch_size, process_index=jax.process_index(),
                                     process_count=jax.process_count())
+    tracer.before(step)
     state, sums = p_train(state, parallel.shard(batch), base_key)
+    tracer.after(step + 1, sums)
     if timer is None:  # the first step compiles: time from its end
       jax.block_until_ready(sums)
       timer = IntervalTimer(step + 1)
@@ -201,6 +205,7 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointers, writer, s
     bar.update(1)
     if stopping:
       break
+  tracer.close()
   bar.close()
   return state, final
 
