@@ -37,6 +37,16 @@ def _guides(ax, lengths: Sequence[int], values: Sequence[float]):
             label=f'∝ L^{power}')
 
 
+def _label_and_save(ax, path: str, *, xlabel: str, ylabel: str, title: str):
+  """Axis labels, title, grid and legend of a one-panel figure, saved to `path`."""
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  ax.grid(True, which='both', alpha=0.3)
+  ax.legend(fontsize='small')
+  ax.figure.savefig(path, dpi=110)
+
+
 def scaling_plot(rows: Sequence[dict], models: Sequence[str], column: str, path: str, *,
                  ylabel: str, title: str, log_y: bool = True, chance: float | None = None):
   """One line per model of `column` against `seq_len` (log-2 x axis; log y if `log_y`).
@@ -64,12 +74,7 @@ def scaling_plot(rows: Sequence[dict], models: Sequence[str], column: str, path:
   ax.set_xscale('log', base=2)
   if log_y:
     ax.set_yscale('log')
-  ax.set_xlabel('sequence length L')
-  ax.set_ylabel(ylabel)
-  ax.set_title(title)
-  ax.grid(True, which='both', alpha=0.3)
-  ax.legend(fontsize='small')
-  fig.savefig(path, dpi=110)
+  _label_and_save(ax, path, xlabel='sequence length L', ylabel=ylabel, title=title)
 
 
 def write_scaling_plots(rows: Sequence[dict], models: Sequence[str], workdir: str, *,
@@ -101,12 +106,9 @@ def gradient_flow_plot(rows: Sequence[dict], path: str, *, seq_len: int | None =
                       color=colours.get(model), label=f'{model} ({stage})')
       colours.setdefault(model, line.get_color())
   ax.set_yscale('log')
-  ax.set_xlabel('distance L - 1 - t from the differentiated position')
-  ax.set_ylabel('mean || d loss / d embedding_t ||')
-  ax.set_title(title or f'Gradient flow to the inputs (L = {seq_len})')
-  ax.grid(True, which='both', alpha=0.3)
-  ax.legend(fontsize='small')
-  fig.savefig(path, dpi=110)
+  _label_and_save(ax, path, xlabel='distance L - 1 - t from the differentiated position',
+                  ylabel='mean || d loss / d embedding_t ||',
+                  title=title or f'Gradient flow to the inputs (L = {seq_len})')
 
 
 def inference_cost_plot(rows: Sequence[dict], path: str, *, title: str | None = None):
@@ -235,9 +237,4 @@ def curves_plot(curves: dict[str, tuple[Sequence[int], Sequence[float]]], path: 
     ax.plot(steps, values, marker='.' if len(steps) < 30 else None, label=label)
   if log_y:
     ax.set_yscale('log')
-  ax.set_xlabel('step')
-  ax.set_ylabel(ylabel)
-  ax.set_title(title)
-  ax.grid(True, which='both', alpha=0.3)
-  ax.legend(fontsize='small')
-  fig.savefig(path, dpi=110)
+  _label_and_save(ax, path, xlabel='step', ylabel=ylabel, title=title)
