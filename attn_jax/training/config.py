@@ -63,7 +63,7 @@ def validate_train_config(train, *, num_devices: int):
   _require(isinstance(train.best_metric, str) and train.best_metric.strip() == train.best_metric,
            'train.best_metric', f'must be an eval metric name (loss, accuracy, ...) or empty, got '
            f'{train.best_metric!r}')
-  _require(train.init_step in ('latest', 'best') or str(train.init_step).isdigit(),
+  _require(train.init_step in ('latest', 'best') or str(train.init_step).isdecimal(),
            'train.init_step', f'accepted: latest, best or a step number, got {train.init_step!r}')
   profiling.parse_steps(train.profile_steps, train.num_steps)
   per_update = num_devices * train.grad_accum_steps

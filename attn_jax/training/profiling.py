@@ -22,7 +22,7 @@ def parse_steps(setting: str, num_steps: int) -> tuple[int, int] | None:
   if not setting:
     return None
   parts = str(setting).split(',')
-  if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+  if len(parts) == 2 and all(p.strip().isdecimal() for p in parts):
     first, last = (int(p) for p in parts)
     if first < last <= num_steps:
       return first, last

@@ -79,10 +79,10 @@ def checkpoint_of(workdir: str, which, *, setting: str = 'restore_step') -> tupl
   saved, best = saved_steps(workdir), saved_steps(workdir, BEST)
   available = (f'saved steps in {workdir}: {", ".join(map(str, saved)) or "none"}'
                + (f'; best: {best[-1]}' if best else '; no best (train.best_metric was not set)'))
-  if which not in ('latest', 'best') and not which.isdigit():
+  if which not in ('latest', 'best') and not which.isdecimal():
     raise ConfigError(setting, f'{which!r} names no checkpoint; accepted: latest, best or a '
                       f'saved step ({available})')
-  if not (best if which == 'best' else saved) or (which.isdigit() and int(which) not in saved):
+  if not (best if which == 'best' else saved) or (which.isdecimal() and int(which) not in saved):
     raise ConfigError(setting, f'no checkpoint {which!r}; accepted: latest, best or a saved step '
                       f'({available})')
   if which == 'best':
