@@ -38,6 +38,7 @@ def base_config(**overrides) -> ml_collections.ConfigDict:
       seed=0,
       mode='train',          # train | sample | attention
       experiment='train',    # what training mode runs (attn_jax.experiments.EXPERIMENTS)
+      restore_step='latest',  # evaluate/sample/attention read this checkpoint: latest, best or N
       model=model_config_defaults(),
       data=data_config_defaults(),
       train=train_config_defaults(),

@@ -1,5 +1,6 @@
 """What `launch.py` runs for each `config.mode`: `train` (the config's experiment), and from a
-trained workdir's latest checkpoint `evaluate`, `sample` and `attention`."""
+trained workdir's checkpoint `config.restore_step` (latest, best or a step) `evaluate`, `sample`
+and `attention`."""
 import os
 
 import jax
@@ -13,8 +14,8 @@ from attn_jax.training.restore import load_trained
 
 def evaluate(config, workdir: str) -> dict[str, float]:
   """`mode=evaluate`: the run's evaluators on split `config.data.eval_split` ('' = the dataset's
-  default evaluation split) with the workdir's latest parameters, e.g. a held-out `test` split
-  after training chose by `validation`. Prints the metrics, writes them to
+  default evaluation split) with the parameters of `config.restore_step`, e.g. a held-out `test`
+  split after training chose by `validation`. Prints the metrics, writes them to
   `DIR/eval_{split}.json` (with the step) and returns them; training files are left untouched."""
   trained = load_trained(config, workdir)
   dataset = trained.dataset
@@ -93,4 +94,8 @@ def run(config, workdir: str):
   mode = config.get('mode', 'train')
   if mode not in MODES:
     raise ConfigError('mode', f'unknown mode {mode!r}; accepted: {", ".join(MODES)}')
+  if mode == 'train' and str(config.get('restore_step', 'latest')) != 'latest':
+    raise ConfigError('restore_step', "applies to mode=evaluate, sample and attention; training "
+                      "resumes from the workdir's latest checkpoint (a new run starts from "
+                      'another\'s with train.init_from); accepted here: latest')
   return MODES[mode](config, workdir)

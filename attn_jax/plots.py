@@ -1,4 +1,5 @@
-"""Plots (matplotlib, Agg: no display needed): sequence-length scaling curves.
+"""Plots (matplotlib, Agg: no display needed): sequence-length scaling curves, studies, and
+metrics against step for runs side by side.
 
 Figures are built with `matplotlib.figure.Figure` directly, so nothing here touches pyplot's global
 state or backend.
@@ -36,6 +37,16 @@ def _guides(ax, lengths: Sequence[int], values: Sequence[float]):
             label=f'∝ L^{power}')
 
 
+def _label_and_save(ax, path: str, *, xlabel: str, ylabel: str, title: str):
+  """Axis labels, title, grid and legend of a one-panel figure, saved to `path`."""
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  ax.grid(True, which='both', alpha=0.3)
+  ax.legend(fontsize='small')
+  ax.figure.savefig(path, dpi=110)
+
+
 def scaling_plot(rows: Sequence[dict], models: Sequence[str], column: str, path: str, *,
                  ylabel: str, title: str, log_y: bool = True,
                  guessing_accuracy: float | None = None):
@@ -65,12 +76,7 @@ def scaling_plot(rows: Sequence[dict], models: Sequence[str], column: str, path:
   ax.set_xscale('log', base=2)
   if log_y:
     ax.set_yscale('log')
-  ax.set_xlabel('sequence length L')
-  ax.set_ylabel(ylabel)
-  ax.set_title(title)
-  ax.grid(True, which='both', alpha=0.3)
-  ax.legend(fontsize='small')
-  fig.savefig(path, dpi=110)
+  _label_and_save(ax, path, xlabel='sequence length L', ylabel=ylabel, title=title)
 
 
 def write_scaling_plots(rows: Sequence[dict], models: Sequence[str], workdir: str, *,
@@ -103,12 +109,9 @@ def gradient_flow_plot(rows: Sequence[dict], path: str, *, seq_len: int | None =
                       color=colours.get(model), label=f'{model} ({stage})')
       colours.setdefault(model, line.get_color())
   ax.set_yscale('log')
-  ax.set_xlabel('distance L - 1 - t from the differentiated position')
-  ax.set_ylabel('mean || d loss / d embedding_t ||')
-  ax.set_title(title or f'Gradient flow to the inputs (L = {seq_len})')
-  ax.grid(True, which='both', alpha=0.3)
-  ax.legend(fontsize='small')
-  fig.savefig(path, dpi=110)
+  _label_and_save(ax, path, xlabel='distance L - 1 - t from the differentiated position',
+                  ylabel='mean || d loss / d embedding_t ||',
+                  title=title or f'Gradient flow to the inputs (L = {seq_len})')
 
 
 def inference_cost_plot(rows: Sequence[dict], path: str, *, title: str | None = None):
@@ -237,3 +240,15 @@ def extrapolation_plot(rows: Sequence[dict], task: str, models: Sequence[str], p
   axes[0].set_ylabel('accuracy (mean, min..max over seeds)')
   axes[0].legend(fontsize='small')
   fig.savefig(path, dpi=110)
+
+
+def curves_plot(curves: dict[str, tuple[Sequence[int], Sequence[float]]], path: str, *,
+                ylabel: str, title: str, log_y: bool = False):
+  """One line per run: `curves` maps a run's label to its (steps, values)."""
+  fig = Figure(figsize=(6.4, 4.4), layout='constrained')
+  ax = fig.subplots()
+  for label, (steps, values) in curves.items():
+    ax.plot(steps, values, marker='.' if len(steps) < 30 else None, label=label)
+  if log_y:
+    ax.set_yscale('log')
+  _label_and_save(ax, path, xlabel='step', ylabel=ylabel, title=title)

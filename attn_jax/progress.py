@@ -38,7 +38,8 @@ def write(line: str) -> None:
 
 
 class PlainProgress:
-  """tqdm's small interface as plain lines: `desc: n/total unit (p%), rate, elapsed, postfix`.
+  """tqdm's small interface as plain lines:
+  `desc: n/total unit (p%), rate, elapsed, eta (time left at the rate so far), postfix`.
 
   A line is printed when the count reaches the next multiple of `ceil(total / lines)`, or when
   `interval_s` seconds have passed since the last line; `close()` prints the final count.
@@ -91,9 +92,12 @@ class PlainProgress:
     parts = [f'{self.n}/{self.total} {self.unit}' if self.total else f'{self.n} {self.unit}']
     if self.total:
       parts[0] += f' ({100 * self.n / self.total:.0f}%)'
+    rate = (self.n - self._start_n) / elapsed if elapsed > 0 else 0.0
     if elapsed > 0:
-      parts.append(f'{(self.n - self._start_n) / elapsed:.3g} {self.unit}/s')
+      parts.append(f'{rate:.3g} {self.unit}/s')
     parts.append(f'elapsed {tqdm.format_interval(elapsed)}')
+    if self.total and rate > 0 and self.n < self.total:
+      parts.append(f'eta {tqdm.format_interval((self.total - self.n) / rate)}')
     if self.postfix:
       parts.append(self.postfix)
     prefix = f'{self.desc}: ' if self.desc else ''

@@ -16,7 +16,7 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 
 # Highest first (docs/design.md, "Layers"). A prefix names a module or a package.
 LAYERS = (
-    ('attn_jax.modes',),
+    ('attn_jax.modes', 'attn_jax.compare'),
     ('attn_jax.experiments',),  # it loads studies and the loop by name (importlib), on use
     ('attn_jax.studies',),
     ('attn_jax.config_base',),
@@ -25,7 +25,7 @@ LAYERS = (
     ('attn_jax.decoding',),
     ('attn_jax.models', 'attn_jax.data'),
     ('attn_jax.task', 'attn_jax.errors', 'attn_jax.plots', 'attn_jax.progress',
-     'attn_jax.overrides', 'attn_jax.durable'),
+     'attn_jax.overrides', 'attn_jax.durable', 'attn_jax.tables'),
 )
 DECODING_SIDE = ('attn_jax.decoding', 'attn_jax.translation', 'attn_jax.sampling',
                  'attn_jax.attention_maps')

@@ -47,6 +47,8 @@ def test_plain_lines_of_a_resumed_iterable_and_by_time():
   counts = [int(re.match(r'lstm L=64: (\d+)/5 it', line).group(1))
             for line in out.getvalue().splitlines()]
   assert counts == [2, 4, 5]
+  assert [re.search(r'eta (\S+)', line)[1] if 'eta' in line else None
+          for line in out.getvalue().splitlines()] == ['00:18', '00:06', None]  # 3 s per item
   resumed = io.StringIO()
   bar = progress.bar(total=10, initial=7, file=resumed)
   bar.update(3)

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from launcher import finish, free_port, launch, losses, start
+from launcher import finish, free_port, launch, losses, metric_lines, start
 
 # Small enough to run in seconds; dropout off, since dropout keys differ per device by design.
 TINY_LM = ('model.num_layers=1', 'model.hidden_size=32', 'model.dropout_rate=0.0',
@@ -17,15 +17,18 @@ TRANSFORMER = ('model.num_heads=2', 'model.mlp_dim=64')
 
 @pytest.mark.parametrize('variant', ['transformer', 'lstm'])
 def test_one_device_equals_four_devices(tmp_path, variant):
-  runs = {}
+  runs, norms = {}, {}
   for devices in (1, 4):
     result = launch(f'char_lm.py:{variant}', tmp_path / str(devices), *TINY_LM,
                     *(TRANSFORMER if variant == 'transformer' else ()), devices=devices)
     assert result.returncode == 0, result.stderr[-3000:]
     runs[devices] = losses(tmp_path / str(devices))
+    norms[devices] = [(line['grad_norm'], line['param_norm'])
+                      for line in metric_lines(tmp_path / str(devices))]
   assert sorted(runs[1]) == list(range(1, 7))
   np.testing.assert_allclose([runs[4][s] for s in sorted(runs[1])],
                              [runs[1][s] for s in sorted(runs[1])], rtol=2e-5)
+  np.testing.assert_allclose(norms[4], norms[1], rtol=2e-5)  # of the global gradient
   assert runs[1][6] < runs[1][1]  # it trains
 
 

@@ -1,4 +1,4 @@
-"""The attention and decoding tests once more under `JAX_ENABLE_X64=1` (how reference checks run).
+"""The attention, decoding and train-step tests once more under `JAX_ENABLE_X64=1` (how reference checks run).
 
 Under x64 Python integer literals become int64, so index arithmetic that mixes them with int32
 arrays (a KV cache's position) is a TypeError there only. Each case runs a subset of those tests
@@ -16,6 +16,7 @@ SUBSETS = {
     'attention': ['tests/test_models_attention.py'],
     'decoding': ['tests/test_decoding.py::test_cached_lm_decoding_equals_recomputation[transformer]',
                  'tests/test_decoding.py::test_beam_search_finds_what_greedy_misses'],
+    'train_step': ['tests/test_training_steps.py'],
 }
 
 

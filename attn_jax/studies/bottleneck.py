@@ -24,7 +24,8 @@ from matplotlib.figure import Figure
 from attn_jax import durable, translation
 from attn_jax.models.registry import num_params
 from attn_jax.studies.model_list import parse_model_list
-from attn_jax.studies.study_runs import markdown_table, train_once, write_csv
+from attn_jax.studies.study_runs import train_once, write_csv
+from attn_jax.tables import markdown_table
 from attn_jax.training.restore import load_trained
 
 

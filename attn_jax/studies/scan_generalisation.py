@@ -31,7 +31,8 @@ from attn_jax import durable, translation
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import model_config_defaults, num_params
 from attn_jax.studies.model_list import parse_model_list
-from attn_jax.studies.study_runs import markdown_table, train_once, write_csv
+from attn_jax.studies.study_runs import train_once, write_csv
+from attn_jax.tables import markdown_table
 from attn_jax.training.restore import load_trained
 
 # Lake & Baroni 2018 (ICML), exact match on the test split: the best model found for the split,

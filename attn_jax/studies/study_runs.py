@@ -1,5 +1,5 @@
 """What the studies that train several runs share: training a run once (resumable, its wall time
-kept), and writing their tables as CSV and markdown."""
+kept), and writing their CSV tables (markdown: `attn_jax.tables`)."""
 import json
 import os
 import time
@@ -38,9 +38,3 @@ def write_csv(path: str, rows: list[dict], columns=None):
                         intact=f'{os.path.basename(path)} as saved before is intact'):
     durable.write_csv(path, rows, columns or list(rows[0]))
 
-
-def markdown_table(rows: list[dict]) -> str:
-  header = list(rows[0])
-  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-  lines += ['| ' + ' | '.join(str(r[k]) for k in header) + ' |' for r in rows]
-  return '\n'.join(lines)

@@ -2,6 +2,7 @@
 import ml_collections
 
 from attn_jax.errors import ConfigError
+from attn_jax.training import profiling
 
 LR_SCHEDULES = ('cosine', 'linear', 'constant')
 
@@ -24,6 +25,10 @@ def train_config_defaults() -> ml_collections.ConfigDict:
       keep_checkpoints=3,
       max_nonfinite_steps=100,  # non-finite steps in a row that end the run (fewer are skipped)
       evaluators='',            # comma-separated (training/evaluators.py); '': the task's defaults
+      best_metric='',           # eval metric whose best checkpoint is kept too ('': none), e.g. loss
+      init_from='',             # warm start: a workdir whose parameters a new run starts from
+      init_step='latest',       # its checkpoint: latest, best or a step
+      profile_steps='',         # 'A,B': trace steps A to B with jax.profiler into DIR/profile/
   ))
 
 
@@ -55,6 +60,12 @@ def validate_train_config(train, *, num_devices: int):
            f'must be 0 (off) or positive, got {train.grad_clip_norm}')
   _require(train.lr_schedule in LR_SCHEDULES, 'train.lr_schedule',
            f'unknown schedule {train.lr_schedule!r}; accepted: {", ".join(LR_SCHEDULES)}')
+  _require(isinstance(train.best_metric, str) and train.best_metric.strip() == train.best_metric,
+           'train.best_metric', f'must be an eval metric name (loss, accuracy, ...) or empty, got '
+           f'{train.best_metric!r}')
+  _require(train.init_step in ('latest', 'best') or str(train.init_step).isdecimal(),
+           'train.init_step', f'accepted: latest, best or a step number, got {train.init_step!r}')
+  profiling.parse_steps(train.profile_steps, train.num_steps)
   per_update = num_devices * train.grad_accum_steps
   for key in ('batch_size', 'eval_batch_size'):
     size = train[key]

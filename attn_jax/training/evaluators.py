@@ -44,6 +44,7 @@ class Evaluation:
     p_eval: the pmapped eval step `(params, sharded batch) -> metric sums`.
     final: whether this is the run's last evaluation.
     is_main: whether this process writes and prints (process 0).
+    texts: what evaluators add for TensorBoard's text view, by tag (`samples/1`: a continuation).
   """
   config: Any
   model: Any
@@ -52,6 +53,7 @@ class Evaluation:
   p_eval: Callable[..., Any]
   final: bool
   is_main: bool
+  texts: dict[str, str] = dataclasses.field(default_factory=dict)
 
   @functools.cached_property
   def host_params(self):
@@ -78,13 +80,15 @@ def decoded_scores(ev: Evaluation) -> dict[str, float]:
 
 
 def printed_samples(ev: Evaluation) -> dict[str, float]:
-  """At the last evaluation, prints `config.sample.num_samples` continuations of the prompt."""
+  """At the last evaluation, prints `config.sample.num_samples` continuations of the prompt and
+  adds them to `ev.texts` as `samples/<i>`."""
   if ev.final and ev.is_main:
     sample = ev.config.sample
     texts = sampling.sample_texts(ev.model, ev.host_params, ev.dataset.tokenizer, sample,
                                   jax.random.key(ev.config.seed))
     for i, text in enumerate(texts):
       print(f'--- sample {i + 1} (prompt {sample.prompt!r}):\n{text}')
+      ev.texts[f'samples/{i + 1}'] = f'prompt {sample.prompt!r}:\n\n{text}'
   return {}
 
 

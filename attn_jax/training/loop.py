@@ -8,9 +8,10 @@ import jax
 from attn_jax import progress
 from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
-from attn_jax.models.registry import build_model
-from attn_jax.training import disk_full, evaluators, parallel, preemption, resume, workdir_lock
-from attn_jax.training.checkpoints import Checkpointer
+from attn_jax.models.registry import build_model, num_params
+from attn_jax.training import (disk_full, evaluators, parallel, preemption, profiling, restore,
+                               resume, workdir_lock)
+from attn_jax.training.checkpoints import BEST, Checkpointer
 from attn_jax.training.config import validate_train_config
 from attn_jax.training.metrics import MetricsWriter, read_metrics
 from attn_jax.training.objectives import summarise
@@ -48,10 +49,17 @@ def prepare_run(config, workdir: str) -> Run:
              evaluator_names=evaluators.select(config.train.evaluators, dataset))
 
 
-def evaluate(run: Run, p_eval, params, *, final: bool) -> dict[str, float]:
-  """The metrics of the run's evaluators at one evaluation (`final`: the run's last)."""
-  return evaluators.evaluate(run.evaluator_names, evaluators.Evaluation(
-      run.config, run.model, run.dataset, params, p_eval, final=final, is_main=run.is_main))
+def evaluate(run: Run, p_eval, params, writer, step: int, *, final: bool) -> dict[str, float]:
+  """The metrics of the run's evaluators after `step` steps (`final`: the run's last evaluation),
+  written to `metrics.jsonl` (their texts to the events) and printed."""
+  ev = evaluators.Evaluation(run.config, run.model, run.dataset, params, p_eval, final=final,
+                             is_main=run.is_main)
+  metrics = evaluators.evaluate(run.evaluator_names, ev)
+  writer.write(step, 'eval', metrics)
+  writer.write_events(step, texts=ev.texts)
+  if run.is_main:
+    progress.write(f'step {step} eval ' + ' '.join(f'{k}={v:.4g}' for k, v in metrics.items()))
+  return metrics
 
 
 class Due(NamedTuple):
@@ -108,23 +116,25 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, float]:
   run = prepare_run(config, workdir)
   train = config.train
   checkpointer = Checkpointer(workdir, keep=train.keep_checkpoints)
-  state = create_train_state(config, run.model, run.dataset.info, jax.random.key(config.seed))
-  base_key = dropout_base_key(config.seed)
-  restored = checkpointer.restore_latest(state)
-  if restored is not None:
-    state, base_key = restored
+  best = Checkpointer(workdir, keep=1, subdir=BEST,
+                      best_metric=train.best_metric) if train.best_metric else None
+  state, base_key, origin = _initial_state(run, checkpointer)
   start = int(state.step)
   if run.is_main:
-    record_run(config, workdir)
+    record_run(config, workdir, start, **origin)
   writer = MetricsWriter(workdir, enabled=run.is_main)
   writer.drop_after(start)
+  _log_model_size(run, writer, start, state.params)
   if start >= train.num_steps:
     print(f'{workdir}: already trained for {start} steps; nothing to do.')
     return _last_eval(workdir)
   wall_start = time.perf_counter()
   with preemption.StopOnSignal() as stop:
-    state, final = _train_steps(run, state, base_key, start, checkpointer, writer, stop)
-    checkpointer.close()
+    state, final = _train_steps(run, state, base_key, start, (checkpointer, best), writer, stop)
+    if stop.stopped_at is None:  # finished: the config against its final metrics
+      writer.write_hparams(train.num_steps, resume.json_flat(config.to_dict()), final)
+    for manager in (checkpointer, best) if best else (checkpointer,):
+      manager.close()
     writer.close()
   stop.raise_if_stopped()
   if run.is_main:
@@ -135,19 +145,39 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, float]:
   return final
 
 
-def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer, stop):
-  """The step loop; metrics of a step are fetched only after the next step is dispatched."""
+def _initial_state(run: Run, checkpointer):
+  """The state and dropout base key to start from: the workdir's latest checkpoint, or for a new
+  run fresh parameters or (a warm start) those of `train.init_from`; and `{'init_from': where}`
+  for a warm start (`run.json`), else `{}`."""
+  config = run.config
+  state = create_train_state(config, run.model, run.dataset.info, jax.random.key(config.seed))
+  restored = checkpointer.restore_latest(state)
+  if restored is not None:
+    return *restored, {}
+  if config.train.init_from:
+    state, origin = restore.warm_start(state, config.train)
+    return state, dropout_base_key(config.seed), {'init_from': origin}
+  return state, dropout_base_key(config.seed), {}
+
+
+def _train_steps(run: Run, state, base_key, start: int, checkpointers, writer, stop):
+  """The step loop; metrics of a step are fetched only after the next step is dispatched.
+  `checkpointers`: the newest-keeping Checkpointer and the best-keeping one (or None)."""
   train, kind = run.config.train, run.kind
+  checkpointer, best = checkpointers
   p_train = parallel.pmap_train_step(kind, train.grad_accum_steps)
   p_eval = parallel.pmap_eval_step(run.model.apply, kind)
   schedule = make_schedule(train)
   state = parallel.replicate(state)
   bar = progress.bar(initial=start, total=train.num_steps, disable=not run.is_main, unit='step')
+  tracer = profiling.StepTracer(train.profile_steps, train.num_steps, run.workdir)
   timer, window, pending, final = None, None, None, {}
   for step in range(start, train.num_steps):
     batch = run.dataset.train_batch(step, train.batch_size, process_index=jax.process_index(),
                                     process_count=jax.process_count())
+    tracer.before(step)
     state, sums = p_train(state, parallel.shard(batch), base_key)
+    tracer.after(step + 1, sums)
     if timer is None:  # the first step compiles: time from its end
       jax.block_until_ready(sums)
       timer = IntervalTimer(step + 1)
@@ -168,9 +198,9 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer, st
         pending = None
       paused = time.perf_counter()
       if due.eval:
-        final = evaluate(run, p_eval, state.params, final=last)
-        writer.write(done, 'eval', final)
-        bar.write(f'step {done} eval ' + ' '.join(f'{k}={v:.4g}' for k, v in final.items()))
+        final = evaluate(run, p_eval, state.params, writer, done, final=last)
+        if best is not None:
+          _save_if_best(run, best, parallel.unreplicate(state), base_key, final)
       if due.checkpoint:
         _end_if_diverged(train, done, state.opt_state.notfinite_count)
         checkpointer.save(parallel.unreplicate(state), base_key,
@@ -179,8 +209,28 @@ def _train_steps(run: Run, state, base_key, start: int, checkpointer, writer, st
     bar.update(1)
     if stopping:
       break
+  tracer.close()
   bar.close()
   return state, final
+
+
+def _save_if_best(run: Run, best, state, base_key, metrics: dict[str, float]):
+  """Offers an evaluated (unreplicated) state to the best-keeping Checkpointer, which keeps it
+  only if it ranks best by `train.best_metric`."""
+  name = run.config.train.best_metric
+  if name not in metrics:
+    raise ConfigError('train.best_metric', f'{name!r} is not an eval metric of this run; '
+                      f'accepted: {", ".join(metrics)}, or empty for none')
+  best.save(state, base_key, examples_seen=int(state.step) * run.config.train.batch_size,
+            metrics=metrics)
+
+
+def _log_model_size(run: Run, writer, step: int, params):
+  """Prints the parameter count and writes it to the events as `model/num_params`."""
+  count = num_params(params)
+  if run.is_main:
+    print(f'{run.config.model.name}: {count:,} parameters', flush=True)
+  writer.write_events(step, {'model/num_params': count})
 
 
 def _log_train(run: Run, writer, bar, step: int, window, nonfinite_streak, timer, schedule):
@@ -188,6 +238,8 @@ def _log_train(run: Run, writer, bar, step: int, window, nonfinite_streak, timer
   steps_per_s = timer.steps_per_s(step)
   metrics.update(learning_rate=float(schedule(step - 1)), steps_per_s=steps_per_s,
                  tokens_per_s=steps_per_s * run.tokens_per_step)
+  if steps_per_s:  # 0 where no step was timed yet (the window of the compiling step)
+    metrics['step_ms'] = 1000 / steps_per_s
   writer.write(step, 'train', metrics)
   bar.set_postfix(loss=f'{metrics["loss"]:.4f}', tok_s=f'{metrics["tokens_per_s"]:.0f}')
   _end_if_diverged(run.config.train, step, nonfinite_streak)

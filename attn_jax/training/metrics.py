@@ -51,6 +51,29 @@ class MetricsWriter:
         self.events.add_scalar(f'{split}/{name}', value, step)
       self.events.flush()
 
+  def write_events(self, step: int, scalars: dict[str, float] = None,
+                   texts: dict[str, str] = None):
+    """Scalars and texts (e.g. `samples/1`, a language model's continuation) under their tags in
+    `DIR/events/` only (not `metrics.jsonl`)."""
+    if not self.enabled:
+      return
+    for tag, value in (scalars or {}).items():
+      self.events.add_scalar(tag, value, step)
+    for tag, text in (texts or {}).items():
+      self.events.add_text(tag, text, step)
+    self.events.flush()
+
+  def write_hparams(self, step: int, settings: dict, final: dict[str, float]):
+    """TensorBoard's HParams view: `settings` (the flattened config, `{'train.num_steps': 12}`)
+    against the final eval metrics (`eval/<name>`) of a session that finished at `step`, as the
+    run `events/hparams_step<step>` (one HParams row per finished start of the workdir)."""
+    if not self.enabled:
+      return
+    values = {k: v if isinstance(v, (bool, int, float, str)) else json.dumps(v)
+              for k, v in settings.items()}
+    self.events.add_hparams(values, {f'eval/{k}': v for k, v in final.items()},
+                            name=f'hparams_step{step}', global_step=step)
+
   def close(self):
     if self.enabled:
       self.events.close()

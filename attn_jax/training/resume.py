@@ -20,7 +20,9 @@ FIXED_SECTIONS = ('model.', 'data.')
 FREE_DATA_KEYS = ('data.data_dir', 'data.eval_split')
 
 
-def _json_flat(tree: dict) -> dict:
+def json_flat(tree: dict) -> dict:
+  """A config as JSON would store it, flattened: `{'train': {'num_steps': 2}}` ->
+  `{'train.num_steps': 2}` (tuples become lists)."""
   return traverse_util.flatten_dict(json.loads(json.dumps(tree)), sep='.')
 
 
@@ -51,8 +53,8 @@ def check_config(config, workdir: str):
   if not has_checkpoint(workdir) or not os.path.exists(path):
     return
   with open(path) as f:
-    stored = _json_flat(json.load(f))
-  current = _json_flat(config.to_dict())
+    stored = json_flat(json.load(f))
+  current = json_flat(config.to_dict())
   differ = sorted(k for k in set(stored) & set(current) if stored[k] != current[k])
   fixed = [k for k in differ if _fixed(k, stored[k], current[k])]
   if fixed:

@@ -5,6 +5,7 @@ Randomness is stateless: the dropout key of a step is `fold_in(fold_in(base_key,
 """
 import jax
 import jax.numpy as jnp
+import optax
 from flax.training import train_state
 
 from attn_jax.training.objectives import metric_sums
@@ -41,7 +42,10 @@ def train_step(state: train_state.TrainState, batch: dict, base_key: jax.Array, 
 
   Returns:
     The new state, and metric sums over the global batch (`loss`, `weight`, `accuracy` where it
-    applies, and `count_nonfinite`: 1 if this step was skipped for non-finite gradients).
+    applies, and `count_nonfinite`: 1 if this step was skipped for non-finite gradients), plus
+    this step's `mean_grad_norm` (global norm of the global-mean-loss gradient, before clipping),
+    `mean_param_norm` (of the updated parameters) and `steps` (1), all scalars; the norms are
+    the same on every device, as gradients are reduced first.
   """
   key = jax.random.fold_in(jax.random.fold_in(base_key, state.step), _device_index(axis_name))
   global_weight = _psum(jnp.sum(batch['weights'].astype(jnp.float32)), axis_name)
@@ -64,6 +68,8 @@ def train_step(state: train_state.TrainState, batch: dict, base_key: jax.Array, 
   grads, sums = _psum((grads, jax.tree.map(jnp.sum, sums)), axis_name)
   new_state = state.apply_gradients(grads=grads)
   sums['count_nonfinite'] = 1.0 - new_state.opt_state.last_finite.astype(jnp.float32)
+  sums.update(mean_grad_norm=optax.global_norm(grads),
+              mean_param_norm=optax.global_norm(new_state.params), steps=jnp.float32(1))
   return new_state, sums
 
 
