@@ -9,16 +9,16 @@ programs instead of compiling them. Where it lives, by priority:
   JAX_COMPILATION_CACHE_DIR=DIR       DIR (JAX's own variable; left as JAX set it)
   otherwise                           $XDG_CACHE_HOME/attn_jax/jax (default ~/.cache/attn_jax/jax)
 
-Every program is cached whatever its compile time; the least recently used entries are evicted
-beyond `MAX_BYTES`. A damaged entry (a process killed while writing it) fails to load with a
-warning and the program is compiled again.
+Every program is cached whatever its compile time. Nothing is evicted: JAX's eviction takes a
+file lock around every read, which deadlocked a test process against itself here; delete the
+folder to reclaim the space. A damaged entry (a process killed while writing it) fails to load
+with a warning and the program is compiled again.
 """
 import os
 
 import jax
 
 ENV = 'ATTN_JAX_COMPILATION_CACHE'
-MAX_BYTES = 4 * 2**30
 
 
 def cache_dir() -> str | None:
@@ -42,5 +42,4 @@ def enable() -> str | None:
     return None
   jax.config.update('jax_compilation_cache_dir', path)
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
-  jax.config.update('jax_compilation_cache_max_size', MAX_BYTES)
   return path
