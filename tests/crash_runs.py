@@ -18,7 +18,7 @@ TINY = ('model.dropout_rate=0.1', 'train.num_steps=12', 'train.log_every=3',
 CONFIG = 'iris_mlp.py:mlp'
 TRAIN_STEPS = [3, 4, 6, 8, 9, 12]  # the train lines of that run
 EVAL_STEPS = [4, 8, 12]
-TIMING = ('steps_per_s', 'tokens_per_s')  # wall-clock rates: the only values allowed to differ
+TIMING = ('steps_per_s', 'tokens_per_s', 'step_ms')  # wall-clock: the only values allowed to differ
 
 
 def run(workdir, *overrides, crash_at: str = '', kill_after: float = 0, timeout: float = 300):

@@ -1,4 +1,5 @@
 """Runs `launch.py` in a subprocess (so that device-count flags apply) and reads its workdir."""
+import functools
 import importlib.util
 import json
 import os
@@ -67,3 +68,12 @@ def tiny_char_lm_config():
                       checkpoint_every=4, keep_checkpoints=5)
   config.sample.num_samples = 0
   return config
+
+
+@functools.cache
+def launch_module():
+  """`launch.py` imported as a module, once per process (its absl flags can be defined once)."""
+  spec = importlib.util.spec_from_file_location('launch', os.path.join(REPO, 'launch.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module

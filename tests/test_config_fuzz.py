@@ -28,11 +28,9 @@ from attn_jax.data.registry import settings_read
 from attn_jax.models.registry import READS
 from attn_jax.errors import ConfigError
 from attn_jax.training import loop
-from launcher import CONFIGS, REPO
+from launcher import CONFIGS, launch_module
 
-_spec = importlib.util.spec_from_file_location('launch', os.path.join(REPO, 'launch.py'))
-launch = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(launch)
+launch = launch_module()
 
 
 

@@ -1,6 +1,5 @@
 """Settings on the command line: a key the config lacks, and one the run would not read, each get
 one line (the launch.py path end to end: tests/test_launch_errors.py)."""
-import importlib.util
 import os
 
 import ml_collections
@@ -11,11 +10,9 @@ from attn_jax.data import data_config_defaults
 from attn_jax.data.registry import DATASET_NAMES, settings_read
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import MODEL_NAMES, READS, model_config_defaults
-from launcher import CONFIGS, REPO
+from launcher import CONFIGS, launch_module
 
-_spec = importlib.util.spec_from_file_location('launch', os.path.join(REPO, 'launch.py'))
-launch = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(launch)
+launch = launch_module()
 
 CONFIG = ml_collections.ConfigDict(dict(
     seed=0, mode='train', train=dict(num_steps=1, batch_size=2),
