@@ -342,7 +342,7 @@ def _study_summary(config, rows, dataset, *, wall_s: float, cells_measured: int,
       num_layers=s.num_layers, seeds=seeds_of(config), learning_rates=s.learning_rates,
       solve_accuracy=s.solve_accuracy, check_every=s.check_every, max_steps=s.max_steps,
       gradient_flow_task=s.gradient_flow_task, task_descriptions=TASK_DESCRIPTIONS,
-      per_task={t: dict(o) for t, o in s.per_task.items() if t in parse_tasks(s.tasks)},
+      per_task={t: dict(s.per_task[t]) for t in parse_tasks(s.tasks) if t in s.per_task},
       phase_s=phase_s,
       optimizer=(f'AdamW, weight decay {t.weight_decay}, {t.warmup_steps} warm-up steps then '
                  f'{t.lr_schedule} over {s.max_steps} steps, gradient clipping '
