@@ -10,6 +10,7 @@ EXPERIMENTS = {
     'scan_generalisation': 'attn_jax.studies.scan_generalisation:run',
     'seq_len_scaling': 'attn_jax.studies.seq_len_scaling:run',
     'benchmark': 'attn_jax.studies.benchmark:run',
+    'members_timing': 'attn_jax.studies.members_timing:run',
 }
 
 

@@ -252,3 +252,37 @@ def curves_plot(curves: dict[str, tuple[Sequence[int], Sequence[float]]], path: 
   if log_y:
     ax.set_yscale('log')
   _label_and_save(ax, path, xlabel='step', ylabel=ylabel, title=title)
+
+
+def frontier_plot(rows: Sequence[dict], models: Sequence[str], path: str, *,
+                  solve_accuracy: float | None = None):
+  """Per length, held-out accuracy against the state bytes per sequence (log x), one line per
+  family through its widths: the mean over seeds, min..max as error bars (frontier.csv rows)."""
+  lengths = sorted({r['seq_len'] for r in rows if r['status'] == 'ok'})
+  fig, axes = _task_panels([f'L={l}' for l in lengths], height=4.2)
+  for ax, length in zip(axes, lengths):
+    for model in models:
+      by_state = {}
+      for r in rows:
+        if (r['model'], r['seq_len'], r['status']) == (model, length, 'ok'):
+          by_state.setdefault(float(r['state_bytes']), []).append(float(r['final_accuracy']))
+      if by_state:
+        states = sorted(by_state)
+        mean = [float(np.mean(by_state[s])) for s in states]
+        low = [m - min(by_state[s]) for m, s in zip(mean, states)]
+        high = [max(by_state[s]) - m for m, s in zip(mean, states)]
+        ax.errorbar(states, mean, yerr=[low, high], fmt='o-', capsize=3, label=model)
+    guessing = {float(r['guessing_accuracy']) for r in rows if r['seq_len'] == length
+                and not math.isnan(float(r['guessing_accuracy']))}
+    for level in guessing:
+      ax.axhline(level, color='grey', linestyle=':', linewidth=1.2, label='guessing level')
+    if solve_accuracy is not None:
+      ax.axhline(solve_accuracy, color='grey', linestyle='--', linewidth=1, label='solved')
+    ax.set_xscale('log', base=2)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel('state / KV-cache bytes per sequence')
+    ax.set_ylabel('held-out accuracy (mean, min..max over seeds)')
+    ax.set_title(f'{rows[0]["task"]} at L={length}: recall vs state size')
+    ax.grid(True, which='both', alpha=0.3)
+  axes[0].legend(fontsize='small')
+  fig.savefig(path, dpi=110)

@@ -93,6 +93,7 @@ def test_counter_uniform_is_uniform():
     ('adding', dict(seq_len=1), 'data.seq_len'),
     ('mqar', dict(seq_len=3), 'data.seq_len'),
     ('mqar', dict(seq_len=64, num_keys=8), 'data.num_keys'),
+    ('mqar', dict(seq_len=64, num_pairs=17), 'data.num_pairs'),
     ('parity', dict(eval_length_multipliers=(0,)), 'data.eval_length_multipliers'),
     ('mqar', dict(seq_len=64, eval_length_multipliers=(4,)), 'data.eval_length_multipliers'),
 ])
@@ -102,33 +103,36 @@ def test_bad_settings(name, overrides, setting):
   assert e.value.setting == setting
 
 
-def _mqar_reference(inputs, num_keys):
-  """One row by hand: pairs (k, v) from the first half of the 4n tokens; then each query key
-  is followed by a BLANK (its answer is not shown), and is labelled with its value."""
-  n = len(inputs) // 4
+def _mqar_reference(inputs, num_keys, n):
+  """One row by hand: n pairs (k, v) open the row; each query key (after the BLANK gap when the
+  pairs do not fill it, 4n < length // 4 * 4) is followed by a BLANK (its answer is not shown) and
+  is labelled with its value; PAD fills the rest."""
   pairs = [(int(inputs[2 * i]), int(inputs[2 * i + 1])) for i in range(n)]
   table = dict(pairs)
   assert len(table) == n and all(2 <= k <= num_keys + 1 < v for k, v in pairs)  # distinct keys
+  first = 2 * n if n == len(inputs) // 4 else len(inputs) - 2 * n
+  assert all(x == generated.BLANK for x in inputs[2 * n:first])  # the gap
   targets, weights = [0] * len(inputs), [0.0] * len(inputs)
   queried = []
-  for t in range(2 * n, 4 * n, 2):
+  for t in range(first, first + 2 * n, 2):
     key = int(inputs[t])
     assert int(inputs[t + 1]) == generated.BLANK
     targets[t], weights[t] = table[key], 1.0
     queried.append(key)
   assert sorted(queried) == sorted(table)  # every key queried exactly once
-  assert all(x == 0 for x in inputs[4 * n:])  # PAD fills seq_len % 4
+  assert all(x == 0 for x in inputs[first + 2 * n:])  # PAD fills seq_len % 4 (dense rows)
   return targets, weights
 
 
-@pytest.mark.parametrize('seq_len', [16, 43])
-def test_mqar_labels_match_a_python_reference(seq_len):
-  ds = _load('mqar', seq_len=seq_len, num_classes=7)
+@pytest.mark.parametrize('seq_len,num_pairs', [(16, 0), (43, 0), (64, 4), (33, 3), (20, 5)])
+def test_mqar_labels_match_a_python_reference(seq_len, num_pairs):
+  ds = _load('mqar', seq_len=seq_len, num_classes=7, num_pairs=num_pairs)
   b = ds.train_batch(2, 32)
   num_keys = ds.info.vocab_size - 2 - 7
   assert ds.info.kind == 'lm' and b['inputs'].shape == (32, seq_len) and num_keys == 32
+  n = num_pairs or seq_len // 4
   for inputs, targets, weights in zip(b['inputs'], b['targets'], b['weights']):
-    expected_targets, expected_weights = _mqar_reference(inputs.tolist(), num_keys)
+    expected_targets, expected_weights = _mqar_reference(inputs.tolist(), num_keys, n)
     assert targets.tolist() == expected_targets and weights.tolist() == expected_weights
   assert len(np.unique(b['targets'][b['weights'] > 0])) == 7  # every value occurs
 
@@ -179,14 +183,16 @@ def test_most_frequent_share_matches_enumeration(draws, categories):
   assert generated.most_frequent_share(draws, categories) == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize('name,seq_len,num_classes', [('mqar', 16, 10), ('mqar', 64, 10),
-                                                      ('mqar', 32, 32), ('recall', 18, 5)])
-def test_guessing_level_is_the_most_frequent_context_value(name, seq_len, num_classes):
+@pytest.mark.parametrize('name,seq_len,num_classes,num_pairs', [
+    ('mqar', 16, 10, 0), ('mqar', 64, 10, 0), ('mqar', 32, 32, 0), ('mqar', 64, 16, 4),
+    ('recall', 18, 5, 0)])
+def test_guessing_level_is_the_most_frequent_context_value(name, seq_len, num_classes, num_pairs):
   """The stated guessing level equals the held-out accuracy of answering, at every weighted
   position, the most frequent value among the context's values (4000 examples: within 0.015)."""
-  ds = _load(name, seq_len=seq_len, num_classes=num_classes, num_eval_examples=4000)
+  ds = _load(name, seq_len=seq_len, num_classes=num_classes, num_eval_examples=4000,
+             **({'num_pairs': num_pairs} if num_pairs else {}))
   batch = next(ds.eval_batches(4000))
-  pairs = seq_len // 4 if name == 'mqar' else (seq_len - 2) // 2
+  pairs = (num_pairs or seq_len // 4) if name == 'mqar' else (seq_len - 2) // 2
   start = 0 if name == 'mqar' else seq_len - 2 * pairs - 2
   values = batch['inputs'][:, start + 1:start + 2 * pairs:2]  # [examples, pairs]
   guess = np.array([np.bincount(row).argmax() for row in values])

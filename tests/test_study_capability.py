@@ -44,15 +44,17 @@ def separate_run(model_name: str, seed: int, rate: float):
   return np.array(losses), state.params
 
 
+@pytest.mark.parametrize('members', ['vmap', 'map'])
 @pytest.mark.parametrize('model_name', ['gru', pytest.param('transformer', marks=pytest.mark.slow)])
-def test_vmapped_members_equal_separate_runs(model_name):
-  """Every (seed, rate) member of one vmapped program has the losses and parameters of the run
-  with that seed and rate alone (the transformer with dropout on, so the keys matter too)."""
+def test_members_equal_separate_runs(model_name, members):
+  """Every (seed, rate) member of one program, vmapped or mapped, has the losses and parameters
+  of the run with that seed and rate alone (the transformer with dropout on, so the keys matter
+  too)."""
   config = tiny_config(model_name)
   datasets = [load_dataset(config.data, seed=s) for s in SEEDS]
   model = build_model(config.model, datasets[0].info)
   states = capability.init_members(config, model, datasets[0].info, SEEDS, len(RATES))
-  chunk_fn = capability.make_chunk_fn(config.train, 'classification')
+  chunk_fn = capability.make_chunk_fn(config.train, 'classification', members)
   batches = capability.seed_batches(datasets, 0, STEPS, BATCH)
   active = np.ones((len(SEEDS), len(RATES)), bool)
   states, losses = chunk_fn(states, active, np.asarray(RATES, np.float32), batches,
@@ -145,6 +147,15 @@ def test_the_cell_stops_when_every_member_is_solved():
   assert len(calls) == 2
   np.testing.assert_array_equal(record.steps_to_solve, np.full((2, 2), 4))
   assert record.compile_s > 0 and record.train_s > 0
+
+
+def test_members_mode_by_platform_and_model():
+  assert capability.members_mode('vmap', 'mingru', 'cpu') == 'vmap'
+  assert capability.members_mode('map', 'lstm', 'gpu') == 'map'
+  assert capability.members_mode('auto', 'mingru', 'cpu') == 'map'
+  assert capability.members_mode('auto', 'lstm', 'cpu') == 'vmap'
+  assert capability.members_mode('auto', 'mingru', 'gpu') == 'vmap'
+  assert capability.members_mode('auto', 'gru') in ('vmap', 'map')
 
 
 def test_learning_rate_choice():

@@ -33,7 +33,7 @@ TINY = {**CONFIG_MODULE.SMOKE_TEST, 'models': 'lstm,transformer', 'lengths': '8,
 TARGET = TINY['study.target_params']
 PLOTS = ('step_time.png', 'memory.png', 'accuracy.png', 'steps_to_solve.png', 'grad_flow.png',
          'inference.png')
-COST_ONLY = {'study.tasks': '', 'study.inference_lengths': ''}
+COST_ONLY = {'study.tasks': '', 'study.inference_lengths': '', 'study.frontier_lengths': ''}
 
 
 def study_config(**overrides):

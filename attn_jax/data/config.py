@@ -53,6 +53,9 @@ def data_config_defaults() -> ml_collections.ConfigDict:
   c.num_symbols = 8
   c.num_classes = 10
   c.num_keys = 0
+  # mqar: key-value pairs (0 = seq_len // 4, the context and queries fill the sequence; fewer:
+  # the context at the start, the queries at the end, BLANKs between, as in Zoology).
+  c.num_pairs = 0
   # Generated tasks: extra evaluation splits `test_{m}x` at m times seq_len (length extrapolation).
   c.eval_length_multipliers = ()
   return c

@@ -17,12 +17,14 @@ of `data.num_eval_examples` rows drawn from a stream that training never uses.
   [0, 1) and a marker channel with one 1 in each half; the target is the sum of the two marked
   values.
 * `mqar` (multi-query associative recall, after Zoology: Arora et al. 2024; kind 'lm'):
-  n = seq_len // 4 pairs of distinct keys and values, then every key once more in random order,
-  each followed by a BLANK (the answer is never shown: with the answers in the input, a model
-  can score about 0.55 at n = 4 by eliminating the values already answered, without any
-  lookup); the target at a query key's position is its value, with weight 1 there and 0
-  elsewhere. Trailing PADs fill seq_len % 4 positions.
-  inputs:  k1 v1 .. kn vn  q1 _ .. qn _      targets: v(qi) at each qi, weight 1 only there
+  n pairs of distinct keys and values, then every key once more in random order, each followed
+  by a BLANK (the answer is never shown: with the answers in the input, a model can score about
+  0.55 at n = 4 by eliminating the values already answered, without any lookup); the target at a
+  query key's position is its value, with weight 1 there and 0 elsewhere. n is `data.num_pairs`,
+  or seq_len // 4 when that is 0 (context and queries fill the sequence; trailing PADs fill
+  seq_len % 4 positions); with fewer pairs, BLANKs separate the context from the queries, so the
+  length is the distance a pair must be kept over (Zoology's figure 2: 4 pairs at L = 64).
+  inputs:  k1 v1 .. kn vn  _ .. _  q1 _ .. qn _   targets: v(qi) at each qi, weight 1 only there
 * `parity` (running parity, kind 'lm'): random bits (tokens 1, 2 for 0, 1); the target at every
   position is the parity of the prefix up to and including it (tokens 1, 2), weight 1 everywhere.
 
@@ -234,9 +236,12 @@ class MultiQueryRecall:
 
   def __init__(self, c):
     self.length, self.values = c.seq_len, c.num_classes
-    self.pairs = self.length // 4
+    self.pairs = c.num_pairs or self.length // 4
     self.keys = c.num_keys or max(32, self.pairs)
     _check(self.pairs >= 1, 'data.seq_len', f'mqar needs seq_len >= 4, got {self.length}')
+    _check(4 * self.pairs <= self.length, 'data.num_pairs', f'{self.pairs} pairs and their '
+           f'queries need seq_len >= {4 * self.pairs}, got {self.length}; accepted: at most '
+           f'seq_len // 4 = {self.length // 4} (or 0 for that)')
     _check(self.values >= 2, 'data.num_classes', f'must be at least 2, got {self.values}')
     _check(self.keys >= self.pairs, 'data.num_keys', f'{self.keys} keys cannot make '
            f'{self.pairs} distinct pairs; use at least {self.pairs} (or 0 for automatic)')
@@ -252,11 +257,15 @@ class MultiQueryRecall:
     context = np.stack([keys, values], axis=2).reshape(n, 2 * self.pairs)
     queries = np.stack([keys[rows, order], np.full_like(keys, BLANK)], axis=2).reshape(
         n, 2 * self.pairs)
+    dense = self.length // 4 == self.pairs  # no gap: the queries follow the context
+    first_query = 2 * self.pairs if dense else self.length - 2 * self.pairs
     inputs = np.zeros((n, self.length), np.int32)
-    inputs[:, :4 * self.pairs] = np.concatenate([context, queries], axis=1)
+    inputs[:, :2 * self.pairs] = context
+    inputs[:, 2 * self.pairs:first_query] = BLANK
+    inputs[:, first_query:first_query + 2 * self.pairs] = queries
     targets = np.zeros((n, self.length), np.int32)
     weights = np.zeros((n, self.length), np.float32)
-    at_query = 2 * self.pairs + 2 * np.arange(self.pairs)
+    at_query = first_query + 2 * np.arange(self.pairs)
     targets[:, at_query] = values[rows, order]
     weights[:, at_query] = 1
     return {'inputs': inputs, 'targets': targets, 'weights': weights}
@@ -295,7 +304,8 @@ SETTINGS = {name: ('seq_len', 'build_seed', 'num_eval_examples', 'eval_length_mu
             for name, own in (('copy', ('copy_length', 'num_symbols')),
                               ('recall', ('num_classes', 'num_keys')),
                               ('first_token', ('num_classes',)), ('adding', ()),
-                              ('mqar', ('num_classes', 'num_keys')), ('parity', ()))}
+                              ('mqar', ('num_classes', 'num_keys', 'num_pairs')),
+                              ('parity', ()))}
 
 
 def load(config, seed: int) -> pipeline.Dataset:

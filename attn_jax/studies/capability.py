@@ -1,11 +1,11 @@
 """Capability of one (task, model, length) cell: every seed x learning rate trained as ONE program.
 
 The members of a cell are independent models of one shape: seed s in `seeds` and peak learning
-rate r in `learning_rates`. Their parameters and optimizer states are stacked `[seeds, rates, ...]`
-and trained by one jitted function, `jax.vmap` over the seed axis (parameters, optimizer state, the
-seed's batches and dropout key) and, inside it, over the rate axis (parameters, optimizer state,
-the rate). Each member is exactly the run `train_and_evaluate` would make with `seed = s` and
-`train.learning_rate = r`: the same initialisation (`create_train_state` with `key(s)`), the same
+rate r in `learning_rates`. Their parameters and optimizer states are stacked
+`[seeds, rates, ...]` and trained by one jitted function, `jax.vmap` (or `lax.map`:
+`members_mode`) over the seed axis (parameters, optimizer state, the seed's batches and dropout
+key) and, inside it, over the rate axis (parameters, optimizer state, the rate). Each member is
+exactly the run `train_and_evaluate` would make with `seed = s` and `train.learning_rate = r`: the same initialisation (`create_train_state` with `key(s)`), the same
 batches (`dataset.train_batch(step, batch)` of the data loaded with seed s: generated data is a
 pure function of (seed, step, row)), the same dropout key (`fold_in(key(s), 1)`) and the training
 package's own `train_step`. The rate enters as a traced value: each member rebuilds
@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from attn_jax import progress
 from attn_jax.data import load_dataset
 from attn_jax.models.registry import build_model
 from attn_jax.training.optimizer import make_optimizer
@@ -66,7 +67,40 @@ def base_keys(seeds: Sequence[int]) -> jax.Array:
   return jax.vmap(dropout_base_key)(jnp.asarray(seeds, jnp.uint32))
 
 
-def make_chunk_fn(train, kind: str) -> Callable:
+# How the members of a cell share one program: 'vmap' batches them into each operation, 'map'
+# loops over them inside the program (`lax.map`: one dispatch, each member's operations at their
+# own size). Where measured (experiments/results/members/README.md: the 2-core CPU, 6 members,
+# L = 16 and 64), a model takes 'map' where it was more than 10% faster at L = 64; everything
+# else, and every accelerator (not measured: no GPU was lent), batches with 'vmap'.
+MEMBERS_BY_PLATFORM = {'cpu': {'mingru': 'map', 'transformer': 'map'}}
+MEMBERS = ('auto', 'vmap', 'map')
+
+
+def members_mode(setting: str, model: str, platform: str | None = None) -> str:
+  """'vmap' or 'map': `setting`, or for 'auto' the measured choice for `model` on `platform`
+  (default: JAX's default backend)."""
+  if setting != 'auto':
+    return setting
+  return MEMBERS_BY_PLATFORM.get(platform or jax.default_backend(), {}).get(model, 'vmap')
+
+
+def _over(axis_map: str, fn: Callable, in_axes: tuple) -> Callable:
+  """`fn` over the leading axis of the arguments whose `in_axes` entry is 0 (others shared):
+  `jax.vmap`, or `lax.map` over those arguments."""
+  if axis_map == 'vmap':
+    return jax.vmap(fn, in_axes=in_axes)
+
+  def mapped(*args):
+    mapped_args = tuple(a for a, axis in zip(args, in_axes) if axis == 0)
+
+    def one(xs):
+      it = iter(xs)
+      return fn(*(next(it) if axis == 0 else a for a, axis in zip(args, in_axes)))
+    return jax.lax.map(one, mapped_args)
+  return mapped
+
+
+def make_chunk_fn(train, kind: str, members: str = 'vmap') -> Callable:
   """`(states, active, rates, batches, keys) -> (states, losses)`, jitted, states donated.
 
   Args (of the returned function):
@@ -75,6 +109,7 @@ def make_chunk_fn(train, kind: str) -> Callable:
     rates: peak learning rates `[rates]`.
     batches: each seed's batches of the chunk, leaves `[seeds, steps, batch, ...]`.
     keys: dropout base keys `[seeds]`.
+  `members`: 'vmap' or 'map' (`members_mode`); both compute every member's own run.
 
   Returns:
     The new states and each member's mean training loss per step, `[seeds, rates, steps]`.
@@ -90,8 +125,8 @@ def make_chunk_fn(train, kind: str) -> Callable:
     new = jax.tree.map(lambda n, o: jnp.where(active, n, o), new.replace(tx=tx), state)
     return new, losses
 
-  over_rates = jax.vmap(member, in_axes=(0, 0, 0, None, None))
-  over_seeds = jax.vmap(over_rates, in_axes=(0, 0, None, 0, 0))
+  over_rates = _over(members, member, (0, 0, 0, None, None))
+  over_seeds = _over(members, over_rates, (0, 0, None, 0, 0))
   return jax.jit(over_seeds, donate_argnums=(0,))
 
 
@@ -162,6 +197,7 @@ def train_members(states, *, chunk_fn, evaluate: Callable, batches: Callable, ra
   active = np.ones(shape, bool)
   rates = jnp.asarray(rates, jnp.float32)
   compiled = None
+  bar = progress.bar(total=max_steps, unit='step', desc='members')
   for start in range(0, max_steps, check_every):
     if not active.any() or np.isfinite(record.steps_to_solve).any(axis=1).all():
       break  # every member solved, or every seed's choice is final (see the module docstring)
@@ -183,6 +219,9 @@ def train_members(states, *, chunk_fn, evaluate: Callable, batches: Callable, ra
     record.steps_to_solve[solved] = done
     record.seconds_to_solve[solved] = record.train_s / active.size
     active &= ~solved
+    bar.update(check_every)
+    bar.set_postfix(best=f'{accuracy.max():.3f}', solved=f'{int((~active).sum())}/{active.size}')
+  bar.close()
   return states, record
 
 
@@ -245,10 +284,11 @@ class CellResult(NamedTuple):
 
 
 def measure_members(cell, *, seeds: Sequence[int], rates: Sequence[float], check_every: int,
-                    max_steps: int, solve_accuracy: float,
+                    max_steps: int, solve_accuracy: float, members: str = 'auto',
                     eval_batch_size: int = 256) -> CellResult:
   """Trains the members of one cell (`cell`: a training config; `cell.train.num_steps` is the
-  learning-rate schedule's length) and evaluates them on the longer splits."""
+  learning-rate schedule's length; `members`: see `members_mode`) and evaluates them on the
+  longer splits."""
   datasets = [load_dataset(cell.data, seed=s) for s in seeds]
   info = datasets[0].info
   model = build_model(cell.model, info)
@@ -260,7 +300,8 @@ def measure_members(cell, *, seeds: Sequence[int], rates: Sequence[float], check
   init_params = first(states.params)  # copied: the states are donated to the training program
   states, record = train_members(
       states,
-      chunk_fn=make_chunk_fn(cell.train, info.kind), evaluate=evaluate,
+      chunk_fn=make_chunk_fn(cell.train, info.kind, members_mode(members, cell.model.name)),
+      evaluate=evaluate,
       batches=lambda start, n: seed_batches(datasets, start, n, cell.train.batch_size),
       rates=rates, keys=base_keys(seeds), check_every=check_every, max_steps=max_steps,
       solve_accuracy=solve_accuracy)

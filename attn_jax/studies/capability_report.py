@@ -67,7 +67,7 @@ def mean_final_accuracy(rows, task: str) -> dict:
           for (t, m, l), seeds in cells(rows).items() if t == task}
 
 
-def _bytes(value) -> str:
+def format_bytes(value) -> str:
   value = float(value)
   if math.isnan(value):
     return '-'
@@ -91,7 +91,8 @@ def capability_table(rows, tasks, models) -> list[str]:
         solved = sum(not math.isnan(float(r['steps_to_solve'])) for r in seeds)
         rates = ', '.join(f'{r["learning_rate"]:g}' for r in seeds)
         lines.append(
-            f"| {t} | {m} | {l} | {seeds[0]['num_params']:,} | {_bytes(seeds[0]['state_bytes'])} "
+            f"| {t} | {m} | {l} | {seeds[0]['num_params']:,} | "
+            f"{format_bytes(seeds[0]['state_bytes'])} "
             f"| {rates} | {solved}/{len(seeds)} | "
             f"{spread([r['steps_to_solve'] for r in seeds], '{:.0f}')} | "
             f"{spread([r['seconds_to_solve'] for r in seeds], '{:.1f}')} | "
@@ -144,8 +145,8 @@ def inference_table(rows) -> list[str]:
   contexts = sorted({r['context_len'] for r in rows})
   models = list(dict.fromkeys(r['model'] for r in rows))
   at = {(r['model'], r['context_len']): r for r in rows}
-  cell = lambda m, n: (f"{at[m, n]['ms_per_token']:.3f} ms, {_bytes(at[m, n]['state_bytes'])}"
-                       if (m, n) in at else '-')
+  cell = lambda m, n: (f"{at[m, n]['ms_per_token']:.3f} ms, "
+                       f"{format_bytes(at[m, n]['state_bytes'])}" if (m, n) in at else '-')
   return ['| model | ' + ' | '.join(f'N={n}' for n in contexts) + ' |',
           '|---|' + '---:|' * len(contexts),
           *[f'| {m} | ' + ' | '.join(cell(m, n) for n in contexts) + ' |' for m in models]]
@@ -191,7 +192,7 @@ def task_reading(rows, task, models, *, cost_rows, inference_rows) -> list:
     if cost is not None:
       price.append(f'train step {cost["step_ms"]:.1f} ms and {cost["peak_memory_bytes"] / 2**20:.1f}'
                    f' MiB at batch {cost["batch_size"]}')
-    price.append(f'{_bytes(seeds[0]["state_bytes"])} of state/KV cache per sequence')
+    price.append(f'{format_bytes(seeds[0]["state_bytes"])} of state/KV cache per sequence')
     if decode is not None:
       price.append(f'{decode["ms_per_token"]:.3f} ms per generated token at context '
                    f'{decode["context_len"]}')

@@ -1,8 +1,9 @@
 """Sequence-length scaling: what each family learns as the length grows, and at what price.
 
-`run(config, workdir)` (experiment `seq_len_scaling`, docs/design.md §3.3) has four phases.
-Every model's width is set so that it has `study.target_params` parameters (within
-`study.param_tolerance`), per task; every family has `study.num_layers` layers.
+`run(config, workdir)` (experiment `seq_len_scaling`, docs/design.md §3.3) has four phases
+(and an optional one, 2b). Every model's width is set so that it has `study.target_params`
+parameters (within `study.param_tolerance`), per task; every family has `study.num_layers`
+layers.
   1. Cost: for each (model, length) of `config.models` x `config.lengths`, one train step on
      `config.data` (`cost.measure_step`: compile time, median step time, memory, FLOPs) ->
      `DIR/results.csv`. Its `accuracy` column is the capability phase's mean final accuracy over
@@ -12,6 +13,9 @@ Every model's width is set so that it has `study.target_params` parameters (with
      vmapped program until held-out accuracy reaches `study.solve_accuracy` or `study.max_steps`
      are spent (`capability`); the rate is chosen per seed on held-out accuracy ->
      `DIR/capability.csv`, one row per seed.
+  2b. State-size frontier (when `study.frontier_lengths` is set): `study.frontier_task` at those
+     lengths, every model at each width of `study.frontier_widths` (the width sets the state),
+     trained as in phase 2 -> `DIR/frontier.csv`; accuracy against state bytes per sequence.
   3. Gradient flow (`gradient_flow`): || d loss / d embedding_t || against the distance, at
      initialisation and after training, for one seed of each model on `study.gradient_flow_task`
      at the longest capability length -> `DIR/grad_flow.csv`, `DIR/grad_flow_decay.csv`.
@@ -34,9 +38,10 @@ from attn_jax import plots, progress
 from attn_jax.data import load_dataset
 from attn_jax.data.generated import TASKS
 from attn_jax.errors import ConfigError
-from attn_jax.models.registry import MODEL_NAMES, build_model
-from attn_jax.studies import (capability, capability_report, cost, gradient_flow, inference_cost,
-                              param_match, results_table, scaling_report, settings)
+from attn_jax.models.registry import MODEL_NAMES, TRANSFORMER_FAMILIES, build_model
+from attn_jax.studies import (capability, capability_report, cost, frontier_report, gradient_flow,
+                              inference_cost, param_match, published_anchors, results_table,
+                              scaling_report, settings)
 from attn_jax.studies.model_list import parse_model_list
 from attn_jax.training.run_record import platform_info
 
@@ -53,8 +58,8 @@ TASK_DESCRIPTIONS = {
     'copy': 'delayed copy of the first symbols after a long blank stretch',
     'adding': 'the adding problem: sum of the two marked values of L',
 }
-CAPABILITY_FILE, GRAD_FLOW_FILE, GRAD_DECAY_FILE, INFERENCE_FILE = (
-    'capability.csv', 'grad_flow.csv', 'grad_flow_decay.csv', 'inference.csv')
+CAPABILITY_FILE, FRONTIER_FILE, GRAD_FLOW_FILE, GRAD_DECAY_FILE, INFERENCE_FILE = (
+    'capability.csv', 'frontier.csv', 'grad_flow.csv', 'grad_flow_decay.csv', 'inference.csv')
 
 
 def parse_models(text: str) -> tuple[str, ...]:
@@ -97,6 +102,8 @@ def parse_task_lengths(text, tasks) -> dict[str, tuple[int, ...]]:
   without a task name serves the tasks not named); raises ConfigError('study.capability_lengths').
   """
   setting = 'study.capability_lengths'
+  if not tasks:
+    return {}  # no capability phase: the lengths of the tasks left out are not read
   named, default = {}, None
   for part in (p.strip() for p in str(text).split(';') if p.strip()):
     task, _, lengths = part.rpartition('=')
@@ -163,21 +170,36 @@ class Widths:
     self.config = config
     self.width: dict[str, int] = {}
 
-  def __call__(self, model: str, info) -> tuple[int, int]:
-    study = self.config.study
+  def model_config(self, model: str, hidden_size: int) -> ml_collections.ConfigDict:
+    """`config.model` for `model` at width `hidden_size`, `study.num_layers` layers."""
     model_config = self.config.model.copy_and_resolve_references()
     model_config.name = model
-    model_config.num_layers = study.num_layers
+    model_config.num_layers = self.config.study.num_layers
+    return param_match.with_width(model_config, hidden_size, self.config.study.mlp_ratio)
+
+  def __call__(self, model: str, info) -> tuple[int, int]:
+    study = self.config.study
     if model in self.width:
-      params = param_match.count_params(
-          param_match.with_width(model_config, self.width[model], study.mlp_ratio), info)
+      params = param_match.count_params(self.model_config(model, self.width[model]), info)
       if abs(params - study.target_params) <= study.param_tolerance * study.target_params:
         return self.width[model], params
-    hidden, params = param_match.match_width(model_config, info, study.target_params,
-                                             mlp_ratio=study.mlp_ratio,
+    hidden, params = param_match.match_width(self.model_config(model, 1), info,
+                                             study.target_params, mlp_ratio=study.mlp_ratio,
                                              tolerance=study.param_tolerance)
     self.width[model] = hidden
     return hidden, params
+
+
+class FixedWidth(Widths):
+  """Every model at one width, whatever its parameter count (the frontier's cells)."""
+
+  def __init__(self, config, hidden_size: int):
+    super().__init__(config)
+    self.hidden_size = hidden_size
+
+  def __call__(self, model: str, info) -> tuple[int, int]:
+    return self.hidden_size, param_match.count_params(
+        self.model_config(model, self.hidden_size), info)
 
 
 def failure_status(error: BaseException) -> str:
@@ -240,7 +262,7 @@ def capability_cell(config, task: str, model: str, length: int, widths: Widths):
     rates = parse_rates(study.learning_rates)
     result = capability.measure_members(
         cell, seeds=seeds, rates=rates, check_every=study.check_every, max_steps=study.max_steps,
-        solve_accuracy=study.solve_accuracy)
+        solve_accuracy=study.solve_accuracy, members=study.members)
     rows = [{**base, **r, 'status': 'ok'}
             for r in capability.seed_rows(result, seeds=seeds, rates=rates)]
   except Exception as error:  # pylint: disable=broad-except  # recorded in the rows, study goes on
@@ -286,6 +308,51 @@ def run_capability(config, workdir: str, tasks, models, lengths: dict) -> tuple[
   return ordered(), flow
 
 
+def parse_frontier(config, models) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+  """(task, lengths, widths) of the frontier phase (no lengths: no phase); raises ConfigError."""
+  study = config.study
+  if not str(study.frontier_lengths).strip():
+    return study.frontier_task, (), ()
+  names = parse_tasks(study.frontier_task)
+  if len(names) != 1:
+    raise ConfigError('study.frontier_task', f'{study.frontier_task!r}: accepted: one task of '
+                      f'{", ".join(capability_tasks())}')
+  task, = names
+  widths = parse_lengths(study.frontier_widths, 'study.frontier_widths')
+  step = config.model.num_heads
+  if any(m in TRANSFORMER_FAMILIES for m in models) and any(w % step for w in widths):
+    raise ConfigError('study.frontier_widths', f'{study.frontier_widths!r}: the attention models '
+                      f'need widths that are multiples of model.num_heads={step}')
+  return task, parse_lengths(study.frontier_lengths, 'study.frontier_lengths'), widths
+
+
+def run_frontier(config, workdir: str, models, task: str, lengths, widths) -> list[dict]:
+  """Phase 2b, the state-size frontier: `task` at each of `lengths`, every model at each of
+  `widths` (its state grows with the width; the transformer's KV cache with the length too),
+  `study.frontier_seeds` seeds x the task's learning rates, as the capability phase trains
+  them -> `DIR/frontier.csv` (capability.csv's columns). Cells already final are kept."""
+  path = os.path.join(workdir, FRONTIER_FILE)
+  columns = results_table.CAPABILITY_COLUMNS
+  cells = {}
+  for row in results_table.read_rows(path, columns):
+    cells.setdefault((row['model'], row['seq_len'], row['hidden_size']), []).append(row)
+  task_config = settings.per_task_config(config, task).copy_and_resolve_references()
+  task_config.study.seeds = config.study.frontier_seeds
+  todo = [(m, l, w) for l in lengths for m in models for w in widths
+          if len(cells.get((m, l, w), ())) != task_config.study.seeds
+          or not all(map(results_table.is_final, cells[m, l, w]))]
+  order = lambda r: (*results_table.sort_key(r, models), r['hidden_size'], r['seed'])
+  bar = progress.bar(todo, unit='cell', desc='frontier')
+  for model, length, width in bar:
+    bar.set_description(f'frontier {model} L={length} width={width}')
+    cells[model, length, width], _ = capability_cell(
+        task_config, task, model, length, FixedWidth(task_config, width))
+    results_table.write_rows(path, sorted((r for c in cells.values() for r in c), key=order),
+                             columns)
+  bar.close()
+  return sorted((r for c in cells.values() for r in c), key=order)
+
+
 def run_gradient_flow(workdir: str, flow: dict) -> tuple[list[dict], list[dict]]:
   """Phase 3: gradient flow at initialisation and after training of the cells in `flow` (seed
   `seed`, its chosen learning rate), replacing those models' rows in the two CSVs."""
@@ -323,7 +390,7 @@ def run_inference(config, workdir: str, models, widths: Widths) -> list[dict]:
   return rows
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
   try:
     with open('/proc/cpuinfo') as f:
       for line in f:
@@ -342,6 +409,7 @@ def _study_summary(config, rows, dataset, *, wall_s: float, cells_measured: int,
       num_layers=s.num_layers, seeds=seeds_of(config), learning_rates=s.learning_rates,
       solve_accuracy=s.solve_accuracy, check_every=s.check_every, max_steps=s.max_steps,
       gradient_flow_task=s.gradient_flow_task, task_descriptions=TASK_DESCRIPTIONS,
+      frontier_widths=s.frontier_widths, frontier_seeds=s.frontier_seeds,
       per_task={t: dict(s.per_task[t]) for t in parse_tasks(s.tasks) if t in s.per_task},
       phase_s=phase_s,
       optimizer=(f'AdamW, weight decay {t.weight_decay}, {t.warmup_steps} warm-up steps then '
@@ -350,7 +418,7 @@ def _study_summary(config, rows, dataset, *, wall_s: float, cells_measured: int,
       transformer_settings=(f'{m.num_heads} heads, mlp_dim = {s.mlp_ratio} x width, '
                             f'{m.positional} positions, {m.pooling} pooling for classification, '
                             f'{m.attention_impl} attention'),
-      platform={**platform_info(), 'cpu_model': _cpu_model(), 'cpu_count': os.cpu_count()},
+      platform={**platform_info(), 'cpu_model': cpu_model(), 'cpu_count': os.cpu_count()},
       task=config.data.name, task_description=TASK_DESCRIPTIONS.get(config.data.name, ''),
       guessing_accuracy=dataset.guessing_accuracy,
       batch_size=config.train.batch_size, num_eval_examples=dataset.num_eval_examples(),
@@ -385,6 +453,7 @@ def run(config, workdir: str) -> list[dict]:
   models, lengths = parse_models(config.models), parse_lengths(config.lengths)
   tasks = parse_tasks(config.study.tasks)
   capability_lengths = parse_task_lengths(config.study.capability_lengths, tasks)
+  frontier_task, frontier_lengths, frontier_widths = parse_frontier(config, models)
   parse_rates(config.study.learning_rates)
   if config.study.inference_lengths:
     parse_lengths(config.study.inference_lengths, 'study.inference_lengths')
@@ -412,6 +481,10 @@ def run(config, workdir: str) -> list[dict]:
   capability_rows, flow = run_capability(config, workdir, tasks, models, capability_lengths)
   phase_s['capability'] = time.perf_counter() - start
   start = time.perf_counter()
+  frontier_rows = run_frontier(config, workdir, models, frontier_task, frontier_lengths,
+                               frontier_widths) if frontier_lengths else []
+  phase_s['frontier'] = time.perf_counter() - start
+  start = time.perf_counter()
   flow_rows, decays = run_gradient_flow(workdir, flow)
   phase_s['gradient flow'] = time.perf_counter() - start
   start = time.perf_counter()
@@ -434,11 +507,19 @@ def run(config, workdir: str) -> list[dict]:
   sections = capability_report.capability_sections(
       capability_rows, tasks=tasks, models=all_models, study=study, cost_rows=ordered,
       decays=decays, inference_rows=inference_rows, plots=capability_plots)
+  frontier_plots = []
+  if any(r['status'] == 'ok' for r in frontier_rows):
+    plots.frontier_plot(frontier_rows, all_models, os.path.join(workdir, 'frontier.png'),
+                        solve_accuracy=config.study.solve_accuracy)
+    frontier_plots = ['frontier.png']
+  sections += frontier_report.frontier_section(frontier_rows, models=all_models, study=study,
+                                               plots=frontier_plots)
+  sections += published_anchors.anchor_lines(capability_rows, frontier_rows)
   scaling_report.write_report(os.path.join(workdir, 'report.md'), ordered, models=all_models,
                               study=study, plots=names, sections=sections)
   print(f'{workdir}: {len(todo)} cost cell(s) measured, {len(ordered)} rows; '
         f'{len(capability_rows)} capability rows; report.md, '
-        f'{", ".join(names + capability_plots)} written in '
+        f'{", ".join(names + capability_plots + frontier_plots)} written in '
         f'{time.perf_counter() - wall_start:.0f} s')
   return ordered
 

@@ -10,6 +10,7 @@ import ml_collections
 from attn_jax import durable
 from attn_jax.config_base import flatten
 from attn_jax.errors import ConfigError
+from attn_jax.studies.capability import MEMBERS
 from attn_jax.training.config import validate_train_config
 
 STUDY_KEYS = ('models', 'lengths', 'study')
@@ -21,7 +22,8 @@ PER_TASK_KEYS = {'target_params': 'study', 'max_steps': 'study', 'check_every': 
                  'num_classes': 'data'}
 # Settings that may differ between runs in one workdir: which cells, where data lives, the fit.
 FREE_KEYS = ('models', 'lengths', 'data.data_dir', 'study.fit_min_length', 'study.tasks',
-             'study.capability_lengths', 'study.inference_lengths')
+             'study.capability_lengths', 'study.inference_lengths', 'study.frontier_lengths',
+             'study.frontier_widths')
 SETTINGS_FILE = 'study_settings.json'
 
 
@@ -41,10 +43,19 @@ def study_config_defaults() -> ml_collections.ConfigDict:
       capability_lengths='16,32,64',
       seeds=3,
       learning_rates='1e-3,3e-3,1e-2',
+      members='auto',         # a cell's members in one program: 'vmap', 'map' or 'auto' (by
+                              # platform, as measured: capability.MEMBERS_BY_PLATFORM)
       solve_accuracy=0.99,    # held-out accuracy at which a run is solved...
       check_every=100,        # ...checked every this many steps...
       max_steps=1000,         # ...up to this many (a multiple of check_every)
       per_task=ml_collections.ConfigDict(),  # {task: {key of PER_TASK_KEYS: value}}
+      # The state-size frontier (Zoology, Arora et al. 2024, figure 2): `frontier_task` at each
+      # of `frontier_lengths`, every model at each of `frontier_widths` (not parameter-matched:
+      # the width sets the state), `frontier_seeds` seeds x the task's learning rates.
+      frontier_task='mqar',
+      frontier_lengths='',   # '' : no frontier phase
+      frontier_widths='16,32,64,128',
+      frontier_seeds=1,
       gradient_flow_task='first_token',  # at its longest capability length ('': none)
       inference_lengths='16,64,256,1024',  # decoding contexts ('' : no inference phase)
       inference_repeats=20,   # timed one-token steps per context (median)
@@ -87,9 +98,12 @@ def validate(config):
   s = config.study
   for key, low in (('target_params', 1), ('mlp_ratio', 1), ('warmup_steps', 0),
                    ('timed_steps', 1), ('fit_min_length', 0), ('num_layers', 1), ('seeds', 1),
-                   ('check_every', 1), ('max_steps', 1), ('inference_repeats', 1)):
+                   ('check_every', 1), ('max_steps', 1), ('inference_repeats', 1),
+                   ('frontier_seeds', 1)):
     _require(isinstance(s[key], int) and s[key] >= low, f'study.{key}',
              f'must be an integer >= {low}, got {s[key]!r}')
+  _require(s.members in MEMBERS, 'study.members',
+           f'{s.members!r}; accepted: {", ".join(MEMBERS)}')
   _require(0 < s.param_tolerance < 1, 'study.param_tolerance',
            f'must be a fraction in (0, 1), got {s.param_tolerance!r}')
   _require(0 < s.solve_accuracy <= 1, 'study.solve_accuracy',

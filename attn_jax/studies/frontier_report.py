@@ -1,0 +1,85 @@
+"""The state-size frontier's part of the sequence-length study's report (rows of
+`DIR/frontier.csv`): held-out recall accuracy against the bytes of state a model carries per sequence, the figure that
+explains why attention recalls (Zoology: Arora et al. 2024, figure 2; Arora et al. 2024b, "Simple
+linear attention language models balance the recall-throughput tradeoff").
+
+A family "solves" a point when every seed's chosen member reached the solve accuracy.
+"""
+import math
+from typing import Sequence
+
+from attn_jax.studies.capability_report import cells, format_bytes, solved_everywhere, spread
+
+
+def points(rows, model: str) -> list[tuple[int, list[dict]]]:
+  """[(hidden_size, rows of its seeds)] of `model`'s ok frontier rows, by width."""
+  by_width = {}
+  for (_, m, _), seeds in cells(rows).items():
+    if m == model:
+      for r in seeds:
+        by_width.setdefault(r['hidden_size'], []).append(r)
+  return sorted(by_width.items())
+
+
+def frontier_table(rows, models) -> list[str]:
+  lines = ['| model | L | width | params | state/KV bytes per sequence | solved seeds | '
+           'steps to solve | final accuracy | guessing level |',
+           '|---|---:|---:|---:|---:|---:|---:|---:|---:|']
+  for length in sorted({r['seq_len'] for r in rows}):
+    at_length = [r for r in rows if r['seq_len'] == length]
+    for model in models:
+      for width, seeds in points(at_length, model):
+        solved = sum(not math.isnan(float(r['steps_to_solve'])) for r in seeds)
+        lines.append(f"| {model} | {length} | {width} | {seeds[0]['num_params']:,} | "
+                     f"{format_bytes(seeds[0]['state_bytes'])} | {solved}/{len(seeds)} | "
+                     f"{spread([r['steps_to_solve'] for r in seeds], '{:.0f}')} | "
+                     f"{spread([r['final_accuracy'] for r in seeds])} | "
+                     f"{float(seeds[0]['guessing_accuracy']):.3f} |")
+  for r in (r for r in rows if r['status'] != 'ok'):
+    lines.append(f"| {r['model']} | {r['seq_len']} | {r['hidden_size']} | | | seed {r['seed']}: "
+                 f"{r['status']} | | | |")
+  return lines
+
+
+def frontier_reading(rows, models) -> list[str]:
+  """Per length and family, the smallest state that solves the task, or how close it came."""
+  lines = []
+  for length in sorted({r['seq_len'] for r in rows}):
+    at_length = [r for r in rows if r['seq_len'] == length]
+    for model in models:
+      measured = points(at_length, model)
+      if not measured:
+        continue
+      solving = [(w, s) for w, s in measured if solved_everywhere(s)]
+      states = [float(s[0]['state_bytes']) for _, s in measured]
+      if solving:
+        width, seeds = solving[0]
+        text = (f'solves from width {width} ({format_bytes(seeds[0]["state_bytes"])} of state '
+                f'per sequence) up')
+        if any(not solved_everywhere(s) for w, s in measured if w > width):
+          text += ', though not at every larger width'
+      else:
+        width, seeds = max(measured, key=lambda p: sum(float(r['final_accuracy'])
+                                                       for r in p[1]) / len(p[1]))
+        text = (f'solves at none of widths {measured[0][0]}-{measured[-1][0]} (states '
+                f'{format_bytes(min(states))} to {format_bytes(max(states))}); best: '
+                f'{spread([r["final_accuracy"] for r in seeds])} at width {width}')
+      lines.append(f'- L={length}, `{model}`: {text}.')
+  return lines
+
+
+def frontier_section(rows, *, models, study: dict, plots: Sequence[str]) -> list[str]:
+  """The report's frontier section ('' when the phase did not run)."""
+  if not rows:
+    return []
+  task = rows[0]['task']
+  return [
+      '## State-size frontier: recall against the state a model carries', '',
+      f'`{task}` at a fixed length, every family at each width of '
+      f'{study["frontier_widths"]} (not matched in parameters: the width sets the state), '
+      f'{study["frontier_seeds"]} seed(s) x the task\'s learning rates, trained as in the '
+      'capability phase. State per sequence: the recurrent state (float32), linear attention\'s '
+      '`[heads, d_k, d_v]` matrix and normaliser per layer, the transformer\'s KV cache (which '
+      'grows with the length). After Zoology (Arora et al. 2024, figure 2).', '',
+      *frontier_table(rows, models), '', *frontier_reading(rows, models), '',
+      *[f'![{p}]({p})' for p in plots], '']

@@ -1,0 +1,157 @@
+"""Published results beside the sequence-length study's own: each anchor states what a paper found
+and what this run's rows (`capability.csv`, `frontier.csv`) say about the same question, with
+"agrees" or "disagrees" decided from the numbers, not written in advance.
+
+A family solves a (task, length) when every seed's chosen member reached the solve accuracy
+(`capability_report.solved_everywhere`).
+"""
+import math
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+
+from attn_jax.studies.capability_report import cells, solved_everywhere
+
+RECURRENT = ('rnn', 'lstm', 'gru')
+# Held-out accuracy at 4L that counts as "extrapolates" (parity: 0.5 is chance).
+EXTRAPOLATES = 0.9
+
+
+class Finding(NamedTuple):
+  text: str       # what our rows show
+  agrees: bool    # whether that agrees with the paper
+
+
+class Anchor(NamedTuple):
+  source: str     # the paper
+  claim: str      # its result, in one sentence
+  check: Callable[[list, list], Finding | None]  # (capability rows, frontier rows) -> finding
+
+
+def _solved_lengths(rows, task: str, model: str) -> list[int]:
+  return sorted(l for (t, m, l), seeds in cells(rows).items()
+                if (t, m) == (task, model) and solved_everywhere(seeds))
+
+
+def _lengths(rows, task: str, model: str) -> list[int]:
+  return sorted(l for (t, m, l) in cells(rows) if (t, m) == (task, model))
+
+
+def _mean(seeds: Sequence[dict], column: str) -> float:
+  values = [float(r[column]) for r in seeds if not math.isnan(float(r[column]))]
+  return float(np.mean(values)) if values else math.nan
+
+
+def _solved_text(rows, task: str, models) -> str:
+  parts = []
+  for m in models:
+    solved = _solved_lengths(rows, task, m)
+    parts.append(f'{m} solves L = {", ".join(map(str, solved))}' if solved
+                 else f'{m} solves none of L = {", ".join(map(str, _lengths(rows, task, m)))}')
+  return '; '.join(parts)
+
+
+def zoology_mqar(rows, frontier) -> Finding | None:
+  """Attention recalls at every length; the recurrent families at matched size do not."""
+  lengths = _lengths(rows, 'mqar', 'transformer')
+  recurrent = [m for m in RECURRENT + ('mingru', 'minlstm') if _lengths(rows, 'mqar', m)]
+  if not lengths or not recurrent:
+    return None
+  attention = _solved_lengths(rows, 'mqar', 'transformer')
+  longest = max(lengths)
+  beaten = all(longest not in _solved_lengths(rows, 'mqar', m) for m in recurrent)
+  return Finding(_solved_text(rows, 'mqar', ['transformer', *recurrent]),
+                 attention == lengths and beaten)
+
+
+def recall_state_tradeoff(rows, frontier) -> Finding | None:
+  """On the frontier, every family's recall improves with its state, and attention (the largest
+  state) recalls best at the smallest width."""
+  by_model = {}
+  for (_, m, _), seeds in cells(frontier).items():
+    for r in seeds:
+      by_model.setdefault(m, {}).setdefault(r['hidden_size'], []).append(r)
+  if len(by_model) < 2:
+    return None
+  parts, rising = [], True
+  for model, widths in by_model.items():
+    accuracy = [_mean(widths[w], 'final_accuracy') for w in sorted(widths)]
+    rising &= accuracy[-1] >= accuracy[0]
+    parts.append(f'{model} {accuracy[0]:.2f} -> {accuracy[-1]:.2f} from width {min(widths)} to '
+                 f'{max(widths)}')
+  return Finding('frontier accuracy, smallest to largest width: ' + '; '.join(parts), rising)
+
+
+def deletang_parity(rows, frontier) -> Finding | None:
+  """RNN and LSTM extrapolate parity to longer inputs; the transformer does not."""
+  four = {}
+  for (t, m, l), seeds in cells(rows).items():
+    if t == 'parity' and solved_everywhere(seeds) and not math.isnan(_mean(seeds, 'accuracy_4x')):
+      four.setdefault(m, []).append((l, _mean(seeds, 'accuracy_4x')))
+  recurrent = [m for m in ('rnn', 'lstm') if m in four]
+  if not recurrent or 'transformer' not in four:
+    return None
+  text = '; '.join(f'{m} at 4L: ' + ', '.join(f'{a:.2f} (L={l})' for l, a in sorted(four[m]))
+                   for m in [*recurrent, 'transformer'])
+  agrees = (all(a >= EXTRAPOLATES for m in recurrent for _, a in four[m])
+            and all(a < EXTRAPOLATES for _, a in four['transformer']))
+  return Finding(f'{text} (where every seed solved L)', agrees)
+
+
+def feng_mingru(rows, frontier) -> Finding | None:
+  """minGRU, with gates of x_t only and a parallel scan, keeps a token over the distance."""
+  lengths = _lengths(rows, 'first_token', 'mingru')
+  if not lengths:
+    return None
+  return Finding(_solved_text(rows, 'first_token', ['mingru', 'gru']),
+                 _solved_lengths(rows, 'first_token', 'mingru') == lengths)
+
+
+def grazzi_parity(rows, frontier) -> Finding | None:
+  """A diagonal linear recurrence with transitions in (0, 1) cannot track parity."""
+  lengths = _lengths(rows, 'parity', 'mingru')
+  if not lengths:
+    return None
+  solved = _solved_lengths(rows, 'parity', 'mingru')
+  return Finding(_solved_text(rows, 'parity', ['mingru', 'rnn']), not solved)
+
+
+ANCHORS = (
+    Anchor('Zoology (Arora et al. 2024, ICLR, figure 2)',
+           'two-layer attention solves multi-query associative recall at every width tried (64 '
+           'to 512) and length (64 to 256), where gated-convolution and recurrent mixers need a '
+           'width that grows with the number of key-value pairs',
+           zoology_mqar),
+    Anchor('Arora et al. 2024b ("Simple linear attention language models balance the '
+           'recall-throughput tradeoff", figure 2)',
+           'recall accuracy rises with the state a model carries; attention, whose KV cache '
+           'grows with the context, recalls at any width',
+           recall_state_tradeoff),
+    Anchor('Deletang et al. 2023 ("Neural networks and the Chomsky hierarchy", ICLR)',
+           'on parity, RNNs and LSTMs trained on short inputs stay near 100% on much longer ones; '
+           'transformers fall to about chance (50%)',
+           deletang_parity),
+    Anchor('Feng et al. 2024 ("Were RNNs all we needed?")',
+           'minGRU and minLSTM, whose gates read only x_t so that training is a parallel scan, '
+           'learn long-range memory tasks (selective copying) like the full GRU and LSTM',
+           feng_mingru),
+    Anchor('Grazzi et al. 2025 ("Unlocking state-tracking in linear RNNs through negative '
+           'eigenvalues", ICLR)',
+           'a diagonal linear recurrence whose transition lies in [0, 1] (minGRU: 1 - z_t) '
+           'cannot solve parity at arbitrary length; a non-linear RNN can',
+           grazzi_parity),
+)
+
+
+def anchor_lines(rows, frontier) -> list[str]:
+  """The report's anchors section: each paper's result, ours, and whether they agree."""
+  lines = ['## Published anchors', '',
+           'Each line: what the paper found; what this run measured on the same question; '
+           'whether they agree (decided from the rows). A disagreement is a question for our '
+           'code first, then for the budget.', '']
+  for anchor in ANCHORS:
+    finding = anchor.check(rows, frontier)
+    ours = ('not measured in this run' if finding is None else
+            f'{finding.text}: **{"agrees" if finding.agrees else "disagrees"}**')
+    lines.append(f'- {anchor.source}: {anchor.claim}. Ours: {ours}.')
+  return lines + ['']

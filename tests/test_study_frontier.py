@@ -1,0 +1,114 @@
+"""The sequence-length study's state-size frontier (phase 2b) and its published anchors: which cells
+it trains (every model at every width, at the task's own settings), what it writes, that a rerun
+trains nothing again, the reading's smallest solving state, and the anchors' verdicts."""
+import math
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from attn_jax.errors import ConfigError
+from attn_jax.studies import (capability, cost, frontier_report, published_anchors,
+                              results_table, seq_len_scaling)
+from test_study_seq_len_scaling import COST_ONLY, fake_result, study_config
+
+FRONTIER = {**COST_ONLY, 'models': 'rnn,transformer', 'study.frontier_lengths': '16',
+            'study.frontier_widths': '4,8,16', 'study.frontier_seeds': 2}
+
+
+def fake_cost(monkeypatch):
+  monkeypatch.setattr(cost, 'measure_step', lambda *_, **__: dict(
+      compile_s=1.0, step_ms=1.0, tokens_per_s=1.0, peak_memory_bytes=1.0,
+      memory_source='compiler', flops_per_step=1.0))
+
+
+def test_frontier_trains_every_width_once_and_reads_the_smallest_solving_state(monkeypatch,
+                                                                                tmp_path):
+  calls = []
+
+  def members(cell, *, seeds, rates, **_):
+    calls.append((cell.model.name, cell.data.seq_len, cell.model.hidden_size,
+                  cell.train.batch_size, tuple(rates), tuple(seeds)))
+    # The transformer solves from width 8 up, the RNN nowhere (its accuracy rises with width).
+    solves = cell.model.name == 'transformer' and cell.model.hidden_size >= 8
+    return fake_result(seeds, rates, 4 if solves else np.nan,
+                       1.0 if solves else cell.model.hidden_size / 32)
+
+  monkeypatch.setattr(capability, 'measure_members', members)
+  fake_cost(monkeypatch)
+  config = study_config(**FRONTIER)
+  config.study.per_task = {'mqar': {'batch_size': 8, 'learning_rates': '3e-3'}}
+  seq_len_scaling.run(config, str(tmp_path))
+  assert sorted(calls) == sorted((m, 16, w, 8, (3e-3,), (0, 1)) for m in ('rnn', 'transformer')
+                                 for w in (4, 8, 16))
+  rows = results_table.read_rows(tmp_path / 'frontier.csv', results_table.CAPABILITY_COLUMNS)
+  assert len(rows) == 12 and {r['task'] for r in rows} == {'mqar'}
+  state = {(r['model'], r['hidden_size']): r['state_bytes'] for r in rows}
+  for model in ('rnn', 'transformer'):  # the state grows with the width
+    assert state[model, 4] < state[model, 8] < state[model, 16]
+  assert state['transformer', 4] == capability.state_bytes(
+      'transformer', num_layers=2, hidden_size=4, seq_len=16)
+  with open(tmp_path / 'report.md') as f:
+    report = f.read()
+  assert '## State-size frontier' in report and '(frontier.png)' in report
+  assert '- L=16, `transformer`: solves from width 8 (2.0 KiB of state per sequence) up.' in report
+  assert '- L=16, `rnn`: solves at none of widths 4-16' in report
+  assert 'best: 0.500 at width 16' in report
+  assert '## Published anchors' in report
+  image = matplotlib.image.imread(tmp_path / 'frontier.png')
+  assert image[..., :3].std() > 0.01
+
+  calls.clear()
+  seq_len_scaling.run(config, str(tmp_path))
+  assert calls == []  # every frontier cell was final
+
+
+def test_frontier_widths_must_suit_the_attention_heads():
+  with pytest.raises(ConfigError, match='multiples of model.num_heads=4') as error:
+    seq_len_scaling.parse_frontier(study_config(**{**FRONTIER, 'study.frontier_widths': '6,8'}),
+                                   ('rnn', 'transformer'))
+  assert error.value.setting == 'study.frontier_widths'
+  task, lengths, widths = seq_len_scaling.parse_frontier(
+      study_config(**{**FRONTIER, 'study.frontier_widths': '6,8'}), ('rnn',))
+  assert (task, lengths, widths) == ('mqar', (16,), (6, 8))
+  with pytest.raises(ConfigError) as error:
+    seq_len_scaling.parse_frontier(
+        study_config(**{**FRONTIER, 'study.frontier_task': 'mqar,parity'}), ('rnn',))
+  assert error.value.setting == 'study.frontier_task'
+
+
+def _row(task, model, length, seed, solved, final=1.0, **extra):
+  return {**dict(task=task, model=model, seq_len=length, seed=seed, status='ok',
+                 steps_to_solve=100 if solved else math.nan, final_accuracy=final,
+                 accuracy_4x=math.nan, hidden_size=8, state_bytes=64), **extra}
+
+
+def test_anchor_verdicts_follow_the_rows():
+  parity = lambda model, four: [_row('parity', model, 8, s, True, accuracy_4x=four)
+                                for s in (0, 1)]
+  rows = parity('rnn', 1.0) + parity('lstm', 0.98) + parity('transformer', 0.6)
+  finding = published_anchors.deletang_parity(rows, [])
+  assert finding.agrees and 'transformer at 4L: 0.60 (L=8)' in finding.text
+  rows = parity('rnn', 0.7) + parity('lstm', 0.98) + parity('transformer', 0.6)
+  assert not published_anchors.deletang_parity(rows, []).agrees
+
+  mqar = lambda model, solved: [_row('mqar', model, l, s, l in solved) for l in (16, 64)
+                                for s in (0, 1)]
+  rows = mqar('transformer', (16, 64)) + mqar('lstm', (16,))
+  assert published_anchors.zoology_mqar(rows, []).agrees
+  rows = mqar('transformer', (16,)) + mqar('lstm', (16,))
+  finding = published_anchors.zoology_mqar(rows, [])
+  assert not finding.agrees and 'transformer solves L = 16' in finding.text
+  assert published_anchors.grazzi_parity(mqar('lstm', ()), []) is None  # not measured
+
+  lines = published_anchors.anchor_lines(rows, [])
+  assert sum('**disagrees**' in l for l in lines) == 1
+  assert sum('not measured in this run' in l for l in lines) == len(published_anchors.ANCHORS) - 1
+
+
+def test_frontier_table_lists_failures():
+  rows = [_row('mqar', 'gru', 64, 0, False, final=0.3, num_params=900, guessing_accuracy=0.15),
+          dict(_row('mqar', 'gru', 64, 1, False), status='oom', hidden_size=128)]
+  table = frontier_report.frontier_table(rows, ['gru'])
+  assert table[2] == '| gru | 64 | 8 | 900 | 64 B | 0/1 | - | 0.300 | 0.150 |'
+  assert table[3].startswith('| gru | 64 | 128 | | | seed 1: oom')
