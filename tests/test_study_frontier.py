@@ -84,13 +84,15 @@ def _row(task, model, length, seed, solved, final=1.0, **extra):
 
 
 def test_anchor_verdicts_follow_the_rows():
-  parity = lambda model, four: [_row('parity', model, 8, s, True, accuracy_4x=four)
-                                for s in (0, 1)]
-  rows = parity('rnn', 1.0) + parity('lstm', 0.98) + parity('transformer', 0.6)
+  parity = lambda model, four, final=1.0: [
+      _row('parity', model, 8, s, final == 1.0, final=final, accuracy_4x=four) for s in (0, 1)]
+  rows = parity('rnn', 1.0) + parity('lstm', 0.98) + parity('transformer', 0.6, final=0.97)
   finding = published_anchors.deletang_parity(rows, [])
   assert finding.agrees and 'transformer at 4L: 0.60 (L=8)' in finding.text
   rows = parity('rnn', 0.7) + parity('lstm', 0.98) + parity('transformer', 0.6)
   assert not published_anchors.deletang_parity(rows, []).agrees
+  rows = parity('rnn', 1.0) + parity('transformer', 0.6, final=0.8)  # not learned at L
+  assert published_anchors.deletang_parity(rows, []) is None
 
   mqar = lambda model, solved: [_row('mqar', model, l, s, l in solved) for l in (16, 64)
                                 for s in (0, 1)]

@@ -13,8 +13,10 @@ import numpy as np
 from attn_jax.studies.capability_report import cells, solved_everywhere
 
 RECURRENT = ('rnn', 'lstm', 'gru')
-# Held-out accuracy at 4L that counts as "extrapolates" (parity: 0.5 is chance).
+# Held-out accuracy at 4L that counts as "extrapolates" (parity: 0.5 is chance), and the mean
+# accuracy at L from which a family counts as having learned the task there.
 EXTRAPOLATES = 0.9
+LEARNED = 0.95
 
 
 class Finding(NamedTuple):
@@ -83,10 +85,13 @@ def recall_state_tradeoff(rows, frontier) -> Finding | None:
 
 
 def deletang_parity(rows, frontier) -> Finding | None:
-  """RNN and LSTM extrapolate parity to longer inputs; the transformer does not."""
+  """RNN and LSTM extrapolate parity to longer inputs; the transformer does not. Read where a
+  family learned parity at L (mean final accuracy >= `LEARNED`): extrapolation is a question
+  only there."""
   four = {}
   for (t, m, l), seeds in cells(rows).items():
-    if t == 'parity' and solved_everywhere(seeds) and not math.isnan(_mean(seeds, 'accuracy_4x')):
+    if (t == 'parity' and _mean(seeds, 'final_accuracy') >= LEARNED
+        and not math.isnan(_mean(seeds, 'accuracy_4x'))):
       four.setdefault(m, []).append((l, _mean(seeds, 'accuracy_4x')))
   recurrent = [m for m in ('rnn', 'lstm') if m in four]
   if not recurrent or 'transformer' not in four:
@@ -95,7 +100,7 @@ def deletang_parity(rows, frontier) -> Finding | None:
                    for m in [*recurrent, 'transformer'])
   agrees = (all(a >= EXTRAPOLATES for m in recurrent for _, a in four[m])
             and all(a < EXTRAPOLATES for _, a in four['transformer']))
-  return Finding(f'{text} (where every seed solved L)', agrees)
+  return Finding(f'{text} (where the family learned L: mean accuracy >= {LEARNED})', agrees)
 
 
 def feng_mingru(rows, frontier) -> Finding | None:

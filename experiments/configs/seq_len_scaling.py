@@ -1,13 +1,15 @@
-"""Sequence-length scaling: what RNN, LSTM, GRU, minGRU, the transformer and linear attention learn as the length
-grows, why, and at what price, at a matched parameter budget (docs/design.md §3.3;
+"""Sequence-length scaling: what RNN, LSTM, GRU, minGRU, the transformer and linear attention learn
+as the length grows, why, and at what price, at a matched parameter budget (docs/design.md §3.3;
 `attn_jax/studies/seq_len_scaling.py`).
 
 Phases: (1) cost: compile time, median train-step time, tokens/s, memory and FLOPs per (model,
 length); (2) capability: per (task, model, length), 3 seeds x a learning-rate grid trained as ONE
-vmapped program until held-out accuracy reaches 0.99 or the step budget is spent (steps and
-seconds to solve, best/final accuracy, the rate chosen per seed, parity at 2L and 4L too);
-(3) gradient flow at init and after training; (4) inference: ms per generated token and state /
-KV-cache bytes against the context. Then report.md with a generated reading, and the plots.
+program until held-out accuracy reaches 0.99 or the step budget is spent (steps and seconds to
+solve, best/final accuracy, the rate chosen per seed, parity at 2L and 4L too); (2b) the
+state-size frontier: recall accuracy against the state bytes a model carries, every family at
+several widths; (3) gradient flow at init and after training; (4) inference: ms per generated
+token and state / KV-cache bytes against the context. Then report.md with a generated reading,
+the published anchors beside our numbers, and the plots.
 
 Command (the default of plain `python launch.py`):
   python launch.py --workdir=runs/seq-len-scaling
@@ -17,36 +19,35 @@ Command (the default of plain `python launch.py`):
   same workdir keeps every measured row and cell.
 
 Variants and the cells they cover:
-  cpu (default; sized for <= 20 min on the 2-core CPU with five families; linear_attention,
-    the sixth, added 2026-12-05, not yet timed end to end): models rnn, lstm, gru, mingru,
-    transformer, linear_attention, 2 layers, 25k parameters, batch 16. Cost at L = 64, 128, 256, 512.
-    Capability (seeds 0-2 x rates 3e-3 and 1e-2, up to 500 steps, checked every 50):
-    first_token at L = 16, 64; mqar at L = 8, 16, 32; parity at L = 8, 16 (and 2L, 4L).
-    Gradient flow on first_token at L = 64; inference at contexts 16, 64, 256, 1024.
-  cpu_full (about an hour; not measured): batch 32; cost also at L = 1024; capability with rates
-    1e-3, 3e-3, 1e-2 up to 2000 steps: first_token at L = 16, 32, 64, 128, 256; mqar at 8, 16, 32, 64; parity at 8, 16,
-    32, 64; inference up to 4096.
+  cpu (default): models rnn, lstm, gru, mingru, transformer, linear_attention, 2 layers, 25k
+    parameters, batch 16. Cost at L = 64, 128, 256, 512. Capability (seeds 0-2 x rates 3e-3 and
+    1e-2, up to 500 steps, checked every 50): first_token at L = 16, 64; parity at L = 8, 16 (and
+    2L, 4L); mqar at L = 8, 16 with a budget of its own (`study.per_task.mqar`: a constant rate
+    after warm-up, rates 1e-3 and 3e-3, up to 1000 steps, checked every 100). State-size frontier:
+    mqar at L = 16, every family at widths 8, 16, 32, 64, one seed x mqar's rates. Gradient flow on
+    first_token at L = 64; inference at contexts 16, 64, 256, 1024.
+  cpu_full (not run yet; hours on a 2-core CPU): batch 32; cost also at L = 1024; capability with
+    rates 1e-3, 3e-3, 1e-2 up to 2000 steps: first_token at L = 16 .. 256, parity at 8 .. 64;
+    mqar at 16, 32, 64 with 100k parameters, batch 64, 32 values, up to 3000 steps; frontier at
+    L = 64, widths 16 .. 128; inference up to 4096.
   gpu (only tested tiny: no GPU was lent): 200k parameters, bfloat16, fused attention; cost at
-    L = 1K..16K; capability up to L = 4K (first_token), 1K (mqar, parity); contexts to 16K.
+    L = 1K..16K; capability up to L = 4K (first_token), 1K (mqar, parity); frontier at L = 256.
 
-Run time and result of `cpu` (measured: `python launch.py --workdir=DIR` on the quiet 2-core CPU,
-2026-12-01; experiments/results/seq_len_scaling_cpu/): 647 s in all (cost 1.9 min, capability 8.4
-min, gradient flow and inference 0.2 min each); re-measured 2026-12-02 (commit c75e2d7, a 2-core
-Intel Xeon with AVX-512): 555 s, the same outcomes. first_token: rnn and lstm solve L=16 only, gru
-(chrono init), mingru and the transformer solve L=64 in every seed; parity: rnn and lstm solve L=16
-and keep >= 0.98 at 4L, the transformer solves L=8 only (0.76 / 0.63 at 2L / 4L), mingru never;
-mqar: no family learns it at this budget (all at the guessing level), so that row does not
-separate the families here: use `cpu_full` or a wider model for it.
+Run time and result of `cpu`: experiments/results/seq_len_scaling_cpu/README.md (the command,
+the machine, every table and what changed between runs). In one line: 46.7 min on the 2-core AMD
+EPYC of 2026-12-05 (the Xeon of 2026-12-02 ran the five-family default in 9.3 min, with steps
+3-4x faster); first_token: gru, mingru, transformer and linear attention solve L=64, rnn and lstm
+L=16; parity: rnn and lstm solve L=16 and extrapolate to 4L; mqar: only the transformer solves
+(L=16, every seed) and on the frontier only the transformer recalls (from width 32, an 8 KiB KV
+cache), every recurrent family and linear attention up to width 64 stay at the guessing level.
 
-mqar with a budget of its own (`study.per_task.mqar`, every family alike), measured 2026-12-05 on
-the shared CPU with scaled token embeddings: `--config.models=transformer --config.lengths=64
---config.study.tasks=mqar --config.study.capability_lengths=64 --config.train.batch_size=64
---config.study.max_steps=1000 --config.study.learning_rates=1e-3
---config.train.lr_schedule=constant --config.study.target_params=100000
---config.data.num_classes=32`: the transformer (width 64, 104k parameters) solved L=64 in 1 of 3
-seeds (0.992 at step 900); the others ended at 0.194 and 0.148 (guessing level 0.150): the jump
-from guessing to recall comes at a seed-dependent step, so 1000 steps do not make a solved row,
-and the cell took 54 min on the loaded CPU: too much for the 20-minute default.
+Why mqar stops at L=16 in `cpu` (measured 2026-12-05, 3 seeds x rates 1e-3/3e-3, constant rate,
+batch 16, 1500 steps): at 25k parameters the transformer stays at the guessing level at L=64,
+both with 16 pairs (0.239 best, guessing 0.192) and with 4 pairs and a blank gap
+(`data.num_pairs=4`: 0.39, guessing 0.38); at width 64 and batch 64 (104k parameters) it solved
+L=64 in 1 of 3 seeds within 1000 steps (0.992 at step 900), a cell of about 17 minutes here. The
+width-128 mqar.py transformer solves L=64 by step 500 (mqar.py docstring): recall at L=64 needs a
+wider model than the default's budget, which is what `cpu_full` gives it.
 """
 from attn_jax.config_base import base_config, variant_of
 from attn_jax.studies.settings import study_config_defaults
