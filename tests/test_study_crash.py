@@ -5,6 +5,7 @@ where they are not wall-clock times), and every file reads back.
 Slow (every start imports JAX and compiles): `python -m pytest -m slow tests/test_study_crash.py`.
 """
 import csv
+import importlib.util
 import os
 import random
 import re
@@ -30,10 +31,12 @@ KILLS_PER_STUDY = 4
 
 
 def smoke_overrides(config: str, extra: dict) -> list[str]:
-  namespace = {}
-  with open(os.path.join(CONFIGS, config)) as f:
-    exec(compile(f.read(), config, 'exec'), namespace)  # pylint: disable=exec-used
-  return [f'{k}={v}' for k, v in {**namespace.get('SMOKE_TEST', {}), **extra}.items()]
+  """The config file's `SMOKE_TEST` overrides with `extra`, as `key=value` strings."""
+  spec = importlib.util.spec_from_file_location(f'crash_{config[:-3]}',
+                                                os.path.join(CONFIGS, config))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return [f'{k}={v}' for k, v in {**getattr(module, 'SMOKE_TEST', {}), **extra}.items()]
 
 
 def launch(config, workdir, overrides, kill_after: float = 0):
