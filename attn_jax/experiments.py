@@ -8,9 +8,9 @@ EXPERIMENTS = {
     'train': 'attn_jax.training.loop:train_and_evaluate',
     'bottleneck': 'attn_jax.studies.bottleneck:run',
     'scan_generalisation': 'attn_jax.studies.scan_generalisation:run',
-    'seq_len_scaling': 'attn_jax.studies.seq_len_scaling:run',
-    'benchmark': 'attn_jax.studies.benchmark:run',
-    'members_timing': 'attn_jax.studies.members_timing:run',
+    'seq_len_scaling': 'attn_jax.studies.seq_len_scaling.seq_len_scaling:run',
+    'benchmark': 'attn_jax.studies.benchmark.benchmark:run',
+    'members_timing': 'attn_jax.studies.seq_len_scaling.members_timing:run',
 }
 
 

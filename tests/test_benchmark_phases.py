@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from attn_jax.studies import benchmark, benchmark_report, step_profile
+from attn_jax.studies.benchmark import benchmark, benchmark_report, step_profile
 
 
 def _sleeper(ms):

@@ -18,6 +18,10 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 LAYERS = (
     ('attn_jax.modes', 'attn_jax.compare'),
     ('attn_jax.experiments',),  # it loads studies and the loop by name (importlib), on use
+    # A study's folder (or module) imports none of the other studies; their shared helpers
+    # (studies.flops, step_cost, model_list, study_runs) import no study.
+    ('attn_jax.studies.seq_len_scaling', 'attn_jax.studies.benchmark',
+     'attn_jax.studies.bottleneck', 'attn_jax.studies.scan_generalisation'),
     ('attn_jax.studies',),
     ('attn_jax.config_base',),
     ('attn_jax.training',),

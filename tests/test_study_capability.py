@@ -1,5 +1,6 @@
-"""Capability cells (attn_jax/studies/capability.py): vmapped seeds x learning rates equal separate
-runs, solve-stopping at a known step, learning-rate choice on held-out accuracy, state bytes."""
+"""Capability cells (attn_jax/studies/seq_len_scaling/capability.py): vmapped seeds x learning rates
+equal separate runs, solve-stopping at a known step, learning-rate choice on held-out accuracy,
+state bytes."""
 import functools
 import math
 
@@ -10,7 +11,7 @@ import pytest
 from attn_jax.config_base import base_config
 from attn_jax.data import load_dataset
 from attn_jax.models.registry import build_model
-from attn_jax.studies import capability, capability_report, results_table
+from attn_jax.studies.seq_len_scaling import capability, capability_report, results_table
 from attn_jax.training.state import create_train_state
 from attn_jax.training.steps import train_step
 

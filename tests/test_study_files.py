@@ -8,7 +8,8 @@ import pytest
 
 from attn_jax import durable
 from attn_jax.errors import ConfigError
-from attn_jax.studies import results_table, seq_len_scaling, study_runs
+from attn_jax.studies import study_runs
+from attn_jax.studies.seq_len_scaling import results_table, seq_len_scaling
 from attn_jax.training import disk_full
 from test_study_seq_len_scaling import COST_ONLY, study_config
 

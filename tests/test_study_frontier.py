@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from attn_jax.errors import ConfigError
-from attn_jax.studies import (capability, cost, frontier_report, published_anchors,
-                              results_table, seq_len_scaling)
+from attn_jax.studies import step_cost
+from attn_jax.studies.seq_len_scaling import (capability, frontier_report, published_anchors,
+                                              results_table, seq_len_scaling)
 from test_study_seq_len_scaling import COST_ONLY, fake_result, study_config
 
 FRONTIER = {**COST_ONLY, 'models': 'rnn,transformer', 'study.frontier_lengths': '16',
@@ -17,7 +18,7 @@ FRONTIER = {**COST_ONLY, 'models': 'rnn,transformer', 'study.frontier_lengths': 
 
 
 def fake_cost(monkeypatch):
-  monkeypatch.setattr(cost, 'measure_step', lambda *_, **__: dict(
+  monkeypatch.setattr(step_cost, 'measure_step', lambda *_, **__: dict(
       compile_s=1.0, step_ms=1.0, tokens_per_s=1.0, peak_memory_bytes=1.0,
       memory_source='compiler', flops_per_step=1.0))
 

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from attn_jax.errors import ConfigError
-from attn_jax.studies import (capability, capability_report, cost, results_table, scaling_report,
-                              seq_len_scaling, settings)
+from attn_jax.studies import step_cost
+from attn_jax.studies.seq_len_scaling import (capability, capability_report, results_table,
+                                              scaling_report, seq_len_scaling, settings)
 from launcher import CONFIGS, REPO, launch
 
 
@@ -162,7 +163,7 @@ def test_fit_lengths_default_to_upper_half():
 def test_failed_cells_are_recorded_and_the_sweep_goes_on(monkeypatch, tmp_path):
   """An out-of-memory cell is final ('oom'); a compile failure is recorded as an error and
   measured again by the next run; the other rows are kept either way."""
-  measure = cost.measure_step
+  measure = step_cost.measure_step
   calls = []
 
   def failing(config, model, dataset, **kwargs):
@@ -173,7 +174,7 @@ def test_failed_cells_are_recorded_and_the_sweep_goes_on(monkeypatch, tmp_path):
       raise ValueError('compilation failed\nsecond line')
     return measure(config, model, dataset, **kwargs)
 
-  monkeypatch.setattr(cost, 'measure_step', failing)
+  monkeypatch.setattr(step_cost, 'measure_step', failing)
   config = study_config(**COST_ONLY)
   rows = {(r['model'], r['seq_len']): r for r in seq_len_scaling.run(config, str(tmp_path))}
   assert rows['transformer', 16]['status'] == 'oom'
@@ -187,7 +188,7 @@ def test_failed_cells_are_recorded_and_the_sweep_goes_on(monkeypatch, tmp_path):
     assert 'oom' in f.read()
 
   calls.clear()
-  monkeypatch.setattr(cost, 'measure_step', measure)
+  monkeypatch.setattr(step_cost, 'measure_step', measure)
   rows = {(r['model'], r['seq_len']): r for r in seq_len_scaling.run(config, str(tmp_path))}
   assert rows['lstm', 16]['status'] == 'ok'  # measured again
   assert rows['transformer', 16]['status'] == 'oom'  # kept
@@ -265,7 +266,7 @@ def test_capability_cells_resume_and_failures_are_measured_again(monkeypatch, tm
                        [[1.0, 0.5], [1.0, 0.2]] if solved else 0.4)
 
   monkeypatch.setattr(capability, 'measure_members', members)
-  monkeypatch.setattr(cost, 'measure_step', lambda *_, **__: dict(
+  monkeypatch.setattr(step_cost, 'measure_step', lambda *_, **__: dict(
       compile_s=1.0, step_ms=1.0, tokens_per_s=1.0, peak_memory_bytes=1.0,
       memory_source='compiler', flops_per_step=1.0))
   config = study_config(**{**COST_ONLY, 'study.tasks': 'first_token',

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from attn_jax.studies import step_profile
+from attn_jax.studies.benchmark import step_profile
 
 HLO = '''
 ENTRY %main {

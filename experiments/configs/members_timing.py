@@ -7,7 +7,7 @@ Command:
   python launch.py --config=experiments/configs/members_timing.py --workdir=runs/members
 """
 from attn_jax.config_base import base_config
-from attn_jax.studies.settings import study_config_defaults
+from attn_jax.studies.seq_len_scaling.settings import study_config_defaults
 
 VARIANTS = (None,)
 

@@ -49,7 +49,7 @@ from guessing to recall comes at a seed-dependent step, so 1000 steps do not mak
 and the cell took 54 min on the loaded CPU: too much for the 20-minute default.
 """
 from attn_jax.config_base import base_config, variant_of
-from attn_jax.studies.settings import study_config_defaults
+from attn_jax.studies.seq_len_scaling.settings import study_config_defaults
 
 VARIANTS = ('cpu', 'cpu_full', 'gpu')
 

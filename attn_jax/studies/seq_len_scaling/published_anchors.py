@@ -10,7 +10,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from attn_jax.studies.capability_report import cells, solved_everywhere
+from attn_jax.studies.seq_len_scaling.capability_report import cells, solved_everywhere
 
 RECURRENT = ('rnn', 'lstm', 'gru')
 # Held-out accuracy at 4L that counts as "extrapolates" (parity: 0.5 is chance).

@@ -10,7 +10,7 @@ import ml_collections
 from attn_jax import durable
 from attn_jax.config_base import flatten
 from attn_jax.errors import ConfigError
-from attn_jax.studies.capability import MEMBERS
+from attn_jax.studies.seq_len_scaling.capability import MEMBERS
 from attn_jax.training.config import validate_train_config
 
 STUDY_KEYS = ('models', 'lengths', 'study')

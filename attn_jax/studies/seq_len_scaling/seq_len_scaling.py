@@ -5,7 +5,7 @@
 parameters (within `study.param_tolerance`), per task; every family has `study.num_layers`
 layers.
   1. Cost: for each (model, length) of `config.models` x `config.lengths`, one train step on
-     `config.data` (`cost.measure_step`: compile time, median step time, memory, FLOPs) ->
+     `config.data` (`step_cost.measure_step`: compile time, median step time, memory, FLOPs) ->
      `DIR/results.csv`. Its `accuracy` column is the capability phase's mean final accuracy over
      seeds where the same (model, length) was trained on `first_token`, else NaN.
   2. Capability: for each (task, model, length) of `study.tasks` x `config.models` x that task's
@@ -34,15 +34,17 @@ import traceback
 import jax
 import ml_collections
 
-from attn_jax import plots, progress
+from attn_jax import progress
 from attn_jax.data import load_dataset
 from attn_jax.data.generated import TASKS
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import MODEL_NAMES, TRANSFORMER_FAMILIES, build_model
-from attn_jax.studies import (capability, capability_report, cost, frontier_report, gradient_flow,
-                              inference_cost, param_match, published_anchors, results_table,
-                              scaling_report, settings)
+from attn_jax.studies import step_cost
 from attn_jax.studies.model_list import parse_model_list
+from attn_jax.studies.seq_len_scaling import (capability, capability_report, frontier_report,
+                                              gradient_flow, inference_cost, param_match, plots,
+                                              published_anchors, results_table, scaling_report,
+                                              settings)
 from attn_jax.training.run_record import platform_info
 
 # Sequence models this study compares.
@@ -222,7 +224,7 @@ def measure_cell(config, model: str, length: int, widths: Widths) -> dict:
     hidden, params = widths(model, dataset.info)
     row.update(hidden_size=hidden, num_params=params)
     cell = cell_config(config, model, length, hidden)
-    row.update(cost.measure_step(cell, build_model(cell.model, dataset.info), dataset,
+    row.update(step_cost.measure_step(cell, build_model(cell.model, dataset.info), dataset,
                                  warmup_steps=config.study.warmup_steps,
                                  timed_steps=config.study.timed_steps))
   except Exception as error:  # pylint: disable=broad-except  # recorded in the row, sweep goes on

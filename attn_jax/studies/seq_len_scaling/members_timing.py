@@ -19,7 +19,8 @@ import numpy as np
 from attn_jax import durable, progress
 from attn_jax.data import load_dataset
 from attn_jax.models.registry import build_model
-from attn_jax.studies import capability, scaling_report, seq_len_scaling, study_runs
+from attn_jax.studies import study_runs
+from attn_jax.studies.seq_len_scaling import capability, scaling_report, seq_len_scaling
 from attn_jax.tables import markdown_table
 from attn_jax.training.run_record import platform_info
 

@@ -8,7 +8,8 @@ A family "solves" a point when every seed's chosen member reached the solve accu
 import math
 from typing import Sequence
 
-from attn_jax.studies.capability_report import cells, format_bytes, solved_everywhere, spread
+from attn_jax.studies.seq_len_scaling.capability_report import (cells, format_bytes,
+                                                             solved_everywhere, spread)
 
 
 def points(rows, model: str) -> list[tuple[int, list[dict]]]:

@@ -1,6 +1,6 @@
 """The benchmark's files: `results.csv` (one row per shape and step kind), `breakdown.csv` (forward,
 backward and optimizer per train shape), `profile.csv` (operations of the profiled steps) and the
-markdown `report.md` (`attn_jax/studies/benchmark.py` measures what they hold)."""
+markdown `report.md` (`attn_jax/studies/benchmark/benchmark.py` measures what they hold)."""
 import dataclasses
 import os
 import platform
@@ -8,7 +8,7 @@ import platform
 import jax
 import numpy as np
 
-from attn_jax.studies import step_profile
+from attn_jax.studies.benchmark import step_profile
 from attn_jax.studies.study_runs import write_csv
 
 
@@ -142,9 +142,9 @@ def profile_section(shape: str, ops: list, steps: int, top: int = 10) -> list[st
   and the slowest operations."""
   lines = ['', f'## Profile of the project\'s {shape} train step', '',
            f'`jax.profiler` over {steps} steps; every XLA operation matched to its HLO instruction '
-           'and the JAX code that made it (`attn_jax/studies/step_profile.py`; all operations in '
-           '`profile.csv`). Operation times are summed, so they can exceed the wall time where '
-           'XLA ran operations side by side.', '',
+           'and the JAX code that made it (`attn_jax/studies/benchmark/step_profile.py`; all '
+           'operations in `profile.csv`). Operation times are summed, so they can exceed the wall '
+           'time where XLA ran operations side by side.', '',
            '| part | kind | ms per step | of which in loops | calls per step | share |',
            '|---|---|---:|---:|---:|---:|']
   for row in step_profile.summarise(ops):

@@ -42,14 +42,14 @@ from attn_jax.errors import ConfigError
 from attn_jax.models import attention, recurrent
 from attn_jax.models.dense import Dense
 from attn_jax.models.transformer import TransformerConfig, TransformerLM, init_cache
-from attn_jax.studies import benchmark_report, step_profile
-from attn_jax.studies.cost import compiled_memory_bytes
+from attn_jax.studies.benchmark import benchmark_report, step_profile
+from attn_jax.studies.step_cost import compiled_memory_bytes
 from attn_jax.studies.flops import count_flops
 
 HAS_TORCH = importlib.util.find_spec('torch') is not None
 if HAS_TORCH:
   import torch
-  from attn_jax.studies import torch_peer
+  from attn_jax.studies.benchmark import torch_peer
 
 RECURRENT_CELLS = ('rnn', 'lstm', 'gru')
 PEER_HINT = "pip install -e '.[bench]'  (PyTorch, CPU wheel)"
