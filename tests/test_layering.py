@@ -17,7 +17,7 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 # Highest first (docs/design.md, "Layers"). A prefix names a module or a package.
 LAYERS = (
     ('attn_jax.modes', 'attn_jax.compare'),
-    ('attn_jax.experiments',),  # it loads studies and the loop by name (importlib), on use
+    ('attn_jax.runners',),  # it loads studies and the loop by name (importlib), on use
     # A study's folder (or module) imports none of the other studies; their shared helpers
     # (studies.flops, step_cost, model_list, study_runs) import no study.
     ('attn_jax.studies.seq_len_scaling', 'attn_jax.studies.benchmark',

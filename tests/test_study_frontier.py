@@ -1,6 +1,6 @@
-"""The sequence-length study's state-size frontier (phase 2b) and its published anchors: which cells
-it trains (every model at every width, at the task's own settings), what it writes, that a rerun
-trains nothing again, the reading's smallest solving state, and the anchors' verdicts."""
+"""The sequence-length study's state-size frontier (phase 2b) and its published anchors: which
+points it trains (every model at every width, at the task's own settings), what it writes, that a
+rerun trains nothing again, the reading's smallest solving state, and the anchors' verdicts."""
 import math
 
 import matplotlib.image
@@ -27,13 +27,13 @@ def test_frontier_trains_every_width_once_and_reads_the_smallest_solving_state(m
                                                                                 tmp_path):
   calls = []
 
-  def members(cell, *, seeds, rates, **_):
-    calls.append((cell.model.name, cell.data.seq_len, cell.model.hidden_size,
-                  cell.train.batch_size, tuple(rates), tuple(seeds)))
+  def members(point, *, seeds, rates, **_):
+    calls.append((point.model.name, point.data.seq_len, point.model.hidden_size,
+                  point.train.batch_size, tuple(rates), tuple(seeds)))
     # The transformer solves from width 8 up, the RNN nowhere (its accuracy rises with width).
-    solves = cell.model.name == 'transformer' and cell.model.hidden_size >= 8
+    solves = point.model.name == 'transformer' and point.model.hidden_size >= 8
     return fake_result(seeds, rates, 4 if solves else np.nan,
-                       1.0 if solves else cell.model.hidden_size / 32)
+                       1.0 if solves else point.model.hidden_size / 32)
 
   monkeypatch.setattr(capability, 'measure_members', members)
   fake_cost(monkeypatch)
@@ -61,7 +61,7 @@ def test_frontier_trains_every_width_once_and_reads_the_smallest_solving_state(m
 
   calls.clear()
   seq_len_scaling.run(config, str(tmp_path))
-  assert calls == []  # every frontier cell was final
+  assert calls == []  # every frontier point was final
 
 
 def test_frontier_widths_must_suit_the_attention_heads():

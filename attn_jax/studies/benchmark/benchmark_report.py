@@ -1,6 +1,7 @@
-"""The benchmark's files: `results.csv` (one row per shape and step kind), `breakdown.csv` (forward,
-backward and optimizer per train shape), `profile.csv` (operations of the profiled steps) and the
-markdown `report.md` (`attn_jax/studies/benchmark/benchmark.py` measures what they hold)."""
+"""The benchmark's files: `results.csv` (one row per shape and workload, train or decode),
+`breakdown.csv` (forward, backward and optimizer per train shape), `profile.csv` (operations of the
+profiled steps) and the markdown `report.md` (`attn_jax/studies/benchmark/benchmark.py` measures
+what they hold)."""
 import dataclasses
 import os
 import platform
@@ -12,9 +13,14 @@ from attn_jax.studies.benchmark import step_profile
 from attn_jax.studies.study_runs import write_csv
 
 
+# `kind`: the case's workload, 'train' or 'decode' (`benchmark.Case.workload`); the column keeps
+# its name, as do profile.csv's (`kind`: an operation's `step_profile.OpTime.op_class`), since
+# committed results (experiments/results/benchmark_cpu/) and their readers use them.
 COLUMNS = ('shape', 'kind', 'family', 'length', 'ours_ms', 'torch_ms', 'ratio', 'flops',
            'ours_gflops', 'torch_gflops', 'ours_share_of_peak', 'torch_share_of_peak',
            'memory_bytes')
+PROFILE_COLUMNS = ('shape', 'name', 'opcode', 'kind', 'part', 'in_loop', 'op_name', 'ms_per_step',
+                   'calls_per_step')
 PHASE_COLUMNS = ('shape', 'length', 'phase', 'ours_ms', 'torch_ms', 'ratio',
                  'ours_us_per_position', 'torch_us_per_position')
 
@@ -23,10 +29,15 @@ def write_files(workdir: str, rows: list[dict], parts: list[dict], profiles: dic
   """DIR/results.csv, DIR/breakdown.csv and DIR/profile.csv."""
   write_csv(os.path.join(workdir, 'results.csv'), rows, COLUMNS)
   write_csv(os.path.join(workdir, 'breakdown.csv'), parts, PHASE_COLUMNS)
-  op_columns = tuple(f.name for f in dataclasses.fields(step_profile.OpTime))
   write_csv(os.path.join(workdir, 'profile.csv'),
-             [dict(shape=shape, **dataclasses.asdict(op)) for shape, ops in profiles.items()
-              for op in ops], ('shape',) + op_columns)
+            [_profile_row(shape, op) for shape, ops in profiles.items() for op in ops],
+            PROFILE_COLUMNS)
+
+
+def _profile_row(shape: str, op: step_profile.OpTime) -> dict:
+  """One profile.csv row: the shape and the operation's fields, `op_class` as column `kind`."""
+  row = dataclasses.asdict(op)
+  return dict(shape=shape, kind=row.pop('op_class'), **row)
 
 
 def _fmt(x: float, spec: str) -> str:
@@ -127,12 +138,12 @@ def holdback_lines(rows: list[dict], parts: list[dict], profiles: dict) -> list[
     if excess:
       text += ' (' + ', '.join(f'{phase} {ms:+.1f} ms' for phase, ms in excess.items()) + ')'
     if row['shape'] in profiles:
-      kinds = {}
+      classes = {}
       for group in step_profile.summarise(profiles[row['shape']]):
-        kinds[group['kind']] = kinds.get(group['kind'], 0.0) + group['share']
+        classes[group['op_class']] = classes.get(group['op_class'], 0.0) + group['share']
       text += '; project operation time: ' + ', '.join(
-          f'{kind} {100 * share:.0f}%' for kind, share in sorted(kinds.items(),
-                                                                 key=lambda kv: -kv[1]))
+          f'{op_class} {100 * share:.0f}%' for op_class, share in sorted(classes.items(),
+                                                                         key=lambda kv: -kv[1]))
     lines.append(text + '.')
   return [''] + lines if lines else []
 
@@ -148,7 +159,7 @@ def profile_section(shape: str, ops: list, steps: int, top: int = 10) -> list[st
            '| part | kind | ms per step | of which in loops | calls per step | share |',
            '|---|---|---:|---:|---:|---:|']
   for row in step_profile.summarise(ops):
-    lines.append(f"| {row['part']} | {row['kind']} | {row['ms_per_step']:.2f} | "
+    lines.append(f"| {row['part']} | {row['op_class']} | {row['ms_per_step']:.2f} | "
                  f"{row['in_loop_ms']:.2f} | {row['calls_per_step']:.0f} | "
                  f"{100 * row['share']:.0f}% |")
   lines += ['', f'The {top} slowest operations:', '',
@@ -156,6 +167,6 @@ def profile_section(shape: str, ops: list, steps: int, top: int = 10) -> list[st
             '|---|---|---|---|---:|---:|---|']
   for op in ops[:top]:
     source = op.op_name.split('/', 1)[-1]
-    lines.append(f'| `{op.name}` | {op.kind} | {op.part} | {"yes" if op.in_loop else "no"} | '
+    lines.append(f'| `{op.name}` | {op.op_class} | {op.part} | {"yes" if op.in_loop else "no"} | '
                  f'{op.calls_per_step:.0f} | {op.ms_per_step:.2f} | `{source}` |')
   return lines

@@ -38,7 +38,7 @@ def _ok(rows) -> list[dict]:
   return [r for r in rows if r['status'] == 'ok']
 
 
-def cells(rows) -> dict:
+def seeds_by_point(rows) -> dict:
   """{(task, model, seq_len): [rows of its seeds]} of the rows whose status is ok."""
   out = {}
   for r in _ok(rows):
@@ -62,9 +62,9 @@ def spread(values, fmt='{:.3f}') -> str:
 
 
 def mean_final_accuracy(rows, task: str) -> dict:
-  """{(model, seq_len): mean over seeds of final held-out accuracy} of `task`'s cells."""
+  """{(model, seq_len): mean over seeds of final held-out accuracy} of `task`'s points."""
   return {(m, l): float(np.mean(_finite(r['final_accuracy'] for r in seeds) or [math.nan]))
-          for (t, m, l), seeds in cells(rows).items() if t == task}
+          for (t, m, l), seeds in seeds_by_point(rows).items() if t == task}
 
 
 def format_bytes(value) -> str:
@@ -82,10 +82,10 @@ def capability_table(rows, tasks, models) -> list[str]:
            'solved seeds | steps to solve | s to solve (per run) | final accuracy | '
            'guessing level | best accuracy per lr (first seed) |',
            '|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|']
-  by_cell = cells(rows)
+  by_point = seeds_by_point(rows)
   for task in tasks:
     for model in models:
-      for (t, m, l), seeds in sorted(by_cell.items(), key=lambda kv: kv[0][2]):
+      for (t, m, l), seeds in sorted(by_point.items(), key=lambda kv: kv[0][2]):
         if (t, m) != (task, model):
           continue
         solved = sum(not math.isnan(float(r['steps_to_solve'])) for r in seeds)
@@ -108,17 +108,17 @@ def capability_table(rows, tasks, models) -> list[str]:
 def extrapolation_table(rows, tasks, models) -> list[str]:
   """Accuracy at the training length L and on the 2L / 4L splits, for tasks that have them."""
   lines = []
-  by_cell = cells(rows)
+  by_point = seeds_by_point(rows)
   for task in tasks:
-    task_cells = {k: v for k, v in by_cell.items() if k[0] == task
+    task_points = {k: v for k, v in by_point.items() if k[0] == task
                   and _finite(r['accuracy_2x'] for r in v)}
-    if not task_cells:
+    if not task_points:
       continue
     lines += [f'`{task}`: trained at L, evaluated (final parameters) at L, 2L and 4L.', '',
               '| model | L | accuracy at L | at 2L | at 4L | guessing level |',
               '|---|---:|---:|---:|---:|---:|']
     for model in models:
-      for (_, m, l), seeds in sorted(task_cells.items(), key=lambda kv: kv[0][2]):
+      for (_, m, l), seeds in sorted(task_points.items(), key=lambda kv: kv[0][2]):
         if m == model:
           lines.append(f"| {m} | {l} | {spread([r['final_accuracy'] for r in seeds])} | "
                        f"{spread([r['accuracy_2x'] for r in seeds])} | "
@@ -145,11 +145,11 @@ def inference_table(rows) -> list[str]:
   contexts = sorted({r['context_len'] for r in rows})
   models = list(dict.fromkeys(r['model'] for r in rows))
   at = {(r['model'], r['context_len']): r for r in rows}
-  cell = lambda m, n: (f"{at[m, n]['ms_per_token']:.3f} ms, "
+  entry = lambda m, n: (f"{at[m, n]['ms_per_token']:.3f} ms, "
                        f"{format_bytes(at[m, n]['state_bytes'])}" if (m, n) in at else '-')
   return ['| model | ' + ' | '.join(f'N={n}' for n in contexts) + ' |',
           '|---|' + '---:|' * len(contexts),
-          *[f'| {m} | ' + ' | '.join(cell(m, n) for n in contexts) + ' |' for m in models]]
+          *[f'| {m} | ' + ' | '.join(entry(m, n) for n in contexts) + ' |' for m in models]]
 
 
 def _nearest(rows, model, column, length):
@@ -167,11 +167,11 @@ def _level(row) -> str:
 def task_reading(rows, task, models, *, cost_rows, inference_rows) -> list:
   """Per family: the longest length solved in every seed, its training time, memory and decode
   cost; where it stops, what it reached (beside the task's guessing level there)."""
-  by_cell = cells(rows)
-  lengths = sorted({l for (t, _, l) in by_cell if t == task})
+  by_point = seeds_by_point(rows)
+  lengths = sorted({l for (t, _, l) in by_point if t == task})
   lines = []
   for model in models:
-    mine = {l: by_cell[task, model, l] for l in lengths if (task, model, l) in by_cell}
+    mine = {l: by_point[task, model, l] for l in lengths if (task, model, l) in by_point}
     if not mine:
       continue
     solved = [l for l, seeds in mine.items() if solved_everywhere(seeds)]

@@ -8,14 +8,14 @@ A family "solves" a point when every seed's chosen member reached the solve accu
 import math
 from typing import Sequence
 
-from attn_jax.studies.seq_len_scaling.capability_report import (cells, format_bytes,
+from attn_jax.studies.seq_len_scaling.capability_report import (format_bytes, seeds_by_point,
                                                              solved_everywhere, spread)
 
 
 def points(rows, model: str) -> list[tuple[int, list[dict]]]:
   """[(hidden_size, rows of its seeds)] of `model`'s ok frontier rows, by width."""
   by_width = {}
-  for (_, m, _), seeds in cells(rows).items():
+  for (_, m, _), seeds in seeds_by_point(rows).items():
     if m == model:
       for r in seeds:
         by_width.setdefault(r['hidden_size'], []).append(r)

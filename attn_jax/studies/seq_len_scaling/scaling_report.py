@@ -123,11 +123,11 @@ def exponent_table(fits: dict) -> list[str]:
 
 def param_summary(rows, model: str, target: int) -> str:
   """'lstm: width 112, 103,162 parameters (+3.2%)' (ranges where the width varies by length)."""
-  cells = [r for r in rows if r['model'] == model and not math.isnan(r['num_params'])]
-  if not cells:
+  measured = [r for r in rows if r['model'] == model and not math.isnan(r['num_params'])]
+  if not measured:
     return f'{model}: not built'
-  widths = sorted({r['hidden_size'] for r in cells})
-  counts = sorted({r['num_params'] for r in cells})
+  widths = sorted({r['hidden_size'] for r in measured})
+  counts = sorted({r['num_params'] for r in measured})
   off = [100 * (c / target - 1) for c in counts]
   width = f'{widths[0]}' if len(widths) == 1 else f'{widths[0]}..{widths[-1]}'
   count = f'{counts[0]:,}' if len(counts) == 1 else f'{counts[0]:,}..{counts[-1]:,}'
@@ -252,7 +252,7 @@ def write_report(path: str, rows: list[dict], *, models: Sequence[str], study: d
   fit_rule = (f'lengths >= {study["fit_min_length"]}' if study['fit_min_length'] > 0 else
               'the upper half of the measured lengths (from the median length up)')
   params = '; '.join(param_summary(rows, m, study['target_params']) for m in models)
-  cell_s = sum(r['cell_s'] for r in rows if not math.isnan(r.get('cell_s', math.nan)))
+  measuring_s = sum(r['cell_s'] for r in rows if not math.isnan(r.get('cell_s', math.nan)))
   lines = [
       '# Sequence-length scaling: recurrent networks vs the transformer', '',
       f'- Platform: {platform_line(study["platform"])}.',
@@ -266,10 +266,11 @@ def write_report(path: str, rows: list[dict], *, models: Sequence[str], study: d
       f'update; after {study["warmup_steps"]} warm-up steps), blocking on the results. Memory: '
       f'{study["memory_rule"]}. FLOPs: the step\'s matrix products, counted from its jaxpr '
       f'with every scanned time step included (`attn_jax/studies/flops.py`).',
-      f'- Time spent measuring the cost rows (sum of their cell times): {cell_s / 60:.1f} min; '
+      f'- Time spent measuring the cost rows (sum of their cell times): '
+      f'{measuring_s / 60:.1f} min; '
       f'this invocation: {study["wall_s"] / 60:.1f} min in all ('
       + ', '.join(f'{k} {v / 60:.1f} min' for k, v in study['phase_s'].items())
-      + f'), {study["cells_measured"]} new cost cell(s).', '',
+      + f'), {study["points_measured"]} new cost cell(s).', '',
       '## Results', '', *results_table(rows), '',
       '## Growth exponents', '',
       f'Least-squares slope of log(value) on log(length), fitted over {fit_rule}: '

@@ -1,4 +1,4 @@
-"""Experiment kinds: what `launch.py` runs for `config.experiment` in training mode."""
+"""What `launch.py` runs for `config.experiment` in training mode: the loop or a study."""
 import importlib
 
 from attn_jax.errors import ConfigError
