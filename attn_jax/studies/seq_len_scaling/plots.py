@@ -21,6 +21,7 @@ SCALING_PLOTS = (
      'Peak memory vs sequence length'),
 )
 _SCALE = {'peak_memory_bytes': 1 / 2**20}
+HELD_OUT_ACCURACY = 'held-out accuracy (mean, min..max over seeds)'
 
 
 def _series(rows: Sequence[dict], model: str, column: str):
@@ -147,6 +148,17 @@ def guessing_levels(rows: Sequence[dict], task: str) -> list[tuple[int, float]]:
   return sorted(levels.items())
 
 
+def _accuracy_axes(ax, *, xlabel: str, title: str, ylabel: str | None = None):
+  """An accuracy panel's frame: log-2 x axis, accuracy from 0 to 1, labels, title and grid."""
+  ax.set_xscale('log', base=2)
+  ax.set_ylim(-0.02, 1.02)
+  ax.set_xlabel(xlabel)
+  if ylabel:
+    ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  ax.grid(True, which='both', alpha=0.3)
+
+
 def _task_panels(tasks: Sequence[str], height: float = 3.8):
   fig = Figure(figsize=(4.2 * max(len(tasks), 1), height), layout='constrained')
   axes = fig.subplots(1, max(len(tasks), 1), squeeze=False)[0]
@@ -171,12 +183,7 @@ def capability_accuracy_plot(rows: Sequence[dict], tasks: Sequence[str], models:
               label='guessing level')
     if solve_accuracy is not None:
       ax.axhline(solve_accuracy, color='grey', linestyle=':', linewidth=1, label='solved')
-    ax.set_xscale('log', base=2)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel('sequence length L')
-    ax.set_ylabel('held-out accuracy (mean, min..max over seeds)')
-    ax.set_title(task)
-    ax.grid(True, which='both', alpha=0.3)
+    _accuracy_axes(ax, xlabel='sequence length L', title=task, ylabel=HELD_OUT_ACCURACY)
   axes[0].legend(fontsize='small')
   fig.savefig(path, dpi=110)
 
@@ -224,11 +231,7 @@ def extrapolation_plot(rows: Sequence[dict], task: str, models: Sequence[str], p
       if lengths:
         line, = ax.plot(lengths, mean, 'o-', label=model)
         ax.fill_between(lengths, low, high, color=line.get_color(), alpha=0.2)
-    ax.set_xscale('log', base=2)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel('training length L')
-    ax.set_title(f'{task}: evaluated {title}')
-    ax.grid(True, which='both', alpha=0.3)
+    _accuracy_axes(ax, xlabel='training length L', title=f'{task}: evaluated {title}')
   axes[0].set_ylabel('accuracy (mean, min..max over seeds)')
   axes[0].legend(fontsize='small')
   fig.savefig(path, dpi=110)
@@ -258,11 +261,8 @@ def frontier_plot(rows: Sequence[dict], models: Sequence[str], path: str, *,
       ax.axhline(level, color='grey', linestyle=':', linewidth=1.2, label='guessing level')
     if solve_accuracy is not None:
       ax.axhline(solve_accuracy, color='grey', linestyle='--', linewidth=1, label='solved')
-    ax.set_xscale('log', base=2)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel('state / KV-cache bytes per sequence')
-    ax.set_ylabel('held-out accuracy (mean, min..max over seeds)')
-    ax.set_title(f'{rows[0]["task"]} at L={length}: recall vs state size')
-    ax.grid(True, which='both', alpha=0.3)
+    _accuracy_axes(ax, xlabel='state / KV-cache bytes per sequence',
+                   title=f'{rows[0]["task"]} at L={length}: recall vs state size',
+                   ylabel=HELD_OUT_ACCURACY)
   axes[0].legend(fontsize='small')
   fig.savefig(path, dpi=110)
