@@ -1,5 +1,5 @@
-"""Gradient flow (attn_jax.studies.gradient_flow): a linear RNN with a known answer, causality of
-the language models, the decay fit, and the rows a study writes."""
+"""Gradient flow (attn_jax.studies.seq_len_scaling.gradient_flow): a linear RNN with a known answer,
+causality of the language models, the decay fit, and the rows a study writes."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp

@@ -1,5 +1,6 @@
-"""Inference cost (attn_jax.studies.inference_cost): state bytes against the analytic counts, the
-prefilled state against the full forward pass, and a tiny run of the whole measurement."""
+"""Inference cost (attn_jax.studies.seq_len_scaling.inference_cost): state bytes against the
+analytic counts, the prefilled state against the full forward pass, and a tiny run of the whole
+measurement."""
 import jax
 import jax.numpy as jnp
 import numpy as np

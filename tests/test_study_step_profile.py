@@ -1,5 +1,5 @@
-"""Per-operation profile of a compiled step (`studies.step_profile`): HLO parsing and grouping on
-hand-written inputs, and a real trace of a scanned matmul under `jax.grad`."""
+"""Per-operation profile of a compiled step (`studies.benchmark.step_profile`): HLO parsing and
+grouping on hand-written inputs, and a real trace of a scanned matmul under `jax.grad`."""
 import jax
 import jax.numpy as jnp
 import pytest

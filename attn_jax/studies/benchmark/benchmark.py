@@ -11,7 +11,7 @@
 Train steps are also split into forward, backward and optimizer ("where the time goes"), and
 the transformer train step is timed per attention implementation at `bench.attention_time_length`.
 Both sides start from the SAME weights (the project's initialisation copied into torch with
-`studies.torch_peer`), and the benchmark checks that both compute the same loss before timing.
+`torch_peer`), and the benchmark checks that both compute the same loss before timing.
 The two sides are timed alternately (one project step, one torch step, ...), so that load from
 other processes on a shared machine falls on both; each time blocks on the result; the median
 after `bench.warmup_steps` is reported. The machine's fp32 matmul throughput (`[n, n] @ [n, n]`,

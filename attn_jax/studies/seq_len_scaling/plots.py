@@ -87,7 +87,7 @@ def write_scaling_plots(rows: Sequence[dict], models: Sequence[str], workdir: st
 def gradient_flow_plot(rows: Sequence[dict], path: str, *, seq_len: int | None = None,
                        title: str | None = None):
   """Gradient norm || d loss_L / d e_t || against the distance L - 1 - t (log y): one colour per
-  model, the 'init' stage dashed and 'trained' solid (rows of `studies.gradient_flow.measure`,
+  model, the 'init' stage dashed and 'trained' solid (rows of `gradient_flow.measure`,
   at `seq_len`, default the longest in `rows`)."""
   seq_len = seq_len or max(r['seq_len'] for r in rows)
   rows = [r for r in rows if r['seq_len'] == seq_len and r['grad_norm'] > 0]
@@ -110,7 +110,7 @@ def gradient_flow_plot(rows: Sequence[dict], path: str, *, seq_len: int | None =
 def inference_cost_plot(rows: Sequence[dict], path: str, *, title: str | None = None):
   """Two log-log panels against the context length: milliseconds per generated token, and the
   bytes of carried state (RNN state vs transformer KV cache); one line per model (rows of
-  `studies.inference_cost.measure`)."""
+  `inference_cost.measure`)."""
   fig = Figure(figsize=(10.4, 4.2), layout='constrained')
   axes = fig.subplots(1, 2)
   panels = (('ms_per_token', 'ms per generated token'), ('state_bytes', 'carried state (bytes)'))
