@@ -178,6 +178,10 @@ def _write(root, files: dict[str, str]):
      'not lower'),
     ({'decoding.py': 'from attn_jax.training import state\n', 'training/state.py': ''},
      'not lower'),
+    ({'studies/seq_len_scaling/a.py': 'from attn_jax.studies.benchmark import b\n',
+      'studies/benchmark/b.py': ''}, 'not lower'),  # a study imports no other study
+    ({'studies/flops.py': 'from attn_jax.studies.seq_len_scaling import a\n',
+      'studies/seq_len_scaling/a.py': ''}, 'not lower'),  # shared helpers import no study
     ({'data/a.py': 'from attn_jax.data import b\n', 'data/b.py': 'from attn_jax.data import a\n'},
      'import cycle: attn_jax.data.a -> attn_jax.data.b -> attn_jax.data.a'),
     ({'data/a.py': 'def f():\n  from attn_jax.data import b\n', 'data/b.py': ''},
