@@ -19,7 +19,7 @@ from attn_jax.durable import write_csv
 from attn_jax.errors import ConfigError
 from attn_jax.tables import markdown_table
 from attn_jax.training.metrics import read_metrics
-from attn_jax.training.resume import json_flat
+from attn_jax.training.config_changes import json_flat
 
 MISSING = '-'  # a setting one run's config does not have
 

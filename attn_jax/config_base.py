@@ -37,7 +37,7 @@ def base_config(**overrides) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict(dict(
       seed=0,
       mode='train',          # train | sample | attention
-      experiment='train',    # what training mode runs (attn_jax.experiments.EXPERIMENTS)
+      experiment='train',    # what training mode runs (attn_jax.runners.EXPERIMENTS)
       restore_step='latest',  # evaluate/sample/attention read this checkpoint: latest, best or N
       model=model_config_defaults(),
       data=data_config_defaults(),

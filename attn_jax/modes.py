@@ -5,11 +5,11 @@ import os
 
 import jax
 
-from attn_jax import attention_maps, durable, experiments, sampling, translation
+from attn_jax import attention_maps, durable, runners, sampling, translation
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model
 from attn_jax.training import evaluators, parallel
-from attn_jax.training.restore import load_trained
+from attn_jax.training.trained_workdir import load_trained
 
 
 def evaluate(config, workdir: str) -> dict[str, float]:
@@ -85,7 +85,7 @@ def attention(config, workdir: str) -> list[str]:
   return paths
 
 
-MODES = {'train': experiments.run, 'evaluate': evaluate, 'sample': sample,
+MODES = {'train': runners.run, 'evaluate': evaluate, 'sample': sample,
          'attention': attention}
 
 

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from attn_jax.studies import benchmark, benchmark_report, step_profile
+from attn_jax.studies.benchmark import benchmark, benchmark_report, step_profile
 
 
 def _sleeper(ms):
@@ -57,7 +57,8 @@ def test_holdback_names_the_parts_of_a_slower_train_step():
           {'shape': 'lstm_L64', 'kind': 'decode', 'ours_ms': 2.0, 'torch_ms': 1.0, 'ratio': 2.0}]
   parts = [{'shape': 'lstm_L64', 'phase': 'forward', 'ours_ms': 20.0, 'torch_ms': 15.0},
            {'shape': 'lstm_L64', 'phase': 'backward', 'ours_ms': 35.0, 'torch_ms': 18.0}]
-  op = lambda kind, ms: step_profile.OpTime('x', 'dot', kind, 'backward', True, '', ms, 1.0)
+  op = lambda op_class, ms: step_profile.OpTime('x', 'dot', op_class, 'backward', True, '', ms,
+                                                1.0)
   blank, line = benchmark_report.holdback_lines(
       rows, parts, {'lstm_L64': [op('matmul', 3.0), op('elementwise', 1.0)]})
   assert blank == ''

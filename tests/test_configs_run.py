@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from attn_jax import experiments
+from attn_jax import runners
 from launcher import CONFIGS
 
 SMOKE_TRAIN = {'train.num_steps': 2, 'train.batch_size': 4, 'train.eval_batch_size': 128,
@@ -38,5 +38,5 @@ def test_config_runs_end_to_end(tmp_path, path, variant):
   overrides = dict(SMOKE_TRAIN) if config.experiment == 'train' else {}
   overrides.update(getattr(module, 'SMOKE_TEST', {}))
   config.update_from_flattened_dict(overrides)
-  experiments.run(config, str(tmp_path / 'run'))
+  runners.run(config, str(tmp_path / 'run'))
   assert os.listdir(tmp_path / 'run')

@@ -17,7 +17,11 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 # Highest first (docs/design.md, "Layers"). A prefix names a module or a package.
 LAYERS = (
     ('attn_jax.modes', 'attn_jax.compare'),
-    ('attn_jax.experiments',),  # it loads studies and the loop by name (importlib), on use
+    ('attn_jax.runners',),  # it loads studies and the loop by name (importlib), on use
+    # A study's folder (or module) imports none of the other studies; their shared helpers
+    # (studies.flops, step_cost, model_list, study_runs) import no study.
+    ('attn_jax.studies.seq_len_scaling', 'attn_jax.studies.benchmark',
+     'attn_jax.studies.bottleneck', 'attn_jax.studies.scan_generalisation'),
     ('attn_jax.studies',),
     ('attn_jax.config_base',),
     ('attn_jax.training',),
@@ -174,6 +178,10 @@ def _write(root, files: dict[str, str]):
      'not lower'),
     ({'decoding.py': 'from attn_jax.training import state\n', 'training/state.py': ''},
      'not lower'),
+    ({'studies/seq_len_scaling/a.py': 'from attn_jax.studies.benchmark import b\n',
+      'studies/benchmark/b.py': ''}, 'not lower'),  # a study imports no other study
+    ({'studies/flops.py': 'from attn_jax.studies.seq_len_scaling import a\n',
+      'studies/seq_len_scaling/a.py': ''}, 'not lower'),  # shared helpers import no study
     ({'data/a.py': 'from attn_jax.data import b\n', 'data/b.py': 'from attn_jax.data import a\n'},
      'import cycle: attn_jax.data.a -> attn_jax.data.b -> attn_jax.data.a'),
     ({'data/a.py': 'def f():\n  from attn_jax.data import b\n', 'data/b.py': ''},

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from attn_jax.models import minrnn, recurrent, registry
-from attn_jax.studies import param_match
+from attn_jax.studies.seq_len_scaling import param_match
 from attn_jax.task import PAD_ID, TaskInfo
 from test_models_registry import random_params
 

@@ -4,7 +4,7 @@ import re
 
 from tqdm import tqdm
 
-from attn_jax import experiments
+from attn_jax import runners
 from attn_jax import progress
 from attn_jax.config_base import base_config
 
@@ -38,7 +38,7 @@ def test_plain_lines_one_per_tenth_and_the_last():
 def test_plain_lines_of_a_resumed_iterable_and_by_time():
   now = [0.0]
   out = io.StringIO()
-  bar = progress.PlainProgress(range(5), initial=0, desc='cells', file=out, lines=1,
+  bar = progress.PlainProgress(range(5), initial=0, desc='points', file=out, lines=1,
                                interval_s=10.0, clock=lambda: now[0])
   for _ in bar:
     now[0] += 6.0  # a line every second item by time (10 s), and the last by count
@@ -70,7 +70,7 @@ def test_training_with_stderr_to_a_file_logs_plain_lines(tmp_path, capsys):
   config = base_config(model=dict(name='logreg'), data=dict(name='iris'),
                        train=dict(num_steps=300, batch_size=24, warmup_steps=10, log_every=50,
                                   eval_every=300, checkpoint_every=300))
-  experiments.run(config, str(tmp_path / 'run'))
+  runners.run(config, str(tmp_path / 'run'))
   err = capsys.readouterr().err
   assert '\r' not in err
   lines = [line for line in err.splitlines() if re.match(r'\d+/300 step', line)]

@@ -1,5 +1,6 @@
-"""Capability cells (attn_jax/studies/capability.py): vmapped seeds x learning rates equal separate
-runs, solve-stopping at a known step, learning-rate choice on held-out accuracy, state bytes."""
+"""Capability points (attn_jax/studies/seq_len_scaling/capability.py): vmapped seeds x learning
+rates equal separate runs, solve-stopping at a known step, learning-rate choice on held-out
+accuracy, state bytes."""
 import functools
 import math
 
@@ -10,7 +11,7 @@ import pytest
 from attn_jax.config_base import base_config
 from attn_jax.data import load_dataset
 from attn_jax.models.registry import build_model
-from attn_jax.studies import capability, capability_report, results_table
+from attn_jax.studies.seq_len_scaling import capability, capability_report, results_table
 from attn_jax.training.state import create_train_state
 from attn_jax.training.steps import train_step
 
@@ -73,7 +74,7 @@ def test_members_equal_separate_runs(model_name, members):
   assert not np.allclose(np.asarray(first[0, 0]), np.asarray(first[0, 1]))
 
 
-def _cell(check_every=2):
+def _point(check_every=2):
   config = tiny_config('rnn')
   config.train.num_steps = 12
   datasets = [load_dataset(config.data, seed=s) for s in SEEDS]
@@ -87,7 +88,7 @@ def _cell(check_every=2):
 def test_solve_stopping_at_a_known_step():
   """Stub held-out accuracies: member (0, 1) reaches the threshold at the 2nd check (step 4),
   member (1, 0) at the 3rd (step 6). Solved members are frozen (their params do not change
-  after) while the others train on; once every seed has a solved member (step 6) the cell stops,
+  after) while the others train on; once every seed has a solved member (step 6) the point stops,
   although members (0, 0) and (1, 1) never solved."""
   schedule = {  # check -> accuracies [seeds, rates]
       1: [[0.2, 0.5], [0.3, 0.1]],
@@ -102,7 +103,7 @@ def test_solve_stopping_at_a_known_step():
 
   ticks = iter(range(1000))
   _, record = capability.train_members(evaluate=evaluate, max_steps=12, solve_accuracy=0.99,
-                                       clock=lambda: float(next(ticks)), **_cell())
+                                       clock=lambda: float(next(ticks)), **_point())
   assert len(calls) == 3
   np.testing.assert_array_equal(record.steps_to_solve, [[np.nan, 4], [6, np.nan]])
   np.testing.assert_array_equal(record.steps_trained, [[6, 4], [6, 6]])
@@ -129,13 +130,13 @@ def test_the_budget_is_spent_when_a_seed_never_solves():
     return np.array([[1.0, 0.2], [0.5, 0.6]])  # seed 0 solves at once, seed 1 never
 
   _, record = capability.train_members(evaluate=evaluate, max_steps=8, solve_accuracy=0.99,
-                                       **_cell())
+                                       **_point())
   assert len(calls) == 4
   np.testing.assert_array_equal(record.steps_trained, [[2, 8], [8, 8]])
   np.testing.assert_array_equal(record.steps_to_solve, [[2, np.nan], [np.nan, np.nan]])
 
 
-def test_the_cell_stops_when_every_member_is_solved():
+def test_the_point_stops_when_every_member_is_solved():
   calls = []
 
   def evaluate(params):
@@ -143,7 +144,7 @@ def test_the_cell_stops_when_every_member_is_solved():
     return np.full((len(SEEDS), len(RATES)), 1.0 if len(calls) >= 2 else 0.5)
 
   _, record = capability.train_members(evaluate=evaluate, max_steps=12, solve_accuracy=0.99,
-                                       **_cell())
+                                       **_point())
   assert len(calls) == 2
   np.testing.assert_array_equal(record.steps_to_solve, np.full((2, 2), 4))
   assert record.compile_s > 0 and record.train_s > 0

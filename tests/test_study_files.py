@@ -1,5 +1,5 @@
 """The studies' files survive a crash: tables are replaced whole (a crash leaves the old table or
-the new one), a last row cut short is left out and its cell measured again, and a full disk is one
+the new one), a last row cut short is left out and its point measured again, and a full disk is one
 `error:` line that leaves the old table in place."""
 import errno
 import os
@@ -8,7 +8,8 @@ import pytest
 
 from attn_jax import durable
 from attn_jax.errors import ConfigError
-from attn_jax.studies import results_table, seq_len_scaling, study_runs
+from attn_jax.studies import study_runs
+from attn_jax.studies.seq_len_scaling import results_table, seq_len_scaling
 from attn_jax.training import disk_full
 from test_study_seq_len_scaling import COST_ONLY, study_config
 
@@ -26,7 +27,7 @@ def test_a_last_row_cut_short_is_measured_again(tmp_path, monkeypatch):
         step_ms=0.1 * length, tokens_per_s=1e4 / length, peak_memory_bytes=1e3 * length,
         flops_per_step=1e5 * length, cell_s=0.2), 'memory_source': 'compiler'}
 
-  monkeypatch.setattr(seq_len_scaling, 'measure_cell', measured)
+  monkeypatch.setattr(seq_len_scaling, 'measure_point', measured)
   config = study_config(models='lstm', lengths='8,16', **COST_ONLY)
   seq_len_scaling.run(config, str(tmp_path))
   path = tmp_path / 'results.csv'

@@ -1,6 +1,6 @@
-"""The sequence-length study's state-size frontier (phase 2b) and its published anchors: which cells
-it trains (every model at every width, at the task's own settings), what it writes, that a rerun
-trains nothing again, the reading's smallest solving state, and the anchors' verdicts."""
+"""The sequence-length study's state-size frontier (phase 2b) and its published anchors: which
+points it trains (every model at every width, at the task's own settings), what it writes, that a
+rerun trains nothing again, the reading's smallest solving state, and the anchors' verdicts."""
 import math
 
 import matplotlib.image
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from attn_jax.errors import ConfigError
-from attn_jax.studies import (capability, cost, frontier_report, published_anchors,
-                              results_table, seq_len_scaling)
+from attn_jax.studies import step_cost
+from attn_jax.studies.seq_len_scaling import (capability, frontier_report, published_anchors,
+                                              results_table, seq_len_scaling)
 from test_study_seq_len_scaling import COST_ONLY, fake_result, study_config
 
 FRONTIER = {**COST_ONLY, 'models': 'rnn,transformer', 'study.frontier_lengths': '16',
@@ -17,7 +18,7 @@ FRONTIER = {**COST_ONLY, 'models': 'rnn,transformer', 'study.frontier_lengths': 
 
 
 def fake_cost(monkeypatch):
-  monkeypatch.setattr(cost, 'measure_step', lambda *_, **__: dict(
+  monkeypatch.setattr(step_cost, 'measure_step', lambda *_, **__: dict(
       compile_s=1.0, step_ms=1.0, tokens_per_s=1.0, peak_memory_bytes=1.0,
       memory_source='compiler', flops_per_step=1.0))
 
@@ -26,13 +27,13 @@ def test_frontier_trains_every_width_once_and_reads_the_smallest_solving_state(m
                                                                                 tmp_path):
   calls = []
 
-  def members(cell, *, seeds, rates, **_):
-    calls.append((cell.model.name, cell.data.seq_len, cell.model.hidden_size,
-                  cell.train.batch_size, tuple(rates), tuple(seeds)))
+  def members(point, *, seeds, rates, **_):
+    calls.append((point.model.name, point.data.seq_len, point.model.hidden_size,
+                  point.train.batch_size, tuple(rates), tuple(seeds)))
     # The transformer solves from width 8 up, the RNN nowhere (its accuracy rises with width).
-    solves = cell.model.name == 'transformer' and cell.model.hidden_size >= 8
+    solves = point.model.name == 'transformer' and point.model.hidden_size >= 8
     return fake_result(seeds, rates, 4 if solves else np.nan,
-                       1.0 if solves else cell.model.hidden_size / 32)
+                       1.0 if solves else point.model.hidden_size / 32)
 
   monkeypatch.setattr(capability, 'measure_members', members)
   fake_cost(monkeypatch)
@@ -60,7 +61,7 @@ def test_frontier_trains_every_width_once_and_reads_the_smallest_solving_state(m
 
   calls.clear()
   seq_len_scaling.run(config, str(tmp_path))
-  assert calls == []  # every frontier cell was final
+  assert calls == []  # every frontier point was final
 
 
 def test_frontier_widths_must_suit_the_attention_heads():

@@ -1,15 +1,14 @@
-"""Gradient flow (attn_jax.studies.gradient_flow): a linear RNN with a known answer, causality of
-the language models, the decay fit, and the rows a study writes."""
+"""Gradient flow (attn_jax.studies.seq_len_scaling.gradient_flow): a linear RNN with a known answer,
+causality of the language models, the decay fit, and the rows a study writes."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attn_jax import plots
 from attn_jax.models import recurrent, registry
 from attn_jax.models.embedding import InputEmbedding
-from attn_jax.studies import gradient_flow
+from attn_jax.studies.seq_len_scaling import gradient_flow, plots
 from attn_jax.task import TaskInfo
 from test_models_registry import random_params
 

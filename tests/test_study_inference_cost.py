@@ -1,14 +1,14 @@
-"""Inference cost (attn_jax.studies.inference_cost): state bytes against the analytic counts, the
-prefilled state against the full forward pass, and a tiny run of the whole measurement."""
+"""Inference cost (attn_jax.studies.seq_len_scaling.inference_cost): state bytes against the
+analytic counts, the prefilled state against the full forward pass, and a tiny run of the whole
+measurement."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attn_jax import plots
 from attn_jax.decoding import lm_stepper
 from attn_jax.models import registry
-from attn_jax.studies import capability, inference_cost
+from attn_jax.studies.seq_len_scaling import capability, inference_cost, plots
 from test_models_registry import random_params
 
 VOCAB, LAYERS, WIDTH = 11, 2, 8

@@ -1,6 +1,6 @@
 """The sequence-length scaling study (docs/design.md §3.3): a tiny study end to end (cost, capability,
 gradient flow, inference), the growth-exponent fit against synthetic power laws, failures recorded
-per cell, reruns that keep measured rows and cells, the settings' checks."""
+per point, reruns that keep measured rows and points, the settings' checks."""
 import csv
 import importlib.util
 import math
@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from attn_jax.errors import ConfigError
-from attn_jax.studies import (capability, capability_report, cost, results_table, scaling_report,
-                              seq_len_scaling, settings)
+from attn_jax.studies import step_cost
+from attn_jax.studies.seq_len_scaling import (capability, capability_report, results_table,
+                                              scaling_report, seq_len_scaling, settings)
 from launcher import CONFIGS, REPO, launch
 
 
@@ -113,7 +114,7 @@ def check_capability(lines):
 def test_tiny_study_end_to_end(tmp_path):
   """Plain `python launch.py` (the study is the default) with a tiny study writes every contract
   column, the capability, gradient-flow and inference CSVs, the report and the plots; the same
-  command again keeps every measured row and cell."""
+  command again keeps every measured row and point."""
   result = plain_launch(tmp_path, TINY)
   assert result.returncode == 0, result.stderr[-3000:]
   lines = read_csv(tmp_path / 'results.csv')
@@ -130,7 +131,7 @@ def test_tiny_study_end_to_end(tmp_path):
 
   again = plain_launch(tmp_path, TINY)
   assert again.returncode == 0, again.stderr[-3000:]
-  assert '0 cost cell(s) measured' in again.stdout
+  assert '0 cost point(s) measured' in again.stdout
   assert read_csv(tmp_path / 'results.csv') == lines
   assert read_csv(tmp_path / 'capability.csv') == capability_lines
   assert read_csv(tmp_path / 'inference.csv') == inference
@@ -159,10 +160,10 @@ def test_fit_lengths_default_to_upper_half():
   assert scaling_report.fit_lengths([64, 128, 256], min_length=128) == (128, 256)
 
 
-def test_failed_cells_are_recorded_and_the_sweep_goes_on(monkeypatch, tmp_path):
-  """An out-of-memory cell is final ('oom'); a compile failure is recorded as an error and
+def test_failed_points_are_recorded_and_the_sweep_goes_on(monkeypatch, tmp_path):
+  """An out-of-memory point is final ('oom'); a compile failure is recorded as an error and
   measured again by the next run; the other rows are kept either way."""
-  measure = cost.measure_step
+  measure = step_cost.measure_step
   calls = []
 
   def failing(config, model, dataset, **kwargs):
@@ -173,21 +174,21 @@ def test_failed_cells_are_recorded_and_the_sweep_goes_on(monkeypatch, tmp_path):
       raise ValueError('compilation failed\nsecond line')
     return measure(config, model, dataset, **kwargs)
 
-  monkeypatch.setattr(cost, 'measure_step', failing)
+  monkeypatch.setattr(step_cost, 'measure_step', failing)
   config = study_config(**COST_ONLY)
   rows = {(r['model'], r['seq_len']): r for r in seq_len_scaling.run(config, str(tmp_path))}
   assert rows['transformer', 16]['status'] == 'oom'
   assert rows['lstm', 16]['status'] == 'error: ValueError: compilation failed'
-  for cell in (('lstm', 8), ('transformer', 8)):
-    assert rows[cell]['status'] == 'ok' and rows[cell]['step_ms'] > 0
-    assert math.isnan(rows[cell]['accuracy'])  # no capability phase here
-  for cell in (('lstm', 16), ('transformer', 16)):
-    assert math.isnan(rows[cell]['step_ms']) and rows[cell]['num_params'] > 0
+  for point in (('lstm', 8), ('transformer', 8)):
+    assert rows[point]['status'] == 'ok' and rows[point]['step_ms'] > 0
+    assert math.isnan(rows[point]['accuracy'])  # no capability phase here
+  for point in (('lstm', 16), ('transformer', 16)):
+    assert math.isnan(rows[point]['step_ms']) and rows[point]['num_params'] > 0
   with open(tmp_path / 'report.md') as f:
     assert 'oom' in f.read()
 
   calls.clear()
-  monkeypatch.setattr(cost, 'measure_step', measure)
+  monkeypatch.setattr(step_cost, 'measure_step', measure)
   rows = {(r['model'], r['seq_len']): r for r in seq_len_scaling.run(config, str(tmp_path))}
   assert rows['lstm', 16]['status'] == 'ok'  # measured again
   assert rows['transformer', 16]['status'] == 'oom'  # kept
@@ -238,7 +239,7 @@ def test_capability_lengths_per_task():
 
 
 def fake_result(seeds, rates, steps_to_solve, final):
-  """A `capability.CellResult` with the given per-member records (no training)."""
+  """A `capability.PointResult` with the given per-member records (no training)."""
   shape = (len(seeds), len(rates))
   record = capability.MemberRecord(
       steps_to_solve=np.broadcast_to(np.asarray(steps_to_solve, float), shape).copy(),
@@ -247,25 +248,25 @@ def fake_result(seeds, rates, steps_to_solve, final):
       final_accuracy=np.broadcast_to(np.asarray(final, float), shape).copy(),
       steps_trained=np.full(shape, 4), compile_s=1.0, train_s=2.0)
   chosen = capability.choose_rates(record.best_accuracy, record.steps_to_solve)
-  return capability.CellResult(record, chosen, {}, None, 'classification', None, None, None)
+  return capability.PointResult(record, chosen, {}, None, 'classification', None, None, None)
 
 
-def test_capability_cells_resume_and_failures_are_measured_again(monkeypatch, tmp_path):
-  """A finished cell is not trained again; a failed one is recorded with its status for every
+def test_capability_points_resume_and_failures_are_measured_again(monkeypatch, tmp_path):
+  """A finished point is not trained again; a failed one is recorded with its status for every
   seed and trained again by the next run; results.csv's accuracy is the mean final accuracy of
-  the first_token cell; the reading names the longest length solved in every seed."""
+  the first_token point; the reading names the longest length solved in every seed."""
   calls, failing = [], {'lstm'}
 
-  def members(cell, *, seeds, rates, **_):
-    calls.append((cell.model.name, cell.data.seq_len))
-    if cell.model.name in failing:
+  def members(point, *, seeds, rates, **_):
+    calls.append((point.model.name, point.data.seq_len))
+    if point.model.name in failing:
       raise ValueError('compilation failed')
-    solved = cell.data.seq_len == 8 or cell.model.name == 'transformer'
+    solved = point.data.seq_len == 8 or point.model.name == 'transformer'
     return fake_result(seeds, rates, [[4, np.nan], [2, np.nan]] if solved else np.nan,
                        [[1.0, 0.5], [1.0, 0.2]] if solved else 0.4)
 
   monkeypatch.setattr(capability, 'measure_members', members)
-  monkeypatch.setattr(cost, 'measure_step', lambda *_, **__: dict(
+  monkeypatch.setattr(step_cost, 'measure_step', lambda *_, **__: dict(
       compile_s=1.0, step_ms=1.0, tokens_per_s=1.0, peak_memory_bytes=1.0,
       memory_source='compiler', flops_per_step=1.0))
   config = study_config(**{**COST_ONLY, 'study.tasks': 'first_token',
@@ -283,7 +284,7 @@ def test_capability_cells_resume_and_failures_are_measured_again(monkeypatch, tm
   calls.clear()
   failing.clear()
   seq_len_scaling.run(config, str(tmp_path))
-  assert sorted(calls) == [('lstm', 8), ('lstm', 16)]  # only the failed cells again
+  assert sorted(calls) == [('lstm', 8), ('lstm', 16)]  # only the failed points again
   rows = results_table.read_rows(tmp_path / 'capability.csv', results_table.CAPABILITY_COLUMNS)
   assert len(rows) == 8 and all(r['status'] == 'ok' for r in rows)
   results = {(r['model'], r['seq_len']): r for r in
@@ -312,7 +313,7 @@ def test_reading_counts_only_lengths_solved_in_every_seed():
   assert '200 [100..300] steps' in line
   assert 'at L=32: 1/2 seeds solved, final accuracy 0.850 [0.700..1.000] (guessing level -)' in line
   for r in rows[2:]:
-    r['guessing_accuracy'] = 0.383  # the cell's (every seed's) level
+    r['guessing_accuracy'] = 0.383  # the point's (every seed's) level
   (line,) = capability_report.task_reading(rows[2:], 't', ['gru'], cost_rows=[],
                                            inference_rows=[])
   assert 'solves no length in every seed' in line

@@ -1,10 +1,10 @@
-"""Per-operation profile of a compiled step (`studies.step_profile`): HLO parsing and grouping on
-hand-written inputs, and a real trace of a scanned matmul under `jax.grad`."""
+"""Per-operation profile of a compiled step (`studies.benchmark.step_profile`): HLO parsing and
+grouping on hand-written inputs, and a real trace of a scanned matmul under `jax.grad`."""
 import jax
 import jax.numpy as jnp
 import pytest
 
-from attn_jax.studies import step_profile
+from attn_jax.studies.benchmark import step_profile
 
 HLO = '''
 ENTRY %main {
@@ -18,13 +18,13 @@ ENTRY %main {
 '''
 
 
-def test_instructions_are_classified_by_kind_and_part():
+def test_instructions_are_classified_by_op_class_and_part():
   hlo = step_profile.instructions(HLO)
-  kinds = {name: ins.kind for name, ins in hlo.items()}
-  assert kinds == {'ynn_fusion.1': 'matmul', 'dot.11': 'matmul',
-                   'bitcast_dynamic-update-slice_fusion.3': 'data movement',
-                   'add_divide_fusion': 'elementwise', 'while.26': 'loop control',
-                   'multiply_add_fusion.7': 'elementwise'}
+  classes = {name: ins.op_class for name, ins in hlo.items()}
+  assert classes == {'ynn_fusion.1': 'matmul', 'dot.11': 'matmul',
+                     'bitcast_dynamic-update-slice_fusion.3': 'data movement',
+                     'add_divide_fusion': 'elementwise', 'while.26': 'loop control',
+                     'multiply_add_fusion.7': 'elementwise'}
   events = [{'name': 'ynn_fusion.1', 'dur': 300.0}, {'name': 'ynn_fusion.1', 'dur': 100.0},
             {'name': 'dot.11', 'dur': 200.0}, {'name': 'add_divide_fusion', 'dur': 50.0},
             {'name': 'multiply_add_fusion.7', 'dur': 20.0},
@@ -36,7 +36,7 @@ def test_instructions_are_classified_by_kind_and_part():
   assert (first.ms_per_step, first.calls_per_step, first.part, first.in_loop) == (
       pytest.approx(0.2), 1.0, 'backward', True)
   assert ops[2].part == 'forward' and ops[3].part == 'other' and not ops[3].in_loop
-  summary = {(r['part'], r['kind']): r for r in step_profile.summarise(ops)}
+  summary = {(r['part'], r['op_class']): r for r in step_profile.summarise(ops)}
   assert summary[('backward', 'matmul')]['ms_per_step'] == pytest.approx(0.3)
   assert summary[('backward', 'matmul')]['in_loop_ms'] == pytest.approx(0.3)
   assert sum(r['share'] for r in summary.values()) == pytest.approx(1.0)
@@ -55,7 +55,7 @@ def test_a_traced_scan_shows_its_matmul_once_per_time_step_in_both_directions():
   run = lambda: jax.block_until_ready(grad(w))
   run()
   ops = step_profile.profile_step(run, text, steps=3)
-  loop_matmuls = [op for op in ops if op.kind == 'matmul' and op.in_loop]
+  loop_matmuls = [op for op in ops if op.op_class == 'matmul' and op.in_loop]
   assert {op.part for op in loop_matmuls} == {'forward', 'backward'}
   for part in ('forward', 'backward'):
     calls = sum(op.calls_per_step for op in loop_matmuls if op.part == part)

@@ -1,10 +1,10 @@
 """Our layers compute the same function as torch.nn's (float64, weights copied across, 1e-10).
 
 Skipped where PyTorch is absent (CI installs `.[test]` only; the peer is the `bench` extra). The
-weight maps are `attn_jax.studies.torch_peer`'s; being linear, they also map our weight gradients
-onto torch's. Stated differences: torch's GRU hidden bias (b_hn and friends) is zeroed, ours has
-none, so `bias_hh_l0`'s gradient has no counterpart; gelu is the tanh form on both sides; fully
-masked attention rows (zeros here, NaN in torch) are not compared.
+weight maps are `attn_jax.studies.benchmark.torch_peer`'s; being linear, they also map our weight
+gradients onto torch's. Stated differences: torch's GRU hidden bias (b_hn and friends) is zeroed,
+ours has none, so `bias_hh_l0`'s gradient has no counterpart; gelu is the tanh form on both sides;
+fully masked attention rows (zeros here, NaN in torch) are not compared.
 """
 import jax
 import jax.numpy as jnp
@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip('torch', reason="PyTorch is the bench extra: pip install -e '.[bench]'")
 
 from attn_jax.models import attention, recurrent, transformer  # noqa: E402
-from attn_jax.studies import torch_peer  # noqa: E402
+from attn_jax.studies.benchmark import torch_peer  # noqa: E402
 
 TOL = 1e-10
 B, L, S, D, H, HEADS, MLP = 3, 6, 5, 8, 7, 2, 12

@@ -18,7 +18,7 @@ from attn_jax import modes
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import num_params
 from attn_jax.training import loop
-from attn_jax.training.restore import load_trained, restore_checkpoint
+from attn_jax.training.trained_workdir import load_trained, restore_checkpoint
 from attn_jax.training.run_record import VERSIONED
 from launcher import metric_lines, tiny_char_lm_config
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from attn_jax.errors import ConfigError
-from attn_jax.training import loop, resume, workdir_lock
+from attn_jax.training import config_changes, loop, workdir_lock
 from launcher import REPO, finish, start, tiny_char_lm_config
 
 HOLD = ('import sys, time\n'
@@ -102,13 +102,13 @@ def test_resuming_with_other_model_or_data_is_refused_before_building(tmp_path):
 def test_resuming_with_safe_changes_lists_them_in_one_warning(tmp_path, capsys):
   config = tiny_char_lm_config()
   workdir = _trained_workdir(tmp_path, config)
-  resume.check_config(config, workdir)
+  config_changes.check_config(config, workdir)
   assert capsys.readouterr().err == ''
   old_rate, old_temperature = config.train.learning_rate, config.sample.temperature
   config.train.update(num_steps=40, learning_rate=0.25, eval_every=8)
   config.sample.temperature = 0.5
   config.data.data_dir = str(tmp_path / 'elsewhere')
-  resume.check_config(config, workdir)
+  config_changes.check_config(config, workdir)
   warning = capsys.readouterr().err.strip().splitlines()
   assert len(warning) == 1 and warning[0].startswith(f'warning: resuming {workdir} with changed ')
   for change in ('train.num_steps 12 -> 40', f'train.learning_rate {old_rate} -> 0.25',
@@ -121,10 +121,10 @@ def test_switching_gradient_clipping_on_or_off_is_refused(tmp_path):
   config = tiny_char_lm_config()
   workdir = _trained_workdir(tmp_path, config)
   config.train.grad_clip_norm = 0.5  # another norm: the optimizer state keeps its structure
-  resume.check_config(config, workdir)
+  config_changes.check_config(config, workdir)
   config.train.grad_clip_norm = 0.0
   with pytest.raises(ConfigError, match='train.grad_clip_norm=1.0, this command asks 0.0'):
-    resume.check_config(config, workdir)
+    config_changes.check_config(config, workdir)
 
 
 def test_a_workdir_without_checkpoint_is_not_checked(tmp_path):
@@ -132,4 +132,4 @@ def test_a_workdir_without_checkpoint_is_not_checked(tmp_path):
   workdir = _trained_workdir(tmp_path, config)
   os.rmdir(os.path.join(workdir, 'checkpoints', '4'))
   config.model.hidden_size = 64
-  resume.check_config(config, workdir)
+  config_changes.check_config(config, workdir)

@@ -45,7 +45,7 @@ class InputEmbedding(nn.Module):
 
   The output passes through `perturb('embedded', ...)`: a no-op unless a 'perturbations'
   collection is given to `apply`, in which case `jax.grad` with respect to it is d loss / d
-  embedding at every position (`attn_jax.studies.gradient_flow`).
+  embedding at every position (`attn_jax.studies.seq_len_scaling.gradient_flow`).
 
   Attributes:
     vocab_size: tokens in the table; 0 for float inputs.

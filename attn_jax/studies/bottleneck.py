@@ -26,7 +26,7 @@ from attn_jax.models.registry import num_params
 from attn_jax.studies.model_list import parse_model_list
 from attn_jax.studies.study_runs import train_once, write_csv
 from attn_jax.tables import markdown_table
-from attn_jax.training.restore import load_trained
+from attn_jax.training.trained_workdir import load_trained
 
 
 def model_names(config) -> list[str]:

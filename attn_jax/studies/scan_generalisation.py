@@ -33,7 +33,7 @@ from attn_jax.models.registry import model_config_defaults, num_params
 from attn_jax.studies.model_list import parse_model_list
 from attn_jax.studies.study_runs import train_once, write_csv
 from attn_jax.tables import markdown_table
-from attn_jax.training.restore import load_trained
+from attn_jax.training.trained_workdir import load_trained
 
 # Lake & Baroni 2018 (ICML), exact match on the test split: the best model found for the split,
 # and their overall-best model (the one best on average over splits) on it.

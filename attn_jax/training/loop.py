@@ -9,8 +9,8 @@ from attn_jax import progress
 from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model, num_params
-from attn_jax.training import (disk_full, evaluators, parallel, preemption, profiling, restore,
-                               resume, workdir_lock)
+from attn_jax.training import (config_changes, disk_full, evaluators, parallel, preemption,
+                               profiling, trained_workdir, workdir_lock)
 from attn_jax.training.checkpoints import BEST, Checkpointer
 from attn_jax.training.config import validate_train_config
 from attn_jax.training.metrics import MetricsWriter, read_metrics
@@ -103,12 +103,12 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   Writes `config.json`, `run.json`, `metrics.jsonl`, `events/` and `checkpoints/`
   (docs/design.md §3.2).
   A finished run is not trained again: its last evaluation is returned. The workdir is locked
-  for the run (`workdir_lock`), a resumed run's config is checked first (`resume`), SIGTERM
+  for the run (`workdir_lock`), a resumed run's config is checked first (`config_changes`), SIGTERM
   or SIGINT stop it after a checkpoint with `preemption.Preempted`, and a full disk is one
   ConfigError line (`disk_full`).
   """
   with disk_full.saving(workdir, 'the run files'), workdir_lock.hold(workdir):
-    resume.check_config(config, workdir)
+    config_changes.check_config(config, workdir)
     return _train_and_evaluate(config, workdir)
 
 
@@ -132,7 +132,7 @@ def _train_and_evaluate(config, workdir: str) -> dict[str, float]:
   with preemption.StopOnSignal() as stop:
     state, final = _train_steps(run, state, base_key, start, (checkpointer, best), writer, stop)
     if stop.stopped_at is None:  # finished: the config against its final metrics
-      writer.write_hparams(train.num_steps, resume.json_flat(config.to_dict()), final)
+      writer.write_hparams(train.num_steps, config_changes.json_flat(config.to_dict()), final)
     for manager in (checkpointer, best) if best else (checkpointer,):
       manager.close()
     writer.close()
@@ -155,7 +155,7 @@ def _initial_state(run: Run, checkpointer):
   if restored is not None:
     return *restored, {}
   if config.train.init_from:
-    state, origin = restore.warm_start(state, config.train)
+    state, origin = trained_workdir.warm_start(state, config.train)
     return state, dropout_base_key(config.seed), {'init_from': origin}
   return state, dropout_base_key(config.seed), {}
 

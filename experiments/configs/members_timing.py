@@ -7,13 +7,13 @@ Command:
   python launch.py --config=experiments/configs/members_timing.py --workdir=runs/members
 """
 from attn_jax.config_base import base_config
-from attn_jax.studies.settings import study_config_defaults
+from attn_jax.studies.seq_len_scaling.settings import study_config_defaults
 
 VARIANTS = (None,)
 
 # One tiny cell, for tests/test_configs_run.py.
-SMOKE_TEST = {'models': 'gru', 'lengths': '8', 'study.target_params': 3000, 'study.seeds': 2,
-              'study.timed_steps': 2, 'repeats': 1, 'train.batch_size': 4}
+SMOKE_TEST = {'models': 'gru', 'lengths': '8', 'data.num_pairs': 2, 'study.target_params': 3000,
+              'study.seeds': 2, 'study.timed_steps': 2, 'repeats': 1, 'train.batch_size': 4}
 
 
 def get_config(variant=None):

@@ -50,7 +50,7 @@ width-128 mqar.py transformer solves L=64 by step 500 (mqar.py docstring): recal
 wider model than the default's budget, which is what `cpu_full` gives it.
 """
 from attn_jax.config_base import base_config, variant_of
-from attn_jax.studies.settings import study_config_defaults
+from attn_jax.studies.seq_len_scaling.settings import study_config_defaults
 
 VARIANTS = ('cpu', 'cpu_full', 'gpu')
 

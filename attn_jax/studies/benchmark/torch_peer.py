@@ -1,7 +1,8 @@
 """PyTorch equivalents of the project's layers, built from the project's parameters.
 
 Imported only where PyTorch is installed (`pip install -e '.[bench]'`): by the benchmark
-(`studies/benchmark.py`) and by tests/test_torch_parity.py. It is never a runtime dependency.
+(`studies/benchmark/benchmark.py`) and by tests/test_torch_parity.py. It is never a runtime
+dependency.
 
 Each `*_state(params)` maps a Flax parameter tree to a `torch.nn.Module.state_dict()` of NumPy
 arrays. The maps are linear (transposes, reshapes, concatenations), so the same map applied to a

@@ -12,6 +12,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from attn_jax import durable
+from attn_jax.tables import markdown_table
 
 # Long Range Arena (Tay et al., 2021), vanilla transformer on byte-level text, batch 32,
 # TPU v3 4x4: steps/s and GB per device at lengths 1K, 2K, 3K, 4K.
@@ -21,6 +22,12 @@ LRA_MEMORY_GB = (0.85, 2.65, 5.51, 9.48)
 
 RECURRENT = ('rnn', 'lstm', 'gru', 'mingru', 'minlstm')
 ATTENTION = 'transformer'
+
+# The report's tables: results.csv's rows, and the growth exponents per model.
+RESULTS_HEADER = ('model', 'seq_len', 'batch', 'hidden', 'params', 'compile s', 'step ms',
+                  'tokens/s', 'peak memory MiB', 'GFLOPs/step', 'accuracy', 'status')
+EXPONENT_HEADER = ('model', 'step time exponent', 'memory exponent',
+                   'FLOPs exponent (XLA count)', 'points')
 
 
 class PowerFit(NamedTuple):
@@ -96,38 +103,35 @@ def _mib(value) -> str:
 
 
 def results_table(rows: list[dict]) -> list[str]:
-  lines = ['| model | seq_len | batch | hidden | params | compile s | step ms | tokens/s | '
-           'peak memory MiB | GFLOPs/step | accuracy | status |',
-           '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|']
-  for r in rows:
-    lines.append(
-        f"| {r['model']} | {r['seq_len']} | {_num(r['batch_size'], '{}')} | "
-        f"{_num(r['hidden_size'], '{}')} | {_num(r['num_params'], '{:,}')} | "
-        f"{_num(r['compile_s'], '{:.2f}')} | {_num(r['step_ms'], '{:.2f}')} | "
-        f"{_num(r['tokens_per_s'], '{:,.0f}')} | {_mib(r['peak_memory_bytes'])} | "
-        f"{_num(r['flops_per_step'] / 1e9 if not math.isnan(r['flops_per_step']) else math.nan, '{:.3g}')} | "
-        f"{_num(r['accuracy'], '{:.3f}')} | {r['status']} |")
-  return lines
+  """One line per results.csv row (model, seq_len)."""
+  gflops = lambda r: r['flops_per_step'] / 1e9 if not math.isnan(r['flops_per_step']) else math.nan
+  table = [{'model': r['model'], 'seq_len': r['seq_len'], 'batch': _num(r['batch_size'], '{}'),
+            'hidden': _num(r['hidden_size'], '{}'), 'params': _num(r['num_params'], '{:,}'),
+            'compile s': _num(r['compile_s'], '{:.2f}'), 'step ms': _num(r['step_ms'], '{:.2f}'),
+            'tokens/s': _num(r['tokens_per_s'], '{:,.0f}'),
+            'peak memory MiB': _mib(r['peak_memory_bytes']),
+            'GFLOPs/step': _num(gflops(r), '{:.3g}'), 'accuracy': _num(r['accuracy'], '{:.3f}'),
+            'status': r['status']} for r in rows]
+  return markdown_table(table, RESULTS_HEADER, right=RESULTS_HEADER[1:-1]).split('\n')
 
 
 def exponent_table(fits: dict) -> list[str]:
-  lines = ['| model | step time exponent | memory exponent | FLOPs exponent (XLA count) | points |',
-           '|---|---:|---:|---:|---:|']
-  for model, f in fits.items():
-    t, m, c = f['step_ms'], f['peak_memory_bytes'], f['flops_per_step']
-    lines.append(f'| {model} | {_num(t.exponent, "{:.2f}")} ({describe_exponent(t.exponent)}) | '
-                 f'{_num(m.exponent, "{:.2f}")} ({describe_exponent(m.exponent)}) | '
-                 f'{_num(c.exponent, "{:.2f}")} | {t.num_points} |')
-  return lines
+  """One line per model: the fitted growth exponents of step time, memory and FLOPs."""
+  exponent = lambda fit: f'{_num(fit.exponent, "{:.2f}")} ({describe_exponent(fit.exponent)})'
+  table = [{'model': model, 'step time exponent': exponent(f['step_ms']),
+            'memory exponent': exponent(f['peak_memory_bytes']),
+            'FLOPs exponent (XLA count)': _num(f['flops_per_step'].exponent, '{:.2f}'),
+            'points': f['step_ms'].num_points} for model, f in fits.items()]
+  return markdown_table(table, EXPONENT_HEADER, right=EXPONENT_HEADER[1:]).split('\n')
 
 
 def param_summary(rows, model: str, target: int) -> str:
   """'lstm: width 112, 103,162 parameters (+3.2%)' (ranges where the width varies by length)."""
-  cells = [r for r in rows if r['model'] == model and not math.isnan(r['num_params'])]
-  if not cells:
+  measured = [r for r in rows if r['model'] == model and not math.isnan(r['num_params'])]
+  if not measured:
     return f'{model}: not built'
-  widths = sorted({r['hidden_size'] for r in cells})
-  counts = sorted({r['num_params'] for r in cells})
+  widths = sorted({r['hidden_size'] for r in measured})
+  counts = sorted({r['num_params'] for r in measured})
   off = [100 * (c / target - 1) for c in counts]
   width = f'{widths[0]}' if len(widths) == 1 else f'{widths[0]}..{widths[-1]}'
   count = f'{counts[0]:,}' if len(counts) == 1 else f'{counts[0]:,}..{counts[-1]:,}'
@@ -252,7 +256,7 @@ def write_report(path: str, rows: list[dict], *, models: Sequence[str], study: d
   fit_rule = (f'lengths >= {study["fit_min_length"]}' if study['fit_min_length'] > 0 else
               'the upper half of the measured lengths (from the median length up)')
   params = '; '.join(param_summary(rows, m, study['target_params']) for m in models)
-  cell_s = sum(r['cell_s'] for r in rows if not math.isnan(r.get('cell_s', math.nan)))
+  measuring_s = sum(r['cell_s'] for r in rows if not math.isnan(r.get('cell_s', math.nan)))
   lines = [
       '# Sequence-length scaling: recurrent networks vs the transformer', '',
       f'- Platform: {platform_line(study["platform"])}.',
@@ -266,10 +270,11 @@ def write_report(path: str, rows: list[dict], *, models: Sequence[str], study: d
       f'update; after {study["warmup_steps"]} warm-up steps), blocking on the results. Memory: '
       f'{study["memory_rule"]}. FLOPs: the step\'s matrix products, counted from its jaxpr '
       f'with every scanned time step included (`attn_jax/studies/flops.py`).',
-      f'- Time spent measuring the cost rows (sum of their cell times): {cell_s / 60:.1f} min; '
+      f'- Time spent measuring the cost rows (sum of their cell times): '
+      f'{measuring_s / 60:.1f} min; '
       f'this invocation: {study["wall_s"] / 60:.1f} min in all ('
       + ', '.join(f'{k} {v / 60:.1f} min' for k, v in study['phase_s'].items())
-      + f'), {study["cells_measured"]} new cost cell(s).', '',
+      + f'), {study["points_measured"]} new cost cell(s).', '',
       '## Results', '', *results_table(rows), '',
       '## Growth exponents', '',
       f'Least-squares slope of log(value) on log(length), fitted over {fit_rule}: '

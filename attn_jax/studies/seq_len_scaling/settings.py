@@ -10,7 +10,7 @@ import ml_collections
 from attn_jax import durable
 from attn_jax.config_base import flatten
 from attn_jax.errors import ConfigError
-from attn_jax.studies.capability import MEMBERS
+from attn_jax.studies.seq_len_scaling.capability import MEMBERS
 from attn_jax.training.config import validate_train_config
 
 STUDY_KEYS = ('models', 'lengths', 'study')
@@ -20,7 +20,7 @@ STUDY_KEYS = ('models', 'lengths', 'study')
 PER_TASK_KEYS = {'target_params': 'study', 'max_steps': 'study', 'check_every': 'study',
                  'learning_rates': 'study', 'batch_size': 'train', 'lr_schedule': 'train',
                  'num_classes': 'data'}
-# Settings that may differ between runs in one workdir: which cells, where data lives, the fit.
+# Settings that may differ between runs in one workdir: which points, where data lives, the fit.
 FREE_KEYS = ('models', 'lengths', 'data.data_dir', 'study.fit_min_length', 'study.tasks',
              'study.capability_lengths', 'study.inference_lengths', 'study.frontier_lengths',
              'study.frontier_widths')
@@ -28,7 +28,7 @@ SETTINGS_FILE = 'study_settings.json'
 
 
 def study_config_defaults() -> ml_collections.ConfigDict:
-  """`config.study`: how cells are sized, timed, trained and fitted."""
+  """`config.study`: how points are sized, timed, trained and fitted."""
   return ml_collections.ConfigDict(dict(
       target_params=25_000,   # every model's width is chosen to have this many parameters...
       param_tolerance=0.1,    # ...within this fraction
@@ -43,7 +43,7 @@ def study_config_defaults() -> ml_collections.ConfigDict:
       capability_lengths='16,32,64',
       seeds=3,
       learning_rates='1e-3,3e-3,1e-2',
-      members='auto',         # a cell's members in one program: 'vmap', 'map' or 'auto' (by
+      members='auto',         # a point's members in one program: 'vmap', 'map' or 'auto' (by
                               # platform, as measured: capability.MEMBERS_BY_PLATFORM)
       solve_accuracy=0.99,    # held-out accuracy at which a run is solved...
       check_every=100,        # ...checked every this many steps...
@@ -114,7 +114,7 @@ def validate(config):
 
 
 def measured_settings(config) -> dict:
-  """Every setting that changes what a cell measures, flattened."""
+  """Every setting that changes what a point measures, flattened."""
   flat = flatten(json.loads(config.to_json_best_effort()))
   return {k: v for k, v in flat.items()
           if not any(k == free or k.startswith(free + '.') for free in FREE_KEYS)}

@@ -1,6 +1,6 @@
-"""Members by measurement: the capability phase's cell program (seeds x learning rates of one shape)
-timed with its members batched (`jax.vmap`) and looped inside the program (`lax.map`), on this
-machine, so that `capability.MEMBERS_BY_PLATFORM` rests on numbers.
+"""Members by measurement: the capability phase's point program (seeds x learning rates of one
+shape) timed with its members batched (`jax.vmap`) and looped inside the program (`lax.map`), on
+this machine, so that `capability.MEMBERS_BY_PLATFORM` rests on numbers.
 
 `run(config, workdir)` (experiment `members_timing`): for each model of `config.models` at each
 length of `config.lengths`, the sequence-length study's matched width on `config.data`, the
@@ -19,7 +19,8 @@ import numpy as np
 from attn_jax import durable, progress
 from attn_jax.data import load_dataset
 from attn_jax.models.registry import build_model
-from attn_jax.studies import capability, scaling_report, seq_len_scaling, study_runs
+from attn_jax.studies import study_runs
+from attn_jax.studies.seq_len_scaling import capability, scaling_report, seq_len_scaling
 from attn_jax.tables import markdown_table
 from attn_jax.training.run_record import platform_info
 
@@ -28,18 +29,19 @@ COLUMNS = ('model', 'seq_len', 'batch_size', 'hidden_size', 'num_params', 'membe
            'vmap_ms_per_member_step', 'map_ms_per_member_step', 'map_over_vmap')
 
 
-def time_modes(cell, *, seeds, rates, steps: int, repeats: int) -> dict[str, float]:
-  """{mode: median ms per member-step} of `cell`'s chunk program in each mode, timed alternately."""
-  datasets = [load_dataset(cell.data, seed=s) for s in seeds]
+def time_modes(point, *, seeds, rates, steps: int, repeats: int) -> dict[str, float]:
+  """{mode: median ms per member-step} of `point`'s chunk program in each mode, timed
+  alternately."""
+  datasets = [load_dataset(point.data, seed=s) for s in seeds]
   info = datasets[0].info
-  model = build_model(cell.model, info)
-  batches = jax.device_put(capability.seed_batches(datasets, 0, steps, cell.train.batch_size))
+  model = build_model(point.model, info)
+  batches = jax.device_put(capability.seed_batches(datasets, 0, steps, point.train.batch_size))
   active = np.ones((len(seeds), len(rates)), bool)
   args = (np.asarray(rates, np.float32), batches, capability.base_keys(seeds))
   states, compiled = {}, {}
   for mode in MODES:
-    states[mode] = capability.init_members(cell, model, info, seeds, len(rates))
-    compiled[mode] = capability.make_chunk_fn(cell.train, info.kind, mode).lower(
+    states[mode] = capability.init_members(point, model, info, seeds, len(rates))
+    compiled[mode] = capability.make_chunk_fn(point.train, info.kind, mode).lower(
         states[mode], active, *args).compile()
   times = {mode: [] for mode in MODES}
   for repeat in range(repeats + 1):
@@ -60,12 +62,12 @@ def run(config, workdir: str) -> list[dict]:
   rates = seq_len_scaling.parse_rates(config.study.learning_rates)
   os.makedirs(workdir, exist_ok=True)
   widths, rows = seq_len_scaling.Widths(config), []
-  for model, length in progress.bar([(m, l) for m in models for l in lengths], unit='cell',
+  for model, length in progress.bar([(m, l) for m in models for l in lengths], unit='point',
                                     desc='members_timing'):
     info = load_dataset(seq_len_scaling.data_config(config, length), seed=config.seed).info
     hidden, params = widths(model, info)
-    cell = seq_len_scaling.cell_config(config, model, length, hidden)
-    ms = time_modes(cell, seeds=seeds, rates=rates, steps=config.study.timed_steps,
+    point = seq_len_scaling.point_config(config, model, length, hidden)
+    ms = time_modes(point, seeds=seeds, rates=rates, steps=config.study.timed_steps,
                     repeats=config.repeats)
     rows.append(dict(model=model, seq_len=length, batch_size=config.train.batch_size,
                      hidden_size=hidden, num_params=params, members=len(seeds) * len(rates),

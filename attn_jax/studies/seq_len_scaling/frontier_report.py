@@ -8,13 +8,18 @@ A family "solves" a point when every seed's chosen member reached the solve accu
 import math
 from typing import Sequence
 
-from attn_jax.studies.capability_report import cells, format_bytes, solved_everywhere, spread
+from attn_jax.studies.seq_len_scaling.capability_report import (format_bytes, seeds_by_point,
+                                                             solved_everywhere, spread)
+from attn_jax.tables import markdown_table
+
+FRONTIER_HEADER = ('model', 'L', 'width', 'params', 'state/KV bytes per sequence', 'solved seeds',
+                   'steps to solve', 'final accuracy', 'guessing level')
 
 
 def points(rows, model: str) -> list[tuple[int, list[dict]]]:
   """[(hidden_size, rows of its seeds)] of `model`'s ok frontier rows, by width."""
   by_width = {}
-  for (_, m, _), seeds in cells(rows).items():
+  for (_, m, _), seeds in seeds_by_point(rows).items():
     if m == model:
       for r in seeds:
         by_width.setdefault(r['hidden_size'], []).append(r)
@@ -22,23 +27,25 @@ def points(rows, model: str) -> list[tuple[int, list[dict]]]:
 
 
 def frontier_table(rows, models) -> list[str]:
-  lines = ['| model | L | width | params | state/KV bytes per sequence | solved seeds | '
-           'steps to solve | final accuracy | guessing level |',
-           '|---|---:|---:|---:|---:|---:|---:|---:|---:|']
-  for length in sorted({r['seq_len'] for r in rows}):
-    at_length = [r for r in rows if r['seq_len'] == length]
-    for model in models:
-      for width, seeds in points(at_length, model):
-        solved = sum(not math.isnan(float(r['steps_to_solve'])) for r in seeds)
-        lines.append(f"| {model} | {length} | {width} | {seeds[0]['num_params']:,} | "
-                     f"{format_bytes(seeds[0]['state_bytes'])} | {solved}/{len(seeds)} | "
-                     f"{spread([r['steps_to_solve'] for r in seeds], '{:.0f}')} | "
-                     f"{spread([r['final_accuracy'] for r in seeds])} | "
-                     f"{float(seeds[0]['guessing_accuracy']):.3f} |")
-  for r in (r for r in rows if r['status'] != 'ok'):
-    lines.append(f"| {r['model']} | {r['seq_len']} | {r['hidden_size']} | | | seed {r['seed']}: "
-                 f"{r['status']} | | | |")
-  return lines
+  """One line per (length, model, width), then one per failed seed."""
+  table = [_frontier_entry(model, length, width, seeds)
+           for length in sorted({r['seq_len'] for r in rows}) for model in models
+           for width, seeds in points([r for r in rows if r['seq_len'] == length], model)]
+  table += [{'model': r['model'], 'L': r['seq_len'], 'width': r['hidden_size'],
+             'solved seeds': f"seed {r['seed']}: {r['status']}"}
+            for r in rows if r['status'] != 'ok']
+  return markdown_table(table, FRONTIER_HEADER, right=FRONTIER_HEADER[1:]).split('\n')
+
+
+def _frontier_entry(model: str, length: int, width: int, seeds: list[dict]) -> dict:
+  """A (model, length, width) line of the frontier table: the first seed's shape, the spreads."""
+  solved = sum(not math.isnan(float(r['steps_to_solve'])) for r in seeds)
+  return {'model': model, 'L': length, 'width': width, 'params': f"{seeds[0]['num_params']:,}",
+          'state/KV bytes per sequence': format_bytes(seeds[0]['state_bytes']),
+          'solved seeds': f'{solved}/{len(seeds)}',
+          'steps to solve': spread([r['steps_to_solve'] for r in seeds], '{:.0f}'),
+          'final accuracy': spread([r['final_accuracy'] for r in seeds]),
+          'guessing level': f"{float(seeds[0]['guessing_accuracy']):.3f}"}
 
 
 def frontier_reading(rows, models) -> list[str]:

@@ -1,6 +1,6 @@
-"""Capability of one (task, model, length) cell: every seed x learning rate trained as ONE program.
+"""Capability of one (task, model, length) point: every seed x learning rate trained as ONE program.
 
-The members of a cell are independent models of one shape: seed s in `seeds` and peak learning
+The members of a point are independent models of one shape: seed s in `seeds` and peak learning
 rate r in `learning_rates`. Their parameters and optimizer states are stacked
 `[seeds, rates, ...]` and trained by one jitted function, `jax.vmap` (or `lax.map`:
 `members_mode`) over the seed axis (parameters, optimizer state, the seed's batches and dropout
@@ -18,7 +18,7 @@ step and frozen (later chunks leave its state unchanged), so each member's recor
 that stopped when it solved. Per seed, the learning rate is chosen on the held-out split: best
 accuracy, where every solved member counts as best and ties go to the one that solved in fewer
 steps. So once every seed has a solved member no later check can change any seed's choice, and the
-cell stops there (or when `max_steps` are spent); the other rates' records end there too.
+point stops there (or when `max_steps` are spent); the other rates' records end there too.
 """
 import dataclasses
 import time
@@ -67,7 +67,7 @@ def base_keys(seeds: Sequence[int]) -> jax.Array:
   return jax.vmap(dropout_base_key)(jnp.asarray(seeds, jnp.uint32))
 
 
-# How the members of a cell share one program: 'vmap' batches them into each operation, 'map'
+# How the members of a point share one program: 'vmap' batches them into each operation, 'map'
 # loops over them inside the program (`lax.map`: one dispatch, each member's operations at their
 # own size). Where measured (experiments/results/members/README.md: the 2-core CPU, 6 members,
 # L = 16 and 64), a model takes 'map' where it was more than 10% faster at L = 64; everything
@@ -157,13 +157,13 @@ def seed_batches(datasets: Sequence, start: int, num_steps: int, batch_size: int
 
 @dataclasses.dataclass
 class MemberRecord:
-  """What each member of a cell did; arrays `[seeds, rates]`.
+  """What each member of a point did; arrays `[seeds, rates]`.
 
   steps_to_solve / seconds_to_solve: the check at which held-out accuracy first reached the
-  threshold (NaN: never). seconds are the cell's training time up to that check (compile and
+  threshold (NaN: never). seconds are the point's training time up to that check (compile and
   evaluation excluded) divided by the number of members trained together: each member's share.
   best_accuracy: the highest held-out accuracy at any check; final_accuracy: at the member's last
-  check; steps_trained: the member's last step (its solve step, or the cell's last).
+  check; steps_trained: the member's last step (its solve step, or the point's last).
   """
   steps_to_solve: np.ndarray
   seconds_to_solve: np.ndarray
@@ -265,8 +265,8 @@ def extrapolation_splits(dataset) -> dict[str, str]:
   return {s: c for s, c in EXTRAPOLATION_SPLITS.items() if s in dataset.eval_splits}
 
 
-class CellResult(NamedTuple):
-  """One cell's outcome.
+class PointResult(NamedTuple):
+  """One point's outcome.
 
   record: the `MemberRecord`; chosen: the chosen rate's index per seed `[seeds]`; longer:
   {column: accuracy of every member on that longer split `[seeds, rates]`}; and, for probes of the
@@ -283,37 +283,37 @@ class CellResult(NamedTuple):
   probe_batch: dict
 
 
-def measure_members(cell, *, seeds: Sequence[int], rates: Sequence[float], check_every: int,
+def measure_members(point, *, seeds: Sequence[int], rates: Sequence[float], check_every: int,
                     max_steps: int, solve_accuracy: float, members: str = 'auto',
-                    eval_batch_size: int = 256) -> CellResult:
-  """Trains the members of one cell (`cell`: a training config; `cell.train.num_steps` is the
+                    eval_batch_size: int = 256) -> PointResult:
+  """Trains the members of one point (`point`: a training config; `point.train.num_steps` is the
   learning-rate schedule's length; `members`: see `members_mode`) and evaluates them on the
   longer splits."""
-  datasets = [load_dataset(cell.data, seed=s) for s in seeds]
+  datasets = [load_dataset(point.data, seed=s) for s in seeds]
   info = datasets[0].info
-  model = build_model(cell.model, info)
+  model = build_model(point.model, info)
   eval_fn = make_eval_fn(model.apply, info.kind)
   evaluate = lambda params, split=None: held_out_accuracy(
       eval_fn, params, datasets[0], split=split, batch_size=eval_batch_size)
-  states = init_members(cell, model, info, seeds, len(rates))
+  states = init_members(point, model, info, seeds, len(rates))
   first = lambda tree, r=0: jax.tree.map(lambda x: np.asarray(x[0, r]), tree)
   init_params = first(states.params)  # copied: the states are donated to the training program
   states, record = train_members(
       states,
-      chunk_fn=make_chunk_fn(cell.train, info.kind, members_mode(members, cell.model.name)),
+      chunk_fn=make_chunk_fn(point.train, info.kind, members_mode(members, point.model.name)),
       evaluate=evaluate,
-      batches=lambda start, n: seed_batches(datasets, start, n, cell.train.batch_size),
+      batches=lambda start, n: seed_batches(datasets, start, n, point.train.batch_size),
       rates=rates, keys=base_keys(seeds), check_every=check_every, max_steps=max_steps,
       solve_accuracy=solve_accuracy)
   chosen = choose_rates(record.best_accuracy, record.steps_to_solve)
   longer = {column: evaluate(states.params, split)
             for split, column in extrapolation_splits(datasets[0]).items()}
-  return CellResult(record, chosen, longer, model, info.kind, init_params,
+  return PointResult(record, chosen, longer, model, info.kind, init_params,
                     first(states.params, int(chosen[0])),
                     next(datasets[0].eval_batches(eval_batch_size)))
 
 
-def seed_rows(result: CellResult, *, seeds: Sequence[int], rates: Sequence[float]) -> list[dict]:
+def seed_rows(result: PointResult, *, seeds: Sequence[int], rates: Sequence[float]) -> list[dict]:
   """One row per seed: its chosen rate's record (capability.csv columns, see results_table)."""
   record, chosen, longer = result.record, result.chosen, result.longer
   rows = []

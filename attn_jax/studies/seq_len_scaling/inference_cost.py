@@ -29,7 +29,7 @@ from attn_jax.task import TaskInfo
 
 
 def lm_model(model_config, *, vocab_size: int, max_len: int):
-  """The language-model form of `model_config` (any family's config, e.g. a study cell's
+  """The language-model form of `model_config` (any family's config, e.g. a study point's
   matched width) for a `vocab_size` vocabulary and contexts up to `max_len` tokens."""
   info = TaskInfo('lm', max_len, vocab_size, target_vocab_size=vocab_size, input_shape=(max_len,))
   return build_model(model_config, info)

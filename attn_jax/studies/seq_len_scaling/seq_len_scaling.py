@@ -5,7 +5,7 @@
 parameters (within `study.param_tolerance`), per task; every family has `study.num_layers`
 layers.
   1. Cost: for each (model, length) of `config.models` x `config.lengths`, one train step on
-     `config.data` (`cost.measure_step`: compile time, median step time, memory, FLOPs) ->
+     `config.data` (`step_cost.measure_step`: compile time, median step time, memory, FLOPs) ->
      `DIR/results.csv`. Its `accuracy` column is the capability phase's mean final accuracy over
      seeds where the same (model, length) was trained on `first_token`, else NaN.
   2. Capability: for each (task, model, length) of `study.tasks` x `config.models` x that task's
@@ -21,8 +21,8 @@ layers.
      at the longest capability length -> `DIR/grad_flow.csv`, `DIR/grad_flow_decay.csv`.
   4. Inference cost (`inference_cost`): ms per generated token and carried-state bytes of each
      model's LM form at the contexts `study.inference_lengths` -> `DIR/inference.csv`.
-Rows are written after every cell; a cell that runs out of memory or fails is recorded with its
-status and the sweep goes on. Rerunning keeps the rows and cells already measured
+Rows are written after every point; a point that runs out of memory or fails is recorded with its
+status and the sweep goes on. Rerunning keeps the rows and points already measured
 (`results_table.is_final`). At the end it writes `DIR/report.md` and the plots.
 """
 import math
@@ -34,15 +34,17 @@ import traceback
 import jax
 import ml_collections
 
-from attn_jax import plots, progress
+from attn_jax import progress
 from attn_jax.data import load_dataset
 from attn_jax.data.generated import TASKS
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import MODEL_NAMES, TRANSFORMER_FAMILIES, build_model
-from attn_jax.studies import (capability, capability_report, cost, frontier_report, gradient_flow,
-                              inference_cost, param_match, published_anchors, results_table,
-                              scaling_report, settings)
+from attn_jax.studies import step_cost
 from attn_jax.studies.model_list import parse_model_list
+from attn_jax.studies.seq_len_scaling import (capability, capability_report, frontier_report,
+                                              gradient_flow, inference_cost, param_match, plots,
+                                              published_anchors, results_table, scaling_report,
+                                              settings)
 from attn_jax.training.run_record import platform_info
 
 # Sequence models this study compares.
@@ -143,23 +145,23 @@ def data_config(config, length: int, task: str | None = None) -> ml_collections.
   return data
 
 
-def cell_config(config, model: str, length: int, hidden_size: int, *, task: str | None = None,
+def point_config(config, model: str, length: int, hidden_size: int, *, task: str | None = None,
                 max_len: int = 0) -> ml_collections.ConfigDict:
-  """The training config of one cell: `config` without the study keys, for one model and length
+  """The training config of one point: `config` without the study keys, for one model and length
   (and `task`, default `config.data.name`), `study.num_layers` layers; `max_len` > 0 sizes the
   transformer's position table for longer evaluation splits."""
-  cell = config.copy_and_resolve_references()
-  with cell.unlocked():
+  point = config.copy_and_resolve_references()
+  with point.unlocked():
     for key in settings.STUDY_KEYS:
-      del cell[key]
-  cell.experiment = 'train'
-  cell.model.name = model
-  cell.model.num_layers = config.study.num_layers
-  cell.model = param_match.with_width(cell.model, hidden_size, config.study.mlp_ratio)
+      del point[key]
+  point.experiment = 'train'
+  point.model.name = model
+  point.model.num_layers = config.study.num_layers
+  point.model = param_match.with_width(point.model, hidden_size, config.study.mlp_ratio)
   if max_len:
-    cell.model.max_len = max_len
-  cell.data = data_config(config, length, task)
-  return cell
+    point.model.max_len = max_len
+  point.data = data_config(config, length, task)
+  return point
 
 
 class Widths:
@@ -191,7 +193,7 @@ class Widths:
 
 
 class FixedWidth(Widths):
-  """Every model at one width, whatever its parameter count (the frontier's cells)."""
+  """Every model at one width, whatever its parameter count (the frontier's points)."""
 
   def __init__(self, config, hidden_size: int):
     super().__init__(config)
@@ -212,7 +214,7 @@ def failure_status(error: BaseException) -> str:
   return f'error: {type(error).__name__}: {first[:160]}'
 
 
-def measure_cell(config, model: str, length: int, widths: Widths) -> dict:
+def measure_point(config, model: str, length: int, widths: Widths) -> dict:
   """One cost row: width and step cost (accuracy comes from the capability phase); failures
   become a status."""
   start = time.perf_counter()
@@ -221,8 +223,8 @@ def measure_cell(config, model: str, length: int, widths: Widths) -> dict:
     dataset = load_dataset(data_config(config, length), seed=config.seed)
     hidden, params = widths(model, dataset.info)
     row.update(hidden_size=hidden, num_params=params)
-    cell = cell_config(config, model, length, hidden)
-    row.update(cost.measure_step(cell, build_model(cell.model, dataset.info), dataset,
+    point = point_config(config, model, length, hidden)
+    row.update(step_cost.measure_step(point, build_model(point.model, dataset.info), dataset,
                                  warmup_steps=config.study.warmup_steps,
                                  timed_steps=config.study.timed_steps))
   except Exception as error:  # pylint: disable=broad-except  # recorded in the row, sweep goes on
@@ -237,9 +239,9 @@ def seeds_of(config) -> tuple[int, ...]:
   return tuple(config.seed + i for i in range(config.study.seeds))
 
 
-def capability_cell(config, task: str, model: str, length: int, widths: Widths):
-  """The capability rows of one (task, model, length) cell, one per seed, and (for the
-  gradient-flow phase) its `capability.CellResult` (None when the cell failed). `config` is the
+def capability_point(config, task: str, model: str, length: int, widths: Widths):
+  """The capability rows of one (task, model, length) point, one per seed, and (for the
+  gradient-flow phase) its `capability.PointResult` (None when the point failed). `config` is the
   task's (`settings.per_task_config`)."""
   start = time.perf_counter()
   study, seeds = config.study, seeds_of(config)
@@ -256,12 +258,12 @@ def capability_cell(config, task: str, model: str, length: int, widths: Widths):
     base.update(hidden_size=hidden, num_params=params, state_bytes=capability.state_bytes(
         model, num_layers=study.num_layers, hidden_size=hidden, seq_len=length,
         num_heads=config.model.num_heads), guessing_accuracy=dataset.guessing_accuracy)
-    cell = cell_config(config, model, length, hidden, task=task,
+    point = point_config(config, model, length, hidden, task=task,
                        max_len=longest if longest > length else 0)
-    cell.train.num_steps = study.max_steps  # the learning-rate schedule's length
+    point.train.num_steps = study.max_steps  # the learning-rate schedule's length
     rates = parse_rates(study.learning_rates)
     result = capability.measure_members(
-        cell, seeds=seeds, rates=rates, check_every=study.check_every, max_steps=study.max_steps,
+        point, seeds=seeds, rates=rates, check_every=study.check_every, max_steps=study.max_steps,
         solve_accuracy=study.solve_accuracy, members=study.members)
     rows = [{**base, **r, 'status': 'ok'}
             for r in capability.seed_rows(result, seeds=seeds, rates=rates)]
@@ -275,31 +277,31 @@ def capability_cell(config, task: str, model: str, length: int, widths: Widths):
 
 
 def run_capability(config, workdir: str, tasks, models, lengths: dict) -> tuple[list[dict], dict]:
-  """Phase 2: every (task, model, length) cell not yet final in `DIR/capability.csv` (`lengths`:
+  """Phase 2: every (task, model, length) point not yet final in `DIR/capability.csv` (`lengths`:
   {task: lengths}).
 
   Returns:
-    All rows, and {model: CellResult} of this invocation's gradient-flow cells
+    All rows, and {model: PointResult} of this invocation's gradient-flow points
     (`study.gradient_flow_task` at the longest length).
   """
   path = os.path.join(workdir, CAPABILITY_FILE)
   columns = results_table.CAPABILITY_COLUMNS
-  cells = {}
+  points = {}
   for row in results_table.read_rows(path, columns):
-    cells.setdefault((row['task'], row['model'], row['seq_len']), []).append(row)
+    points.setdefault((row['task'], row['model'], row['seq_len']), []).append(row)
   todo = [(t, m, l) for t in tasks for m in models for l in lengths[t]
-          if len(cells.get((t, m, l), ())) != config.study.seeds
-          or not all(map(results_table.is_final, cells[t, m, l]))]
+          if len(points.get((t, m, l), ())) != config.study.seeds
+          or not all(map(results_table.is_final, points[t, m, l]))]
   rank = lambda t: tasks.index(t) if t in tasks else len(tasks)
   order = lambda r: (rank(r['task']), r['task'], *results_table.sort_key(r, models), r['seed'])
-  ordered = lambda: sorted((r for c in cells.values() for r in c), key=order)
+  ordered = lambda: sorted((r for c in points.values() for r in c), key=order)
   task_configs = {t: settings.per_task_config(config, t) for t in tasks}
   flow, widths = {}, {t: Widths(task_configs[t]) for t in tasks}
-  bar = progress.bar(todo, unit='cell', desc='capability')
+  bar = progress.bar(todo, unit='point', desc='capability')
   for task, model, length in bar:
     bar.set_description(f'{task} {model} L={length}')
-    cells[task, model, length], result = capability_cell(task_configs[task], task, model,
-                                                         length, widths[task])
+    points[task, model, length], result = capability_point(task_configs[task], task, model,
+                                                          length, widths[task])
     if result is not None and (task, length) == (config.study.gradient_flow_task,
                                                  lengths[task][-1]):
       flow[model] = result
@@ -330,31 +332,31 @@ def run_frontier(config, workdir: str, models, task: str, lengths, widths) -> li
   """Phase 2b, the state-size frontier: `task` at each of `lengths`, every model at each of
   `widths` (its state grows with the width; the transformer's KV cache with the length too),
   `study.frontier_seeds` seeds x the task's learning rates, as the capability phase trains
-  them -> `DIR/frontier.csv` (capability.csv's columns). Cells already final are kept."""
+  them -> `DIR/frontier.csv` (capability.csv's columns). Points already final are kept."""
   path = os.path.join(workdir, FRONTIER_FILE)
   columns = results_table.CAPABILITY_COLUMNS
-  cells = {}
+  points = {}
   for row in results_table.read_rows(path, columns):
-    cells.setdefault((row['model'], row['seq_len'], row['hidden_size']), []).append(row)
+    points.setdefault((row['model'], row['seq_len'], row['hidden_size']), []).append(row)
   task_config = settings.per_task_config(config, task).copy_and_resolve_references()
   task_config.study.seeds = config.study.frontier_seeds
   todo = [(m, l, w) for l in lengths for m in models for w in widths
-          if len(cells.get((m, l, w), ())) != task_config.study.seeds
-          or not all(map(results_table.is_final, cells[m, l, w]))]
+          if len(points.get((m, l, w), ())) != task_config.study.seeds
+          or not all(map(results_table.is_final, points[m, l, w]))]
   order = lambda r: (*results_table.sort_key(r, models), r['hidden_size'], r['seed'])
-  bar = progress.bar(todo, unit='cell', desc='frontier')
+  bar = progress.bar(todo, unit='point', desc='frontier')
   for model, length, width in bar:
     bar.set_description(f'frontier {model} L={length} width={width}')
-    cells[model, length, width], _ = capability_cell(
+    points[model, length, width], _ = capability_point(
         task_config, task, model, length, FixedWidth(task_config, width))
-    results_table.write_rows(path, sorted((r for c in cells.values() for r in c), key=order),
+    results_table.write_rows(path, sorted((r for c in points.values() for r in c), key=order),
                              columns)
   bar.close()
-  return sorted((r for c in cells.values() for r in c), key=order)
+  return sorted((r for c in points.values() for r in c), key=order)
 
 
 def run_gradient_flow(workdir: str, flow: dict) -> tuple[list[dict], list[dict]]:
-  """Phase 3: gradient flow at initialisation and after training of the cells in `flow` (seed
+  """Phase 3: gradient flow at initialisation and after training of the points in `flow` (seed
   `seed`, its chosen learning rate), replacing those models' rows in the two CSVs."""
   files = ((GRAD_FLOW_FILE, capability_report.GRAD_FLOW_COLUMNS),
            (GRAD_DECAY_FILE, capability_report.GRAD_DECAY_COLUMNS))
@@ -382,7 +384,7 @@ def run_inference(config, workdir: str, models, widths: Widths) -> list[dict]:
   info = load_dataset(data_config(config, config.data.seq_len), seed=config.seed).info
   for model in (m for m in models if m not in done):
     hidden, _ = widths(model, info)
-    model_config = cell_config(config, model, config.data.seq_len, hidden).model
+    model_config = point_config(config, model, config.data.seq_len, hidden).model
     rows += inference_cost.measure_config(model, model_config, contexts,
                                           vocab_size=info.vocab_size,
                                           repeats=config.study.inference_repeats)
@@ -401,7 +403,7 @@ def cpu_model() -> str:
   return platform.processor() or platform.machine()
 
 
-def _study_summary(config, rows, dataset, *, wall_s: float, cells_measured: int,
+def _study_summary(config, rows, dataset, *, wall_s: float, points_measured: int,
                    phase_s: dict) -> dict:
   devices = any(r['memory_source'] == 'device_peak' for r in rows)
   m, s, t = config.model, config.study, config.train
@@ -431,7 +433,7 @@ def _study_summary(config, rows, dataset, *, wall_s: float, cells_measured: int,
                    "else XLA's estimate (column memory_source)" if devices else
                    "XLA's memory_analysis() of the compiled step: arguments + outputs + "
                    "temporaries - aliased bytes (this device reports no peak)"),
-      fit_min_length=config.study.fit_min_length, wall_s=wall_s, cells_measured=cells_measured)
+      fit_min_length=config.study.fit_min_length, wall_s=wall_s, points_measured=points_measured)
 
 
 def synchronous_cpu_dispatch():
@@ -470,10 +472,10 @@ def run(config, workdir: str) -> list[dict]:
     first = next((l for m, l in todo if m == model), lengths[0])
     widths(model, load_dataset(data_config(config, first), seed=config.seed).info)
   order = lambda r: results_table.sort_key(r, models)
-  bar = progress.bar(todo, unit='cell', desc='seq_len_scaling')
+  bar = progress.bar(todo, unit='point', desc='seq_len_scaling')
   for model, length in bar:
     bar.set_description(f'{model} L={length}')
-    rows[model, length] = measure_cell(config, model, length, widths)
+    rows[model, length] = measure_point(config, model, length, widths)
     results_table.write_rows(path, sorted(rows.values(), key=order))
   bar.close()
   phase_s = {'cost': time.perf_counter() - wall_start}
@@ -503,7 +505,7 @@ def run(config, workdir: str) -> list[dict]:
   capability_plots = write_capability_plots(workdir, capability_rows, flow_rows, inference_rows,
                                             models=all_models, config=config)
   study = _study_summary(config, ordered, dataset, wall_s=time.perf_counter() - wall_start,
-                         cells_measured=len(todo), phase_s=phase_s)
+                         points_measured=len(todo), phase_s=phase_s)
   sections = capability_report.capability_sections(
       capability_rows, tasks=tasks, models=all_models, study=study, cost_rows=ordered,
       decays=decays, inference_rows=inference_rows, plots=capability_plots)
@@ -517,7 +519,7 @@ def run(config, workdir: str) -> list[dict]:
   sections += published_anchors.anchor_lines(capability_rows, frontier_rows)
   scaling_report.write_report(os.path.join(workdir, 'report.md'), ordered, models=all_models,
                               study=study, plots=names, sections=sections)
-  print(f'{workdir}: {len(todo)} cost cell(s) measured, {len(ordered)} rows; '
+  print(f'{workdir}: {len(todo)} cost point(s) measured, {len(ordered)} rows; '
         f'{len(capability_rows)} capability rows; report.md, '
         f'{", ".join(names + capability_plots + frontier_plots)} written in '
         f'{time.perf_counter() - wall_start:.0f} s')

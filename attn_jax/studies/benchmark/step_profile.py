@@ -4,15 +4,16 @@ it), then grouped.
 
 `profile_step(run, compiled_text, steps)` returns one `OpTime` per HLO instruction the trace saw:
 milliseconds and calls per step, the part of training it belongs to (`forward`, `backward` or
-`other`: loss, optimizer, glue), whether it runs inside a scanned loop, and its kind:
+`other`: loss, optimizer, glue), whether it runs inside a scanned loop, and its class of operation
+(`op_class`):
   matmul         matrix products (XLA `dot`, and the fusions XLA hands to a matmul library:
                  kCustom fusions such as `ynn_fusion`, custom calls)
   data movement  copies, transposes, (dynamic) slices and updates, concatenation, bitcasts
   loop control   the `while` (scan) and `conditional` operations themselves: their own time
                  (trip-count checks, scheduling), not their bodies', which are traced apart
   elementwise    every other fused loop (activations, gates, additions, reductions)
-`summarise` totals them by (part, kind). Times are summed over operations; XLA may run independent
-operations at the same time, so the sum can exceed the step's wall time.
+`summarise` totals them by (part, op_class). Times are summed over operations; XLA may run
+independent operations at the same time, so the sum can exceed the step's wall time.
 """
 import collections
 import dataclasses
@@ -39,7 +40,7 @@ class OpTime:
   """One HLO instruction's share of a step."""
   name: str
   opcode: str
-  kind: str       # matmul | data movement | loop control | elementwise
+  op_class: str   # matmul | data movement | loop control | elementwise
   part: str       # forward | backward | other
   in_loop: bool   # inside a scan/while body
   op_name: str    # the JAX operation it came from (HLO metadata)
@@ -50,20 +51,21 @@ class OpTime:
 @dataclasses.dataclass
 class _Instruction:
   opcode: str
-  kind: str
+  op_class: str
   op_name: str
 
 
 def instructions(compiled_text: str) -> dict[str, _Instruction]:
-  """HLO instruction name -> opcode, kind and JAX op_name, from `compiled.as_text()`."""
+  """HLO instruction name -> opcode, op_class and JAX op_name, from `compiled.as_text()`."""
   out = {}
   for name, opcode, rest in _INSTRUCTION.findall(compiled_text):
     op_name = _OP_NAME.search(rest)
-    out[name] = _Instruction(opcode, _kind(name, opcode, rest), op_name.group(1) if op_name else '')
+    out[name] = _Instruction(opcode, _op_class(name, opcode, rest),
+                             op_name.group(1) if op_name else '')
   return out
 
 
-def _kind(name: str, opcode: str, rest: str) -> str:
+def _op_class(name: str, opcode: str, rest: str) -> str:
   if opcode in ('while', 'conditional', 'call'):
     return 'loop control'
   if opcode in ('dot', 'convolution', 'custom-call') or (
@@ -116,7 +118,7 @@ def op_times(events: list[dict], hlo: dict[str, _Instruction], steps: int) -> li
   ops = []
   for name, micros in total.items():
     ins = hlo[name]
-    ops.append(OpTime(name, ins.opcode, ins.kind, _part(ins.op_name),
+    ops.append(OpTime(name, ins.opcode, ins.op_class, _part(ins.op_name),
                       '/while/body/' in ins.op_name, ins.op_name, micros / 1e3 / steps,
                       calls[name] / steps))
   return sorted(ops, key=lambda op: -op.ms_per_step)
@@ -129,15 +131,15 @@ def profile_step(run: Callable[[], None], compiled_text: str, steps: int) -> lis
 
 
 def summarise(ops: list[OpTime]) -> list[dict]:
-  """Milliseconds per step by (part, kind), with the share inside loops and of the total."""
+  """Milliseconds per step by (part, op_class), with the share inside loops and of the total."""
   groups = collections.defaultdict(lambda: [0.0, 0.0, 0.0])
   for op in ops:
-    group = groups[(op.part, op.kind)]
+    group = groups[(op.part, op.op_class)]
     group[0] += op.ms_per_step
     group[1] += op.ms_per_step if op.in_loop else 0.0
     group[2] += op.calls_per_step
   total = sum(g[0] for g in groups.values()) or 1.0
-  rows = [{'part': part, 'kind': kind, 'ms_per_step': ms, 'in_loop_ms': loop,
+  rows = [{'part': part, 'op_class': op_class, 'ms_per_step': ms, 'in_loop_ms': loop,
            'calls_per_step': n, 'share': ms / total}
-          for (part, kind), (ms, loop, n) in groups.items()]
+          for (part, op_class), (ms, loop, n) in groups.items()]
   return sorted(rows, key=lambda r: -r['ms_per_step'])

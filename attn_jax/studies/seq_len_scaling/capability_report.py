@@ -9,6 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
+from attn_jax.tables import markdown_table
+
 GRAD_FLOW_COLUMNS = ('model', 'seq_len', 'stage', 'distance', 'grad_norm')
 GRAD_DECAY_COLUMNS = ('model', 'seq_len', 'stage', 'decay_per_step', 'fit_first', 'fit_last',
                       'fit_points')
@@ -38,7 +40,18 @@ def _ok(rows) -> list[dict]:
   return [r for r in rows if r['status'] == 'ok']
 
 
-def cells(rows) -> dict:
+CAPABILITY_HEADER = ('task', 'model', 'L', 'params', 'state/KV bytes per sequence',
+                     'lr chosen (per seed)', 'solved seeds', 'steps to solve',
+                     's to solve (per run)', 'final accuracy', 'guessing level',
+                     'best accuracy per lr (first seed)')
+# Right-aligned: every column but the names, the chosen rates and the per-rate accuracies.
+CAPABILITY_NUMBERS = CAPABILITY_HEADER[2:5] + CAPABILITY_HEADER[6:11]
+EXTRAPOLATION_HEADER = ('model', 'L', 'accuracy at L', 'at 2L', 'at 4L', 'guessing level')
+DECAY_HEADER = ('model', 'L', 'per-step factor at init', 'after training',
+                'gradient at distance L-1 relative to distance 1, at init / trained')
+
+
+def seeds_by_point(rows) -> dict:
   """{(task, model, seq_len): [rows of its seeds]} of the rows whose status is ok."""
   out = {}
   for r in _ok(rows):
@@ -62,9 +75,9 @@ def spread(values, fmt='{:.3f}') -> str:
 
 
 def mean_final_accuracy(rows, task: str) -> dict:
-  """{(model, seq_len): mean over seeds of final held-out accuracy} of `task`'s cells."""
+  """{(model, seq_len): mean over seeds of final held-out accuracy} of `task`'s points."""
   return {(m, l): float(np.mean(_finite(r['final_accuracy'] for r in seeds) or [math.nan]))
-          for (t, m, l), seeds in cells(rows).items() if t == task}
+          for (t, m, l), seeds in seeds_by_point(rows).items() if t == task}
 
 
 def format_bytes(value) -> str:
@@ -78,78 +91,78 @@ def format_bytes(value) -> str:
 
 
 def capability_table(rows, tasks, models) -> list[str]:
-  lines = ['| task | model | L | params | state/KV bytes per sequence | lr chosen (per seed) | '
-           'solved seeds | steps to solve | s to solve (per run) | final accuracy | '
-           'guessing level | best accuracy per lr (first seed) |',
-           '|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|']
-  by_cell = cells(rows)
-  for task in tasks:
-    for model in models:
-      for (t, m, l), seeds in sorted(by_cell.items(), key=lambda kv: kv[0][2]):
-        if (t, m) != (task, model):
-          continue
-        solved = sum(not math.isnan(float(r['steps_to_solve'])) for r in seeds)
-        rates = ', '.join(f'{r["learning_rate"]:g}' for r in seeds)
-        lines.append(
-            f"| {t} | {m} | {l} | {seeds[0]['num_params']:,} | "
-            f"{format_bytes(seeds[0]['state_bytes'])} "
-            f"| {rates} | {solved}/{len(seeds)} | "
-            f"{spread([r['steps_to_solve'] for r in seeds], '{:.0f}')} | "
-            f"{spread([r['seconds_to_solve'] for r in seeds], '{:.1f}')} | "
-            f"{spread([r['final_accuracy'] for r in seeds])} | "
-            f"{_level(seeds[0])} | {seeds[0]['best_accuracy_by_lr']} |")
-  failed = [r for r in rows if r['status'] != 'ok']
-  for r in failed:
-    lines.append(f"| {r['task']} | {r['model']} | {r['seq_len']} | | | | seed {r['seed']}: "
-                 f"{r['status']} | | | | | |")
-  return lines
+  """One line per (task, model, length) point, then one per failed seed."""
+  by_point = seeds_by_point(rows)
+  table = [_capability_entry(key, by_point[key]) for task in tasks for model in models
+           for key in sorted((k for k in by_point if k[:2] == (task, model)), key=lambda k: k[2])]
+  table += [{'task': r['task'], 'model': r['model'], 'L': r['seq_len'],
+             'solved seeds': f"seed {r['seed']}: {r['status']}"}
+            for r in rows if r['status'] != 'ok']
+  return markdown_table(table, CAPABILITY_HEADER, right=CAPABILITY_NUMBERS).split('\n')
+
+
+def _capability_entry(point: tuple, seeds: list[dict]) -> dict:
+  """A point's line of the capability table: the first seed's shape, the seeds' spreads."""
+  task, model, length = point
+  solved = sum(not math.isnan(float(r['steps_to_solve'])) for r in seeds)
+  return {'task': task, 'model': model, 'L': length, 'params': f"{seeds[0]['num_params']:,}",
+          'state/KV bytes per sequence': format_bytes(seeds[0]['state_bytes']),
+          'lr chosen (per seed)': ', '.join(f'{r["learning_rate"]:g}' for r in seeds),
+          'solved seeds': f'{solved}/{len(seeds)}',
+          'steps to solve': spread([r['steps_to_solve'] for r in seeds], '{:.0f}'),
+          's to solve (per run)': spread([r['seconds_to_solve'] for r in seeds], '{:.1f}'),
+          'final accuracy': spread([r['final_accuracy'] for r in seeds]),
+          'guessing level': _level(seeds[0]),
+          'best accuracy per lr (first seed)': seeds[0]['best_accuracy_by_lr']}
 
 
 def extrapolation_table(rows, tasks, models) -> list[str]:
   """Accuracy at the training length L and on the 2L / 4L splits, for tasks that have them."""
   lines = []
-  by_cell = cells(rows)
+  by_point = seeds_by_point(rows)
   for task in tasks:
-    task_cells = {k: v for k, v in by_cell.items() if k[0] == task
-                  and _finite(r['accuracy_2x'] for r in v)}
-    if not task_cells:
+    task_points = {k: v for k, v in by_point.items() if k[0] == task
+                   and _finite(r['accuracy_2x'] for r in v)}
+    if not task_points:
       continue
+    table = [{'model': m, 'L': l, 'accuracy at L': spread([r['final_accuracy'] for r in seeds]),
+              'at 2L': spread([r['accuracy_2x'] for r in seeds]),
+              'at 4L': spread([r['accuracy_4x'] for r in seeds]),
+              'guessing level': _level(seeds[0])}
+             for model in models
+             for (_, m, l), seeds in sorted(task_points.items(), key=lambda kv: kv[0][2])
+             if m == model]
     lines += [f'`{task}`: trained at L, evaluated (final parameters) at L, 2L and 4L.', '',
-              '| model | L | accuracy at L | at 2L | at 4L | guessing level |',
-              '|---|---:|---:|---:|---:|---:|']
-    for model in models:
-      for (_, m, l), seeds in sorted(task_cells.items(), key=lambda kv: kv[0][2]):
-        if m == model:
-          lines.append(f"| {m} | {l} | {spread([r['final_accuracy'] for r in seeds])} | "
-                       f"{spread([r['accuracy_2x'] for r in seeds])} | "
-                       f"{spread([r['accuracy_4x'] for r in seeds])} | {_level(seeds[0])} |")
-    lines.append('')
+              *markdown_table(table, EXTRAPOLATION_HEADER,
+                              right=EXTRAPOLATION_HEADER[1:]).split('\n'), '']
   return lines
 
 
 def decay_table(decays) -> list[str]:
-  lines = ['| model | L | per-step factor at init | after training | gradient at distance L-1 '
-           'relative to distance 1, at init / trained |', '|---|---:|---:|---:|---:|']
+  """Per (model, length): the fitted per-step gradient decay at init and after training."""
   by_model = {}
   for d in decays:
     by_model.setdefault((d['model'], d['seq_len']), {})[d['stage']] = d['decay_per_step']
+  table = []
   for (model, length), stages in by_model.items():
     init, trained = stages.get('init', math.nan), stages.get('trained', math.nan)
     ratio = lambda r: '-' if math.isnan(r) else f'{r ** (length - 2):.2g}'
-    lines.append(f'| {model} | {length} | {init:.3f} | {trained:.3f} | '
-                 f'{ratio(init)} / {ratio(trained)} |')
-  return lines
+    table.append({'model': model, 'L': length, 'per-step factor at init': f'{init:.3f}',
+                  'after training': f'{trained:.3f}',
+                  DECAY_HEADER[4]: f'{ratio(init)} / {ratio(trained)}'})
+  return markdown_table(table, DECAY_HEADER, right=DECAY_HEADER[1:]).split('\n')
 
 
 def inference_table(rows) -> list[str]:
+  """ms per generated token and state bytes, one line per model, one column per context."""
   contexts = sorted({r['context_len'] for r in rows})
   models = list(dict.fromkeys(r['model'] for r in rows))
   at = {(r['model'], r['context_len']): r for r in rows}
-  cell = lambda m, n: (f"{at[m, n]['ms_per_token']:.3f} ms, "
-                       f"{format_bytes(at[m, n]['state_bytes'])}" if (m, n) in at else '-')
-  return ['| model | ' + ' | '.join(f'N={n}' for n in contexts) + ' |',
-          '|---|' + '---:|' * len(contexts),
-          *[f'| {m} | ' + ' | '.join(cell(m, n) for n in contexts) + ' |' for m in models]]
+  entry = lambda m, n: (f"{at[m, n]['ms_per_token']:.3f} ms, "
+                        f"{format_bytes(at[m, n]['state_bytes'])}" if (m, n) in at else '-')
+  columns = [f'N={n}' for n in contexts]
+  table = [{'model': m, **{f'N={n}': entry(m, n) for n in contexts}} for m in models]
+  return markdown_table(table, ['model', *columns], right=columns).split('\n')
 
 
 def _nearest(rows, model, column, length):
@@ -167,11 +180,11 @@ def _level(row) -> str:
 def task_reading(rows, task, models, *, cost_rows, inference_rows) -> list:
   """Per family: the longest length solved in every seed, its training time, memory and decode
   cost; where it stops, what it reached (beside the task's guessing level there)."""
-  by_cell = cells(rows)
-  lengths = sorted({l for (t, _, l) in by_cell if t == task})
+  by_point = seeds_by_point(rows)
+  lengths = sorted({l for (t, _, l) in by_point if t == task})
   lines = []
   for model in models:
-    mine = {l: by_cell[task, model, l] for l in lengths if (task, model, l) in by_cell}
+    mine = {l: by_point[task, model, l] for l in lengths if (task, model, l) in by_point}
     if not mine:
       continue
     solved = [l for l, seeds in mine.items() if solved_everywhere(seeds)]

@@ -11,7 +11,7 @@
 Train steps are also split into forward, backward and optimizer ("where the time goes"), and
 the transformer train step is timed per attention implementation at `bench.attention_time_length`.
 Both sides start from the SAME weights (the project's initialisation copied into torch with
-`studies.torch_peer`), and the benchmark checks that both compute the same loss before timing.
+`torch_peer`), and the benchmark checks that both compute the same loss before timing.
 The two sides are timed alternately (one project step, one torch step, ...), so that load from
 other processes on a shared machine falls on both; each time blocks on the result; the median
 after `bench.warmup_steps` is reported. The machine's fp32 matmul throughput (`[n, n] @ [n, n]`,
@@ -42,14 +42,14 @@ from attn_jax.errors import ConfigError
 from attn_jax.models import attention, recurrent
 from attn_jax.models.dense import Dense
 from attn_jax.models.transformer import TransformerConfig, TransformerLM, init_cache
-from attn_jax.studies import benchmark_report, step_profile
-from attn_jax.studies.cost import compiled_memory_bytes
+from attn_jax.studies.benchmark import benchmark_report, step_profile
+from attn_jax.studies.step_cost import compiled_memory_bytes
 from attn_jax.studies.flops import count_flops
 
 HAS_TORCH = importlib.util.find_spec('torch') is not None
 if HAS_TORCH:
   import torch
-  from attn_jax.studies import torch_peer
+  from attn_jax.studies.benchmark import torch_peer
 
 RECURRENT_CELLS = ('rnn', 'lstm', 'gru')
 PEER_HINT = "pip install -e '.[bench]'  (PyTorch, CPU wheel)"
@@ -75,7 +75,7 @@ class Case:
   shape: str
   family: str
   length: int
-  kind: str  # train | decode
+  workload: str  # 'train' (one training step) | 'decode' (one generated token)
   ours: Callable[[], None]
   torch: Optional[Callable[[], None]]
   flops: int
@@ -337,7 +337,7 @@ def run(config, workdir: str):
              else recurrent_cases(config, name, family, length))
     for case in cases:
       seconds = time_case(case, b.warmup_steps, b.timed_steps, b.breakdown)
-      row = dict(shape=case.shape, kind=case.kind, family=case.family, length=case.length,
+      row = dict(shape=case.shape, kind=case.workload, family=case.family, length=case.length,
                  ours_ms=1e3 * seconds[('step', 'ours')],
                  torch_ms=1e3 * seconds.get(('step', 'torch'), np.nan),
                  flops=case.flops, memory_bytes=case.memory_bytes)
@@ -347,11 +347,11 @@ def run(config, workdir: str):
         row[f'{side}_gflops'] = gflops
         row[f'{side}_share_of_peak'] = gflops / peak.get(side, np.nan)
       rows.append(row)
-      print(f"{case.shape:>18} {case.kind:>6}: ours {row['ours_ms']:9.2f} ms  torch "
+      print(f"{case.shape:>18} {case.workload:>6}: ours {row['ours_ms']:9.2f} ms  torch "
             f"{row['torch_ms']:9.2f} ms  ratio {row['ratio']:.2f}", flush=True)
       if b.breakdown and case.phases:
         parts += phase_rows(case, seconds)
-      if case.kind == 'train' and case.shape in profiled:
+      if case.workload == 'train' and case.shape in profiled:
         profiles[case.shape] = step_profile.profile_step(case.ours, case.hlo_text,
                                                           b.timed_steps)
   memory = attention_memory(config) if b.memory_length else {}

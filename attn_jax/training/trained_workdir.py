@@ -18,7 +18,7 @@ from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
 from attn_jax.models.registry import build_model
 from attn_jax.training.checkpoints import BEST, Checkpointer
-from attn_jax.training.resume import FREE_DATA_KEYS
+from attn_jax.training.config_changes import FREE_DATA_KEYS
 from attn_jax.training.state import create_train_state
 
 
@@ -134,9 +134,9 @@ def warm_start(state, train):
 
 
 def _as_trained(config, workdir: str):
-  """`config` with the `seed`, `model`, `data` and `train` sections of `DIR/config.json`, except
-  the data keys a command may change (`resume.FREE_DATA_KEYS`: where data is kept, which split is
-  evaluated), which stay `config`'s."""
+  """`config` with the `seed`, `model`, `data` and `train` sections of `DIR/config.json`, except the
+  data keys a command may change (`config_changes.FREE_DATA_KEYS`: where data is kept, which split
+  is evaluated), which stay `config`'s."""
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     return config

@@ -1,4 +1,4 @@
-"""Experiment kinds: what `launch.py` runs for `config.experiment` in training mode."""
+"""What `launch.py` runs for `config.experiment` in training mode: the loop or a study."""
 import importlib
 
 from attn_jax.errors import ConfigError
@@ -8,9 +8,9 @@ EXPERIMENTS = {
     'train': 'attn_jax.training.loop:train_and_evaluate',
     'bottleneck': 'attn_jax.studies.bottleneck:run',
     'scan_generalisation': 'attn_jax.studies.scan_generalisation:run',
-    'seq_len_scaling': 'attn_jax.studies.seq_len_scaling:run',
-    'benchmark': 'attn_jax.studies.benchmark:run',
-    'members_timing': 'attn_jax.studies.members_timing:run',
+    'seq_len_scaling': 'attn_jax.studies.seq_len_scaling.seq_len_scaling:run',
+    'benchmark': 'attn_jax.studies.benchmark.benchmark:run',
+    'members_timing': 'attn_jax.studies.seq_len_scaling.members_timing:run',
 }
 
 

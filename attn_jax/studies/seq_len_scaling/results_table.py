@@ -3,8 +3,8 @@
 
 The file is rewritten (atomically: `study_runs.write_csv`) after every measured row, so an
 interrupted sweep keeps what it measured and a rerun skips it; a last row cut short (by a writer
-that was not atomic) is left out, so its cell is measured again. Rows whose `status` is `ok` or `oom` are final; a row with an
-`error: ...` status is measured again on the next run.
+that was not atomic) is left out, so its point is measured again. Rows whose `status` is `ok` or
+`oom` are final; a row with an `error: ...` status is measured again on the next run.
 """
 import csv
 import io
@@ -14,12 +14,14 @@ from attn_jax import durable
 from attn_jax.studies.study_runs import write_csv
 
 # The contract columns (docs/design.md §3.3), then what we add: the matched width, where the
-# memory number comes from ('compiler' or 'device_peak'), the wall seconds the cell took (compile
-# and timing) and the row's status ('ok', 'oom', 'error: ...').
+# memory number comes from ('compiler' or 'device_peak'), the wall seconds the point took (compile
+# and timing) and the row's status ('ok', 'oom', 'error: ...'). The seconds' column keeps its name
+# `cell_s` (from before the study's grid point was called a point): it is a column users and
+# committed results read (experiments/results/seq_len_scaling_cpu/), so it is not renamed.
 CONTRACT_COLUMNS = ('model', 'seq_len', 'batch_size', 'num_params', 'compile_s', 'step_ms',
                     'tokens_per_s', 'peak_memory_bytes', 'flops_per_step', 'accuracy')
 COLUMNS = CONTRACT_COLUMNS + ('hidden_size', 'memory_source', 'cell_s', 'status')
-# `DIR/capability.csv` (`attn_jax.studies.capability`): one row per (task, model, seq_len, seed).
+# `DIR/capability.csv` (`capability`): one row per (task, model, seq_len, seed).
 CAPABILITY_COLUMNS = (
     'task', 'model', 'seq_len', 'seed', 'num_layers', 'hidden_size', 'num_params', 'state_bytes',
     'batch_size', 'learning_rate', 'learning_rates', 'best_accuracy_by_lr', 'steps_to_solve',
@@ -37,7 +39,7 @@ Row = dict
 
 
 def failed_row(model: str, seq_len: int, status: str, **known) -> Row:
-  """A row for a cell that failed: `status` and whatever was measured before; NaN elsewhere."""
+  """A row for a point that failed: `status` and whatever was measured before; NaN elsewhere."""
   row = {c: math.nan for c in COLUMNS}
   row.update(model=model, seq_len=seq_len, memory_source='', **known)
   row['status'] = status

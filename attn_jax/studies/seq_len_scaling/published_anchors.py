@@ -10,7 +10,8 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from attn_jax.studies.capability_report import cells, solved_everywhere
+from attn_jax.studies.seq_len_scaling.capability_report import (seeds_by_point,
+                                                             solved_everywhere)
 
 RECURRENT = ('rnn', 'lstm', 'gru')
 # Held-out accuracy at 4L that counts as "extrapolates" (parity: 0.5 is chance), and the mean
@@ -31,12 +32,12 @@ class Anchor(NamedTuple):
 
 
 def _solved_lengths(rows, task: str, model: str) -> list[int]:
-  return sorted(l for (t, m, l), seeds in cells(rows).items()
+  return sorted(l for (t, m, l), seeds in seeds_by_point(rows).items()
                 if (t, m) == (task, model) and solved_everywhere(seeds))
 
 
 def _lengths(rows, task: str, model: str) -> list[int]:
-  return sorted(l for (t, m, l) in cells(rows) if (t, m) == (task, model))
+  return sorted(l for (t, m, l) in seeds_by_point(rows) if (t, m) == (task, model))
 
 
 def _mean(seeds: Sequence[dict], column: str) -> float:
@@ -70,7 +71,7 @@ def recall_state_tradeoff(rows, frontier) -> Finding | None:
   """On the frontier, every family's recall improves with its state, and attention (the largest
   state) recalls best at the smallest width."""
   by_model = {}
-  for (_, m, _), seeds in cells(frontier).items():
+  for (_, m, _), seeds in seeds_by_point(frontier).items():
     for r in seeds:
       by_model.setdefault(m, {}).setdefault(r['hidden_size'], []).append(r)
   if len(by_model) < 2:
@@ -89,7 +90,7 @@ def deletang_parity(rows, frontier) -> Finding | None:
   family learned parity at L (mean final accuracy >= `LEARNED`): extrapolation is a question
   only there."""
   four = {}
-  for (t, m, l), seeds in cells(rows).items():
+  for (t, m, l), seeds in seeds_by_point(rows).items():
     if (t == 'parity' and _mean(seeds, 'final_accuracy') >= LEARNED
         and not math.isnan(_mean(seeds, 'accuracy_4x'))):
       four.setdefault(m, []).append((l, _mean(seeds, 'accuracy_4x')))
