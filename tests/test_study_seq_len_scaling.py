@@ -15,8 +15,9 @@ import pytest
 
 from attn_jax.errors import ConfigError
 from attn_jax.studies import step_cost
-from attn_jax.studies.seq_len_scaling import (capability, capability_report, results_table,
-                                              scaling_report, seq_len_scaling, settings)
+from attn_jax.studies.seq_len_scaling import (capability, capability_report, gradient_flow,
+                                              results_table, scaling_report, seq_len_scaling,
+                                              settings)
 from launcher import CONFIGS, REPO, launch
 
 
@@ -299,6 +300,52 @@ def test_capability_points_resume_and_failures_are_measured_again(monkeypatch, t
   calls.clear()
   seq_len_scaling.run(config, str(tmp_path))
   assert calls == []
+
+
+def test_a_crash_before_the_gradient_flow_phase_is_made_good(monkeypatch, tmp_path):
+  """Killed after the capability phase, before gradient flow: the rerun trains the gradient-flow
+  points again (their parameters are not kept) and writes every model's gradient flow; the
+  capability rows stay as they were."""
+  calls = []
+
+  def members(cell, *, seeds, rates, **_):
+    calls.append((cell.model.name, cell.data.seq_len))
+    return fake_result(seeds, rates, 4, 1.0)
+
+  class Crash(Exception):
+    pass
+
+  def crash(*_):
+    raise Crash()
+
+  monkeypatch.setattr(capability, 'measure_members', members)
+  monkeypatch.setattr(step_cost, 'measure_step', lambda *_, **__: dict(
+      compile_s=1.0, step_ms=1.0, tokens_per_s=1.0, peak_memory_bytes=1.0,
+      memory_source='compiler', flops_per_step=1.0))
+  monkeypatch.setattr(gradient_flow, 'measure', crash)
+  config = study_config(**{**COST_ONLY, 'study.tasks': 'first_token',
+                           'study.capability_lengths': '8,16',
+                           'study.gradient_flow_task': 'first_token'})
+  with pytest.raises(Crash):
+    seq_len_scaling.run(config, str(tmp_path))
+  untimed = lambda: [{k: v for k, v in r.items() if k != 'cell_s'}  # cell_s: wall time
+                     for r in read_csv(tmp_path / 'capability.csv')]
+  capability_rows = untimed()
+  assert len(calls) == 4 and not (tmp_path / 'grad_flow.csv').exists()
+
+  calls.clear()
+  monkeypatch.setattr(gradient_flow, 'measure', lambda name, *_: gradient_flow.GradientFlow(
+      [dict(model=name, seq_len=16, stage=s, distance=0, grad_norm=1.0)
+       for s in ('init', 'trained')], []))
+  seq_len_scaling.run(config, str(tmp_path))
+  assert sorted(calls) == [('lstm', 16), ('transformer', 16)]  # the gradient-flow points only
+  assert untimed() == capability_rows
+  flow = read_csv(tmp_path / 'grad_flow.csv')
+  assert sorted((r['model'], r['stage']) for r in flow) == [
+      (m, s) for m in ('lstm', 'transformer') for s in ('init', 'trained')]
+  calls.clear()
+  seq_len_scaling.run(config, str(tmp_path))
+  assert calls == []  # probed: nothing trained again
 
 
 def test_reading_counts_only_lengths_solved_in_every_seed():

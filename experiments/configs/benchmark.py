@@ -4,7 +4,7 @@ Recurrent layer (rnn, lstm, gru) + dense head, batch 32, features 128, hidden 25
 1024; TransformerLM, 4 pre-LN blocks, d256, 4 heads, mlp 1024, gelu, learned positions, batch 16
 at L = 128, 512, 1024. Train steps (forward, backward, Adam) and one-token decode steps, both
 frameworks alternating in the same run; the machine's matmul throughput; memory, including the
-transformer at L=2048 per attention implementation (`attn_jax/studies/benchmark.py`).
+transformer at L=2048 per attention implementation (`attn_jax/studies/benchmark/benchmark.py`).
 
 Command (PyTorch from the bench extra: pip install -e '.[bench]'; without it only our side runs):
   python launch.py --config=experiments/configs/benchmark.py --workdir=runs/benchmark

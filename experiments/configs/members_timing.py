@@ -1,6 +1,6 @@
 """Members by measurement: the capability phase's program (3 seeds x 2 learning rates of one shape)
 with its members batched (`jax.vmap`) and looped inside the program (`lax.map`), timed alternately
-on this machine (`attn_jax/studies/members_timing.py`). Its result sets
+on this machine (`attn_jax/studies/seq_len_scaling/members_timing.py`). Its result sets
 `capability.MEMBERS_BY_PLATFORM`; see experiments/results/members/README.md.
 
 Command:

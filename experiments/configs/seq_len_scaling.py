@@ -1,6 +1,6 @@
 """Sequence-length scaling: what RNN, LSTM, GRU, minGRU, the transformer and linear attention learn
 as the length grows, why, and at what price, at a matched parameter budget (docs/design.md §3.3;
-`attn_jax/studies/seq_len_scaling.py`).
+`attn_jax/studies/seq_len_scaling/seq_len_scaling.py`).
 
 Phases: (1) cost: compile time, median train-step time, tokens/s, memory and FLOPs per (model,
 length); (2) capability: per (task, model, length), 3 seeds x a learning-rate grid trained as ONE

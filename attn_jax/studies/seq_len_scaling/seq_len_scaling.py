@@ -276,9 +276,21 @@ def capability_point(config, task: str, model: str, length: int, widths: Widths)
   return rows, result
 
 
+def models_without_flow(workdir: str, models) -> set[str]:
+  """The models whose gradient flow `DIR/grad_flow.csv` lacks (at init or trained): a run killed
+  between the capability and gradient-flow phases left their points final but unprobed."""
+  rows = results_table.read_rows(os.path.join(workdir, GRAD_FLOW_FILE),
+                                 capability_report.GRAD_FLOW_COLUMNS)
+  done = {m for m in models if {'init', 'trained'} <= {r['stage'] for r in rows
+                                                       if r['model'] == m}}
+  return set(models) - done
+
+
 def run_capability(config, workdir: str, tasks, models, lengths: dict) -> tuple[list[dict], dict]:
   """Phase 2: every (task, model, length) point not yet final in `DIR/capability.csv` (`lengths`:
-  {task: lengths}).
+  {task: lengths}), and the gradient-flow points of the models without gradient-flow rows (trained
+  again: the probe needs their parameters; training is deterministic, so their rows come out the
+  same).
 
   Returns:
     All rows, and {model: PointResult} of this invocation's gradient-flow points
@@ -289,9 +301,12 @@ def run_capability(config, workdir: str, tasks, models, lengths: dict) -> tuple[
   points = {}
   for row in results_table.read_rows(path, columns):
     points.setdefault((row['task'], row['model'], row['seq_len']), []).append(row)
+  flow_task = config.study.gradient_flow_task
+  unprobed = models_without_flow(workdir, models) if flow_task in tasks else set()
   todo = [(t, m, l) for t in tasks for m in models for l in lengths[t]
           if len(points.get((t, m, l), ())) != config.study.seeds
-          or not all(map(results_table.is_final, points[t, m, l]))]
+          or not all(map(results_table.is_final, points[t, m, l]))
+          or ((t, l) == (flow_task, lengths[t][-1]) and m in unprobed)]
   rank = lambda t: tasks.index(t) if t in tasks else len(tasks)
   order = lambda r: (rank(r['task']), r['task'], *results_table.sort_key(r, models), r['seed'])
   ordered = lambda: sorted((r for c in points.values() for r in c), key=order)
