@@ -63,7 +63,7 @@ SMOKE_TEST = {'models': 'transformer', 'lengths': '8', 'train.batch_size': 4,
               'study.learning_rates': '1e-3,1e-2', 'study.check_every': 2, 'study.max_steps': 4,
               'study.inference_lengths': '4,8', 'study.inference_repeats': 2,
               'study.per_task.mqar.max_steps': 4, 'study.per_task.mqar.check_every': 2,
-              'study.frontier_lengths': '8', 'study.frontier_widths': '4,8'}
+              'study.frontier_lengths': '8', 'study.frontier_widths': '4'}
 
 
 def get_config(variant: str = 'cpu'):
