@@ -5,9 +5,10 @@ rate r in `learning_rates`. Their parameters and optimizer states are stacked
 `[seeds, rates, ...]` and trained by one jitted function, `jax.vmap` (or `lax.map`:
 `members_mode`) over the seed axis (parameters, optimizer state, the seed's batches and dropout
 key) and, inside it, over the rate axis (parameters, optimizer state, the rate). Each member is
-exactly the run `train_and_evaluate` would make with `seed = s` and `train.learning_rate = r`: the same initialisation (`create_train_state` with `key(s)`), the same
-batches (`dataset.train_batch(step, batch)` of the data loaded with seed s: generated data is a
-pure function of (seed, step, row)), the same dropout key (`fold_in(key(s), 1)`) and the training
+exactly the run `train_and_evaluate` would make with `seed = s` and `train.learning_rate = r`:
+the same initialisation (`create_train_state` with `key(s)`), the same batches
+(`dataset.train_batch(step, batch)` of the data loaded with seed s: generated data is a pure
+function of (seed, step, row)), the same dropout key (`fold_in(key(s), 1)`) and the training
 package's own `train_step`. The rate enters as a traced value: each member rebuilds
 `make_optimizer(train)` at its own rate inside the vmapped function (the optimizer state does not
 depend on the rate), so nothing is approximated.

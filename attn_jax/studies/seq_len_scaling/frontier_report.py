@@ -1,6 +1,6 @@
 """The state-size frontier's part of the sequence-length study's report (rows of
-`DIR/frontier.csv`): held-out recall accuracy against the bytes of state a model carries per sequence, the figure that
-explains why attention recalls (Zoology: Arora et al. 2024, figure 2; Arora et al. 2024b, "Simple
+`DIR/frontier.csv`): held-out recall accuracy against the bytes of state a model carries per
+sequence, the figure that explains why attention recalls (Zoology: Arora et al. 2024, figure 2; Arora et al. 2024b, "Simple
 linear attention language models balance the recall-throughput tradeoff").
 
 A family "solves" a point when every seed's chosen member reached the solve accuracy.
@@ -8,8 +8,8 @@ A family "solves" a point when every seed's chosen member reached the solve accu
 import math
 from typing import Sequence
 
-from attn_jax.studies.seq_len_scaling.capability_report import (format_bytes, seeds_by_point,
-                                                             solved_everywhere, spread)
+from attn_jax.studies.seq_len_scaling.capability_report import (format_bytes, solved_everywhere,
+                                                             spread)
 from attn_jax.tables import markdown_table
 
 FRONTIER_HEADER = ('model', 'L', 'width', 'params', 'state/KV bytes per sequence', 'solved seeds',
@@ -19,10 +19,9 @@ FRONTIER_HEADER = ('model', 'L', 'width', 'params', 'state/KV bytes per sequence
 def points(rows, model: str) -> list[tuple[int, list[dict]]]:
   """[(hidden_size, rows of its seeds)] of `model`'s ok frontier rows, by width."""
   by_width = {}
-  for (_, m, _), seeds in seeds_by_point(rows).items():
-    if m == model:
-      for r in seeds:
-        by_width.setdefault(r['hidden_size'], []).append(r)
+  for r in rows:
+    if (r['model'], r['status']) == (model, 'ok'):
+      by_width.setdefault(r['hidden_size'], []).append(r)
   return sorted(by_width.items())
 
 

@@ -10,6 +10,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from attn_jax.studies.seq_len_scaling import frontier_report
 from attn_jax.studies.seq_len_scaling.capability_report import (seeds_by_point,
                                                              solved_everywhere)
 
@@ -68,20 +69,18 @@ def zoology_mqar(rows, frontier) -> Finding | None:
 
 
 def recall_state_tradeoff(rows, frontier) -> Finding | None:
-  """On the frontier, every family's recall improves with its state, and attention (the largest
-  state) recalls best at the smallest width."""
-  by_model = {}
-  for (_, m, _), seeds in seeds_by_point(frontier).items():
-    for r in seeds:
-      by_model.setdefault(m, {}).setdefault(r['hidden_size'], []).append(r)
-  if len(by_model) < 2:
+  """On the frontier, every family's recall at its largest width (largest state) is at least
+  that at its smallest."""
+  models = list(dict.fromkeys(r['model'] for r in frontier if r['status'] == 'ok'))
+  if len(models) < 2:
     return None
   parts, rising = [], True
-  for model, widths in by_model.items():
-    accuracy = [_mean(widths[w], 'final_accuracy') for w in sorted(widths)]
+  for model in models:
+    widths = frontier_report.points(frontier, model)
+    accuracy = [_mean(seeds, 'final_accuracy') for _, seeds in widths]
     rising &= accuracy[-1] >= accuracy[0]
-    parts.append(f'{model} {accuracy[0]:.2f} -> {accuracy[-1]:.2f} from width {min(widths)} to '
-                 f'{max(widths)}')
+    parts.append(f'{model} {accuracy[0]:.2f} -> {accuracy[-1]:.2f} from width {widths[0][0]} to '
+                 f'{widths[-1][0]}')
   return Finding('frontier accuracy, smallest to largest width: ' + '; '.join(parts), rising)
 
 

@@ -50,6 +50,11 @@ def is_final(row: Row) -> bool:
   return row['status'] in FINAL_STATUSES
 
 
+def finished(seeds: list[Row], num_seeds: int) -> bool:
+  """Whether a capability or frontier point's rows are all there (one per seed) and final."""
+  return len(seeds) == num_seeds and all(map(is_final, seeds))
+
+
 def sort_key(row: Row, model_order=()) -> tuple:
   order = list(model_order)
   rank = order.index(row['model']) if row['model'] in order else len(order)

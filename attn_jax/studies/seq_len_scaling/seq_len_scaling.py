@@ -146,7 +146,7 @@ def data_config(config, length: int, task: str | None = None) -> ml_collections.
 
 
 def point_config(config, model: str, length: int, hidden_size: int, *, task: str | None = None,
-                max_len: int = 0) -> ml_collections.ConfigDict:
+                 max_len: int = 0) -> ml_collections.ConfigDict:
   """The training config of one point: `config` without the study keys, for one model and length
   (and `task`, default `config.data.name`), `study.num_layers` layers; `max_len` > 0 sizes the
   transformer's position table for longer evaluation splits."""
@@ -225,8 +225,8 @@ def measure_point(config, model: str, length: int, widths: Widths) -> dict:
     row.update(hidden_size=hidden, num_params=params)
     point = point_config(config, model, length, hidden)
     row.update(step_cost.measure_step(point, build_model(point.model, dataset.info), dataset,
-                                 warmup_steps=config.study.warmup_steps,
-                                 timed_steps=config.study.timed_steps))
+                                      warmup_steps=config.study.warmup_steps,
+                                      timed_steps=config.study.timed_steps))
   except Exception as error:  # pylint: disable=broad-except  # recorded in the row, sweep goes on
     row['status'] = failure_status(error)
     progress.write(f'{model} L={length}: {row["status"]}\n{traceback.format_exc(limit=3)}')
@@ -259,7 +259,7 @@ def capability_point(config, task: str, model: str, length: int, widths: Widths)
         model, num_layers=study.num_layers, hidden_size=hidden, seq_len=length,
         num_heads=config.model.num_heads), guessing_accuracy=dataset.guessing_accuracy)
     point = point_config(config, model, length, hidden, task=task,
-                       max_len=longest if longest > length else 0)
+                         max_len=longest if longest > length else 0)
     point.train.num_steps = study.max_steps  # the learning-rate schedule's length
     rates = parse_rates(study.learning_rates)
     result = capability.measure_members(
@@ -304,8 +304,7 @@ def run_capability(config, workdir: str, tasks, models, lengths: dict) -> tuple[
   flow_task = config.study.gradient_flow_task
   unprobed = models_without_flow(workdir, models) if flow_task in tasks else set()
   todo = [(t, m, l) for t in tasks for m in models for l in lengths[t]
-          if len(points.get((t, m, l), ())) != config.study.seeds
-          or not all(map(results_table.is_final, points[t, m, l]))
+          if not results_table.finished(points.get((t, m, l), []), config.study.seeds)
           or ((t, l) == (flow_task, lengths[t][-1]) and m in unprobed)]
   rank = lambda t: tasks.index(t) if t in tasks else len(tasks)
   order = lambda r: (rank(r['task']), r['task'], *results_table.sort_key(r, models), r['seed'])
@@ -317,8 +316,7 @@ def run_capability(config, workdir: str, tasks, models, lengths: dict) -> tuple[
     bar.set_description(f'{task} {model} L={length}')
     points[task, model, length], result = capability_point(task_configs[task], task, model,
                                                           length, widths[task])
-    if result is not None and (task, length) == (config.study.gradient_flow_task,
-                                                 lengths[task][-1]):
+    if result is not None and (task, length) == (flow_task, lengths[task][-1]):
       flow[model] = result
     results_table.write_rows(path, ordered(), columns)
   bar.close()
@@ -356,18 +354,17 @@ def run_frontier(config, workdir: str, models, task: str, lengths, widths) -> li
   task_config = settings.per_task_config(config, task).copy_and_resolve_references()
   task_config.study.seeds = config.study.frontier_seeds
   todo = [(m, l, w) for l in lengths for m in models for w in widths
-          if len(points.get((m, l, w), ())) != task_config.study.seeds
-          or not all(map(results_table.is_final, points[m, l, w]))]
+          if not results_table.finished(points.get((m, l, w), []), task_config.study.seeds)]
   order = lambda r: (*results_table.sort_key(r, models), r['hidden_size'], r['seed'])
+  ordered = lambda: sorted((r for c in points.values() for r in c), key=order)
   bar = progress.bar(todo, unit='point', desc='frontier')
   for model, length, width in bar:
     bar.set_description(f'frontier {model} L={length} width={width}')
     points[model, length, width], _ = capability_point(
         task_config, task, model, length, FixedWidth(task_config, width))
-    results_table.write_rows(path, sorted((r for c in points.values() for r in c), key=order),
-                             columns)
+    results_table.write_rows(path, ordered(), columns)
   bar.close()
-  return sorted((r for c in points.values() for r in c), key=order)
+  return ordered()
 
 
 def run_gradient_flow(workdir: str, flow: dict) -> tuple[list[dict], list[dict]]:
