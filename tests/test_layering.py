@@ -23,7 +23,7 @@ LAYERS = (
     ('attn_jax.studies.seq_len_scaling', 'attn_jax.studies.benchmark',
      'attn_jax.studies.bottleneck', 'attn_jax.studies.scan_generalisation'),
     ('attn_jax.studies',),
-    ('attn_jax.config_base',),
+    ('attn_jax.config_base', 'attn_jax.config_presets'),
     ('attn_jax.training',),
     ('attn_jax.translation', 'attn_jax.attention_maps', 'attn_jax.sampling'),
     ('attn_jax.decoding',),

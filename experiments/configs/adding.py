@@ -14,19 +14,14 @@ of training (loop wall time, 2.95 steps/s; 723 s for the whole command); eval me
 error of about 0.167; solving the task means a loss near 0.
 """
 from attn_jax.config_base import base_config, variant_of
+from attn_jax.config_presets import LOG_100, ONE_LAYER, TRANSFORMER, named
 
-VARIANTS = {
-    'lstm': dict(name='lstm', num_layers=1, hidden_size=64),
-    'gru': dict(name='gru', num_layers=1, hidden_size=64),
-    'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
-                        mlp_dim=128, positional='sinusoidal', pooling='mean'),
-}
+VARIANTS = {**named('lstm', 'gru', **ONE_LAYER), 'transformer': TRANSFORMER}
 
 
 def get_config(variant: str = 'lstm'):
   return base_config(
       model=variant_of(VARIANTS, variant),
       data=dict(name='adding', seq_len=100),
-      train=dict(num_steps=2000, batch_size=64, learning_rate=1e-3, warmup_steps=100,
-                 log_every=100, eval_every=500, checkpoint_every=500),
+      train=dict(num_steps=2000, batch_size=64, **LOG_100),
   )

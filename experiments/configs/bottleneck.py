@@ -26,10 +26,13 @@ practice on them, but the attentive LSTM gets the same data and steps and makes 
 import ml_collections
 
 from attn_jax.config_base import base_config
+from attn_jax.config_presets import (EVAL_1000, ONE_LAYER_128, TRANSFORMER, TRANSFORMER_KEYS,
+                                     spelled_out)
 
 VARIANTS = (None,)
 
-_RNN = dict(name='lstm', num_layers=1, hidden_size=128, dropout_rate=0.0)
+_RNN_KEYS = ('dropout_rate', 'seq2seq_attention')
+_RNN = dict(ONE_LAYER_128, name='lstm')
 
 # A tiny run for tests/test_configs_run.py: every model, a few steps, small splits.
 SMOKE_TEST = {'train.num_steps': 2, 'train.batch_size': 4, 'train.eval_batch_size': 8,
@@ -47,15 +50,14 @@ def get_config(variant=None):
       experiment='bottleneck',
       data=dict(name='toy_translation', max_len=16, num_train_examples=20000,
                 num_test_examples=2000),
-      train=dict(num_steps=2000, batch_size=64, learning_rate=3e-3, warmup_steps=100,
-                 log_every=100, eval_every=1000, checkpoint_every=1000),
+      train=dict(num_steps=2000, batch_size=64, learning_rate=3e-3, **EVAL_1000),
   )
+  # Each model's section lists its shape, so that `--config.bottleneck.MODEL.KEY` can change it.
   config.bottleneck = ml_collections.ConfigDict(dict(
       models='rnn,rnn_attention,transformer',
-      rnn=dict(_RNN, seq2seq_attention='none'),
-      rnn_attention=dict(_RNN, seq2seq_attention='bahdanau'),
-      transformer=dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4, mlp_dim=128,
-                       dropout_rate=0.0, positional='sinusoidal'),
+      rnn=spelled_out(_RNN, _RNN_KEYS),  # no attention: the encoder's last state only
+      rnn_attention=spelled_out(dict(_RNN, seq2seq_attention='bahdanau'), _RNN_KEYS),
+      transformer=spelled_out(TRANSFORMER, TRANSFORMER_KEYS),
       splits='test,length',  # test: lengths seen in training; length: longer sentences
       beam_size=1,
   ))

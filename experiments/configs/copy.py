@@ -15,19 +15,14 @@ at 2000; 0.00009 before the scale). Chance token
 accuracy on the copied positions is 1/8; solving the task means accuracy near 1 there.
 """
 from attn_jax.config_base import base_config, variant_of
+from attn_jax.config_presets import LOG_100, ONE_LAYER_128, TRANSFORMER, named
 
-VARIANTS = {
-    'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
-                        mlp_dim=128, positional='sinusoidal'),
-    'lstm': dict(name='lstm', num_layers=1, hidden_size=128),
-    'gru': dict(name='gru', num_layers=1, hidden_size=128),
-}
+VARIANTS = {'transformer': TRANSFORMER, **named('lstm', 'gru', **ONE_LAYER_128)}
 
 
 def get_config(variant: str = 'transformer'):
   return base_config(
       model=variant_of(VARIANTS, variant),
-      data=dict(name='copy', seq_len=64, copy_length=10, num_symbols=8),
-      train=dict(num_steps=2000, batch_size=32, learning_rate=3e-3, warmup_steps=100,
-                 log_every=100, eval_every=500, checkpoint_every=500),
+      data=dict(name='copy', seq_len=64),
+      train=dict(num_steps=2000, learning_rate=3e-3, **LOG_100),
   )

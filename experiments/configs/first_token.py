@@ -19,19 +19,14 @@ gru: its update gate is chrono-initialised (`attn_jax/models/initializers.py`). 
 `--config.train.learning_rate=3e-3` 1.0 (a zero bias: 0.104 at 3e-3 too). One seed each, shared CPU.
 """
 from attn_jax.config_base import base_config, variant_of
+from attn_jax.config_presets import EVAL_250, LOG_100, ONE_LAYER, TRANSFORMER, named
 
-VARIANTS = {
-    'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
-                        mlp_dim=128, positional='sinusoidal', pooling='mean'),
-    'lstm': dict(name='lstm', num_layers=1, hidden_size=64),
-    'gru': dict(name='gru', num_layers=1, hidden_size=64),
-}
+VARIANTS = {'transformer': TRANSFORMER, **named('lstm', 'gru', **ONE_LAYER)}
 
 
 def get_config(variant: str = 'transformer'):
   return base_config(
       model=variant_of(VARIANTS, variant),
-      data=dict(name='first_token', seq_len=64, num_classes=10),
-      train=dict(num_steps=1000, batch_size=32, learning_rate=1e-3, warmup_steps=50,
-                 log_every=100, eval_every=250, checkpoint_every=250),
+      data=dict(name='first_token', seq_len=64),
+      train=dict(warmup_steps=50, **LOG_100, **EVAL_250),
   )

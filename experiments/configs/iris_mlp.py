@@ -13,7 +13,7 @@ from attn_jax.config_base import base_config, variant_of
 
 VARIANTS = {
     'logreg': dict(name='logreg'),
-    'mlp': dict(name='mlp', num_layers=2, hidden_size=32, activation='relu'),
+    'mlp': dict(name='mlp', hidden_size=32),  # 2 hidden layers, relu
 }
 
 
@@ -22,5 +22,5 @@ def get_config(variant: str = 'mlp'):
       model=variant_of(VARIANTS, variant),
       data=dict(name='iris'),
       train=dict(num_steps=300, batch_size=24, learning_rate=0.01, warmup_steps=10,
-                 weight_decay=0.0, log_every=50, eval_every=100, checkpoint_every=100),
+                 weight_decay=0.0, eval_every=100, checkpoint_every=100),
   )

@@ -14,24 +14,24 @@ and always answering the most frequent class about 0.2; published on the long ve
 al. 2021, LRA): transformer 36.37% test accuracy. The `lra` variant has not been run (no GPU).
 """
 from attn_jax.config_base import base_config, variant_of
+from attn_jax.config_presets import LOG_100, ONE_LAYER_128, TRANSFORMER
 
 VARIANTS = {
-    'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
-                        mlp_dim=128, dropout_rate=0.0, positional='sinusoidal', pooling='mean'),
-    'lstm': dict(name='lstm', num_layers=1, hidden_size=128),
-    'mingru': dict(name='mingru', num_layers=2, hidden_size=128),
+    'transformer': TRANSFORMER,
+    'lstm': dict(ONE_LAYER_128, name='lstm'),
+    'mingru': dict(name='mingru', hidden_size=128),
     # The Long Range Arena's transformer (google-research/long-range-arena,
     # listops/configs/base_listops_config.py): 6 layers, d512, 8 heads, MLP 2048, CLS pooling,
     # learned positions; lengths 500-2000, 96k/2k/2k examples, batch 32, 5000 steps, 1000 warm-up
     # steps, weight decay 0.1. LRA's rate 0.05 * rsqrt decay peaks at 0.05/sqrt(1000) = 1.6e-3,
-    # the peak used here (cosine decay instead of rsqrt). For a GPU.
-    'lra': dict(name='transformer', num_layers=6, hidden_size=512, num_heads=8, mlp_dim=2048,
+    # the peak used here (cosine decay instead of rsqrt). For a GPU. LRA's data and batch are the
+    # defaults (`data.listops_*`, `train.batch_size`).
+    'lra': dict(TRANSFORMER, num_layers=6, hidden_size=512, num_heads=8, mlp_dim=2048,
                 dropout_rate=0.1, positional='learned', pooling='cls'),
 }
-LRA_DATA = dict(listops_min_length=500, listops_max_length=2000, listops_num_train=96000,
-                listops_num_validation=2000, listops_num_test=2000)
-LRA_TRAIN = dict(num_steps=5000, batch_size=32, learning_rate=1.6e-3, warmup_steps=1000,
-                 weight_decay=0.1)
+CPU_DATA = dict(listops_min_length=50, listops_max_length=200, listops_num_train=20000,
+                listops_num_validation=1000, listops_num_test=1000)
+LRA_TRAIN = dict(num_steps=5000, learning_rate=1.6e-3, warmup_steps=1000, weight_decay=0.1)
 
 # Small splits and models for tests/test_configs_run.py (the smoke run checks the wiring of every
 # variant; the lra variant's 6 x d512 model would take most of the suite's time there).
@@ -45,10 +45,6 @@ def get_config(variant: str = 'transformer'):
   lra = variant == 'lra'
   return base_config(
       model=variant_of(VARIANTS, variant),
-      data=dict(name='listops', **(LRA_DATA if lra else dict(
-          listops_min_length=50, listops_max_length=200, listops_num_train=20000,
-          listops_num_validation=1000, listops_num_test=1000))),
-      train=dict(**(LRA_TRAIN if lra else dict(num_steps=4000, batch_size=32,
-                                               learning_rate=1e-3, warmup_steps=100)),
-                 log_every=100, eval_every=500, checkpoint_every=500),
+      data=dict(name='listops', **({} if lra else CPU_DATA)),
+      train=dict(**(LRA_TRAIN if lra else dict(num_steps=4000)), **LOG_100),
   )

@@ -21,10 +21,8 @@ def get_config(variant=None):
     raise ValueError(f'unknown variant {variant!r}; this config has none')
   config = base_config(
       experiment='members_timing',
-      model=dict(num_heads=4, dropout_rate=0.0, positional='sinusoidal', pooling='mean',
-                 attention_impl='explicit'),
       data=dict(name='mqar', num_classes=16, num_pairs=4),
-      train=dict(batch_size=16, warmup_steps=50, lr_schedule='constant', grad_clip_norm=1.0),
+      train=dict(batch_size=16, warmup_steps=50, lr_schedule='constant'),
   )
   config.models = 'rnn,lstm,gru,mingru,transformer,linear_attention'
   config.lengths = '16,64'

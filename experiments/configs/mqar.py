@@ -26,21 +26,16 @@ Before the answers were hidden (a query followed by its value) every family plat
 by eliminating the values already answered (per-query 0.35 / 0.39 / 0.52 / 1.0).
 """
 from attn_jax.config_base import base_config, variant_of
+from attn_jax.config_presets import LOG_100, TRANSFORMER, named
 
-_RECURRENT = dict(num_layers=2, hidden_size=128)
-VARIANTS = {
-    'transformer': dict(name='transformer', num_layers=2, hidden_size=128, num_heads=4,
-                        mlp_dim=256, positional='sinusoidal'),
-    'lstm': dict(name='lstm', **_RECURRENT),
-    'gru': dict(name='gru', **_RECURRENT),
-    'mingru': dict(name='mingru', **_RECURRENT),
-}
+# Width 128 (2 layers, the default depth) for every family.
+VARIANTS = {'transformer': dict(TRANSFORMER, hidden_size=128, mlp_dim=256),
+            **named('lstm', 'gru', 'mingru', hidden_size=128)}
 
 
 def get_config(variant: str = 'transformer'):
   return base_config(
       model=variant_of(VARIANTS, variant),
       data=dict(name='mqar', seq_len=64, num_classes=16),
-      train=dict(num_steps=2000, batch_size=64, learning_rate=1e-3, warmup_steps=100,
-                 log_every=100, eval_every=250, checkpoint_every=500),
+      train=dict(num_steps=2000, batch_size=64, **LOG_100, eval_every=250),
   )

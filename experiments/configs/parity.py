@@ -21,21 +21,15 @@ sqrt(d); 1.0 / 0.757 / 0.630 before),
 mingru 0.678 / 0.588 / 0.545 (109 s).
 """
 from attn_jax.config_base import base_config, variant_of
+from attn_jax.config_presets import LOG_100, TRANSFORMER, named
 
-_RECURRENT = dict(num_layers=2, hidden_size=64)
-VARIANTS = {
-    'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
-                        mlp_dim=128, positional='sinusoidal'),
-    'lstm': dict(name='lstm', **_RECURRENT),
-    'gru': dict(name='gru', **_RECURRENT),
-    'mingru': dict(name='mingru', **_RECURRENT),
-}
+# Every family at the default shape: 2 layers of width 64.
+VARIANTS = {'transformer': TRANSFORMER, **named('lstm', 'gru', 'mingru')}
 
 
 def get_config(variant: str = 'lstm'):
   return base_config(
       model=variant_of(VARIANTS, variant),
       data=dict(name='parity', seq_len=16, eval_length_multipliers=(2, 4)),
-      train=dict(num_steps=1000, batch_size=64, learning_rate=3e-3, warmup_steps=50,
-                 log_every=100, eval_every=250, checkpoint_every=500),
+      train=dict(batch_size=64, learning_rate=3e-3, warmup_steps=50, **LOG_100, eval_every=250),
   )

@@ -17,19 +17,15 @@ directly (two layers: one to bind each value to its key, one to match the query)
 state must hold every pair.
 """
 from attn_jax.config_base import base_config, variant_of
+from attn_jax.config_presets import LOG_100, ONE_LAYER_128, TRANSFORMER, named
 
-VARIANTS = {
-    'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
-                        mlp_dim=128, positional='sinusoidal', pooling='last'),
-    'lstm': dict(name='lstm', num_layers=1, hidden_size=128),
-    'gru': dict(name='gru', num_layers=1, hidden_size=128),
-}
+VARIANTS = {'transformer': dict(TRANSFORMER, pooling='last'),
+            **named('lstm', 'gru', **ONE_LAYER_128)}
 
 
 def get_config(variant: str = 'transformer'):
   return base_config(
       model=variant_of(VARIANTS, variant),
-      data=dict(name='recall', seq_len=32, num_classes=10),
-      train=dict(num_steps=3000, batch_size=64, learning_rate=1e-3, warmup_steps=100,
-                 log_every=100, eval_every=500, checkpoint_every=500),
+      data=dict(name='recall', seq_len=32),
+      train=dict(num_steps=3000, batch_size=64, **LOG_100),
   )

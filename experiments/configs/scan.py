@@ -19,16 +19,14 @@ at step 1000, 0.989 at step 2000, 0.998 at step 3000 (BLEU 99.99). The other spl
 `addprim_jump` at most 0.0008, as in the literature (compositional generalisation is the point).
 """
 from attn_jax.config_base import base_config, variant_of
+from attn_jax.config_presets import EVAL_1000, ONE_LAYER_128, TRANSFORMER, named
 
 VARIANTS = {
-    'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
-                        mlp_dim=128, dropout_rate=0.0, positional='sinusoidal'),
-    # Rotary positions (relative: attention scores depend on offsets only), the one change tried
-    # for length generalisation.
-    'transformer_rotary': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
-                               mlp_dim=128, dropout_rate=0.0, positional='rotary'),
-    'lstm': dict(name='lstm', num_layers=1, hidden_size=128, seq2seq_attention='luong'),
-    'mingru': dict(name='mingru', num_layers=1, hidden_size=128, seq2seq_attention='luong'),
+    'transformer': TRANSFORMER,
+    # Rotary positions (relative: attention scores depend on offsets only), for length
+    # generalisation.
+    'transformer_rotary': dict(TRANSFORMER, positional='rotary'),
+    **named('lstm', 'mingru', **ONE_LAYER_128, seq2seq_attention='luong'),
 }
 
 
@@ -41,9 +39,8 @@ SMOKE_TEST = {'train.evaluators': 'metrics'}
 def get_config(variant: str = 'transformer'):
   return base_config(
       model=variant_of(VARIANTS, variant),
-      data=dict(name='scan', split='simple'),
-      train=dict(num_steps=3000, batch_size=64, learning_rate=3e-3, warmup_steps=100,
-                 log_every=100, eval_every=1000, checkpoint_every=1000),
+      data=dict(name='scan'),  # data.split: simple
+      train=dict(num_steps=3000, batch_size=64, learning_rate=3e-3, **EVAL_1000),
       # mode=sample translates it (beam search); mode=attention draws its attention maps.
       sample=dict(prompt='jump twice after walk around left'),
   )

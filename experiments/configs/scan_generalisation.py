@@ -21,6 +21,8 @@ import os
 
 import ml_collections
 
+from attn_jax.config_presets import TRANSFORMER_KEYS, spelled_out
+
 # The models are scan.py's variants, read from that file so that both stay one definition.
 _SPEC = importlib.util.spec_from_file_location(
     'scan_config', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'scan.py'))
@@ -48,6 +50,9 @@ def get_config(variant=None):
       splits='length,addprim_jump',
       seeds='0,1',
       max_examples=0,  # decode at most this many test commands per run (0: all)
-      **{name: dict(settings) for name, settings in scan.VARIANTS.items()},
+      # Each model's section lists its shape, so that `--config.scan_generalisation.MODEL.KEY` can
+      # change it.
+      **{name: spelled_out(settings, TRANSFORMER_KEYS if name.startswith('transformer') else ())
+         for name, settings in scan.VARIANTS.items()},
   ))
   return config

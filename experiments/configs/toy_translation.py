@@ -18,21 +18,19 @@ same checkpoint on `length` (13-17 words, never seen in training): exact match 0
 the translations stop after about 12 words (the longest output it was trained on).
 """
 from attn_jax.config_base import base_config, variant_of
+from attn_jax.config_presets import LOG_100, ONE_LAYER_128, TRANSFORMER
 
 VARIANTS = {
-    'transformer': dict(name='transformer', num_layers=2, hidden_size=64, num_heads=4,
-                        mlp_dim=128, dropout_rate=0.0, positional='sinusoidal'),
-    'lstm': dict(name='lstm', num_layers=1, hidden_size=128, seq2seq_attention='luong'),
+    'transformer': TRANSFORMER,
+    'lstm': dict(ONE_LAYER_128, name='lstm', seq2seq_attention='luong'),
 }
 
 
 def get_config(variant: str = 'transformer'):
   return base_config(
       model=variant_of(VARIANTS, variant),
-      data=dict(name='toy_translation', max_len=12, num_train_examples=10000,
-                num_test_examples=1000),
-      train=dict(num_steps=1000, batch_size=64, learning_rate=3e-3, warmup_steps=100,
-                 log_every=100, eval_every=500, checkpoint_every=500),
+      data=dict(name='toy_translation'),
+      train=dict(batch_size=64, learning_rate=3e-3, **LOG_100),
       # mode=sample translates it (beam search); mode=attention draws its attention maps.
       sample=dict(prompt='le chat noir qui voit les filles mange une voiture rouge'),
   )

@@ -18,11 +18,13 @@ experiments/results/vit_digits/): vit test accuracy 0.975 (9 of 360 wrong) after
 command; mode=attention 49 s.
 """
 from attn_jax.config_base import base_config, variant_of
+from attn_jax.config_presets import LOG_100
 
+# Both of 2 layers (the default depth); the vit with 4 heads and sinusoidal positions, the mlp relu.
 VARIANTS = {
-    'vit': dict(name='vit', patch_size=2, num_layers=2, hidden_size=32, num_heads=4, mlp_dim=64,
-                positional='sinusoidal', pooling='cls', dropout_rate=0.1),
-    'mlp': dict(name='mlp', num_layers=2, hidden_size=128, activation='relu', dropout_rate=0.1),
+    'vit': dict(name='vit', patch_size=2, hidden_size=32, mlp_dim=64, pooling='cls',
+                dropout_rate=0.1),
+    'mlp': dict(name='mlp', hidden_size=128, dropout_rate=0.1),
 }
 SMOKE_TEST = {'train.eval_batch_size': 360, 'model.num_layers': 1, 'model.hidden_size': 16}
 
@@ -32,6 +34,5 @@ def get_config(variant: str = 'vit'):
       model=variant_of(VARIANTS, variant),
       data=dict(name='digits'),
       train=dict(num_steps=2000, batch_size=64, eval_batch_size=360, learning_rate=3e-3,
-                 warmup_steps=100, weight_decay=0.05, log_every=100, eval_every=500,
-                 checkpoint_every=500),
+                 weight_decay=0.05, **LOG_100),
   )
