@@ -272,7 +272,7 @@ class MultiQueryRecall:
 
   def guessing_accuracy(self) -> float:
     """At every query, the most frequent value of the context, without looking the key up (the
-    level every family sat at before it learned the lookup)."""
+    level a model holds until it learns the lookup)."""
     return most_frequent_share(self.pairs, self.values)
 
 

@@ -325,8 +325,8 @@ class MultiHeadAttention(nn.Module):
 
     The cache is stored heads-major, `[batch, heads, max_len, head_dim]`: the attention products
     batch over (batch, heads), so in this layout XLA reads the cache in place, where a
-    `[batch, max_len, heads, head_dim]` cache was transposed whole, in every layer, at every
-    generated token (75% of a decode step at max_len 512 on CPU, `benchmark` profile).
+    `[batch, max_len, heads, head_dim]` cache would be transposed whole, in every layer, at every
+    generated token (75% of a decode step at max_len 512 on CPU in the `benchmark` profile).
     """
     heads_major = lambda x: jnp.swapaxes(x, 1, 2)  # [b, l, h, d] <-> [b, h, l, d]
     initialized = self.has_variable('cache', 'cached_key')

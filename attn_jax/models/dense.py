@@ -5,10 +5,10 @@ leading (batch, length, ...) axes of the input are flattened into one before the
 `[batch, length, in]` -> `[batch * length, in]` -> `[batch * length, out]` -> `[batch, length,
 out]`. Why: the weight gradient of a product over a 3-D input contracts two axes (batch and
 length), and XLA:CPU lays that product out with a transposed copy of the output gradient, fused
-with the elementwise backward before it (the gelu's derivative, say). That copy alone took
+with the elementwise backward before it (the gelu's derivative, say). That copy alone takes
 25 ms of a 74 ms feed-forward backward (`[16, 128, 256]` -> 1024 -> 256) on a 2-core CPU; over
 flat operands the weight gradient is one plain `x^T dy` and the backward takes 37 ms, with
-bit-identical results (`tests/test_models_dense.py`).
+bit-identical results (`tests/test_models_dense.py`; experiments/results/benchmark_cpu/README.md).
 """
 from typing import Callable
 

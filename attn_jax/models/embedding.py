@@ -7,7 +7,7 @@ Transformers scale their token embeddings by sqrt(d_model) ("Attention Is All Yo
 3.4: "In the embedding layers, we multiply those weights by sqrt(d_model)"): the table is
 initialised with std 1/sqrt(d) (flax's default), so a scaled token vector has RMS about 1 per
 feature, the scale of the sinusoidal encoding added to it (RMS 1/sqrt(2)). Unscaled, position
-outweighed token identity about 6x at d=64 and the transformer learned associative recall 2-3x
+outweighs token identity about 6x at d=64 and the transformer learns associative recall 2-3x
 slower than an independent implementation. A tied output layer reads the table unscaled, as in
 the paper. Recurrent models add no position and keep the table unscaled.
 """

@@ -43,8 +43,8 @@ PUBLISHED = {
     'addprim_jump': {'best': 0.012, 'overall_best': 0.0008},
 }
 SPLITS = tuple(PUBLISHED)
-# What a run's row measures beyond its settings; a run measured before this list changed is
-# decoded again.
+# What a run's row measures beyond its settings; a run whose stored decoding lists other measures
+# is decoded again.
 MEASURES = ('exact_match', 'bleu', 'shorter', 'longer', 'stopped_early')
 
 

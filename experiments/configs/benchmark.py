@@ -10,12 +10,8 @@ Command (PyTorch from the bench extra: pip install -e '.[bench]'; without it onl
   python launch.py --config=experiments/configs/benchmark.py --workdir=runs/benchmark
   (a subset: --config.shapes=lstm_L64,transformer_L128)
 
-Run time and result (2-core Intel Xeon, PyTorch 2.13.0, 2026-12-02, commit 4cafae1;
-experiments/results/benchmark_cpu/): 11 min 58 s for all twelve shapes. Train step
-project/torch: rnn 1.28 / 1.42 / 1.39 (L = 64 / 256 / 1024), lstm 2.21 / 1.92 / 1.69, gru
-1.24 / 1.31 / 1.12, transformer 1.23 / 1.23 / 1.53 (L = 128 / 512 / 1024, 'blocked'); 'blocked'
-attention 1.58x faster than 'explicit' at L=1024 and 3.83x less memory at L=2048 (4,161 against
-15,933 MiB).
+Expect: about 12 minutes for all twelve shapes on a 2-core CPU, every project train step slower
+than PyTorch's (project/torch 1.12-2.21). Results: experiments/results/benchmark_cpu/README.md
 """
 import ml_collections
 
@@ -36,9 +32,10 @@ def get_config():
       mode='train',
       seed=0,
       shapes='',  # comma-separated shape names (e.g. lstm_L64,transformer_L512); empty: all
-      # The transformer's attention in the timed steps. 'blocked' (tiled, online softmax) was the
-      # fastest train step on the CPU at L = 512 and 1024, and at L = 128 and in one-token decode
-      # steps it runs the explicit path (one tile); torch's side runs its fused attention.
+      # The transformer's attention in the timed steps: 'blocked' (tiled, online softmax), the
+      # fastest train step on the CPU at L = 512 and 1024 (experiments/results/benchmark_cpu/);
+      # at L = 128 and in one-token decode steps it runs the explicit path (one tile). Torch's
+      # side runs its fused attention.
       attention_impl='blocked',
       recurrent=dict(lengths='64,256,1024', batch_size=32, features=128, hidden_size=256),
       transformer=dict(lengths='128,512,1024', batch_size=16, hidden_size=256, num_layers=4,

@@ -9,19 +9,9 @@ Command:
 Writes DIR/<model>/ (a training run each), DIR/summary.csv, DIR/exact_match_by_length.csv,
 DIR/results.md and DIR/exact_match_by_length.png.
 
-Run time and result (measured on the shared 2-core CPU, see experiments/results/bottleneck/):
-about 18 minutes for the three runs and their decoding (training 366 s rnn, 451 s
-rnn_attention, 258 s transformer). Exact match, greedy decoding:
-
-  source words      5-11   12     14     15     16   | 17 (`length`, unseen)
-  rnn               >=.994 0.968  0.830  0.738  0.687 | 0.486
-  rnn_attention     1.0    1.0    1.0    1.0    1.0   | 1.0
-  transformer       1.0    1.0    1.0    1.0    1.0   | 0.910
-
-(13 words: 7 test sentences, all right for every model; there are no 8-word sentences.)
-The LSTM without attention falls behind as sources get longer; with attention it does not.
-Sentences of 14-16 words are rare in training (about 9% of it), so part of the drop is less
-practice on them, but the attentive LSTM gets the same data and steps and makes no error.
+Expect: about 18 minutes on a shared 2-core CPU; exact match at 16 / 17 (unseen) source words:
+LSTM without attention 0.69 / 0.49, with attention 1.0 / 1.0, transformer 1.0 / 0.91.
+Results: experiments/results/bottleneck/README.md
 """
 import ml_collections
 

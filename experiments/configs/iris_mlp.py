@@ -4,10 +4,8 @@ Command:
   python launch.py --config=experiments/configs/iris_mlp.py:mlp --workdir=runs/iris-mlp
   python launch.py --config=experiments/configs/iris_mlp.py:logreg --workdir=runs/iris-logreg
 
-Run time and result (measured at the defaults on the 2-core CPU while other jobs shared it):
-300 steps of 24; mlp: test accuracy 0.867 (26 of the 30 test flowers), loss 0.375, 18.5 s of
-training, 58 s for the whole command; logreg: test accuracy 0.800 (24 of 30), loss 0.390,
-11.2 s of training, 37 s for the command. With 30 test flowers one flower is 0.033.
+Expect: test accuracy 0.867 (mlp) and 0.800 (logreg) on the 30 test flowers, under a minute each.
+Results: experiments/results/iris_mlp/README.md
 """
 from attn_jax.config_base import base_config, variant_of
 

@@ -7,11 +7,9 @@ Command:
 
 Data: here shortened to fit a CPU: 20,000 / 1,000 / 1,000 expressions of 50 to 200 tokens
 (LRA: 96,000 / 2,000 / 2,000 of 500 to 2,000), built into data.data_dir on first use.
-Run time and result (measured, experiments/results/listops/; 4000 steps, 2-core CPU shared by
-two runs): test accuracy transformer 0.374 (1160 s for the command), mingru 0.406 (1457 s), lstm
-0.260 (790 s; not converged: at the majority-class level until step 3000). Chance is about 0.1
-and always answering the most frequent class about 0.2; published on the long version (Tay et
-al. 2021, LRA): transformer 36.37% test accuracy. The `lra` variant has not been run (no GPU).
+
+Expect (4000 steps, 13-24 minutes on a shared 2-core CPU): test accuracy transformer 0.374, mingru
+0.406, lstm 0.260 (not converged; chance about 0.1). Results: experiments/results/listops/README.md
 """
 from attn_jax.config_base import base_config, variant_of
 from attn_jax.config_presets import LOG_100, ONE_LAYER_128, TRANSFORMER

@@ -1,10 +1,13 @@
 """Members by measurement: the capability phase's program (3 seeds x 2 learning rates of one shape)
 with its members batched (`jax.vmap`) and looped inside the program (`lax.map`), timed alternately
 on this machine (`attn_jax/studies/seq_len_scaling/members_timing.py`). Its result sets
-`capability.MEMBERS_BY_PLATFORM`; see experiments/results/members/README.md.
+`capability.MEMBERS_BY_PLATFORM`.
 
 Command:
   python launch.py --config=experiments/configs/members_timing.py --workdir=runs/members
+
+Expect: about 7 minutes on a 2-core CPU; neither way wins everywhere (map / vmap 0.61-1.19).
+Results: experiments/results/members/README.md
 """
 from attn_jax.config_base import base_config
 from attn_jax.studies.seq_len_scaling.settings import study_config_defaults

@@ -10,20 +10,9 @@ Command:
   python launch.py --config=experiments/configs/mqar.py:transformer --workdir=runs/mqar
   (variants: transformer, lstm, gru, mingru)
 
-Chance accuracy is 1 / num_classes = 0.0625; the guessing level (answering the most frequent
-value of the context, without any lookup) is 0.337 at 4 pairs and 0.192 at 16 pairs
-(`generated.most_frequent_share`).
-Result (2-core CPU shared with other jobs, one seed each; 2026-12-05, token embeddings scaled by
-sqrt(d)) with `--config.data.seq_len=16` at these defaults: transformer 0.961 at step 250 and 1.0
-from step 500 (before the scale: 0.35 at 500, 0.997 at 1000). At width 64
-(`--config.model.hidden_size=64 --config.model.mlp_dim=256`) 0.995 at step 400 and 1.0 at 500
-(before: 0.49 at step 1000); an independent PyTorch model of that shape solves it at 300-400.
-At these defaults (seq_len 64, 16 pairs, width 128, 2000 steps) the transformer went from 0.183
-at step 250 to 0.994 at 500 and 1.0 from 1000 (before the scale it stayed at 0.19, the guessing
-level, for all 2000 steps). lstm (2026-12-01, L=16) 0.34 throughout: the guessing level, no
-lookup learned.
-Before the answers were hidden (a query followed by its value) every family plateaued near 0.56
-by eliminating the values already answered (per-query 0.35 / 0.39 / 0.52 / 1.0).
+Expect: the transformer at 1.0 from step 1000 at the default L=64 (from step 500 with
+`--config.data.seq_len=16`); the lstm stays at the guessing level (0.337 at 4 pairs, 0.192 at 16;
+chance 1/16). Results: experiments/results/mqar/README.md
 """
 from attn_jax.config_base import base_config, variant_of
 from attn_jax.config_presets import LOG_100, TRANSFORMER, named

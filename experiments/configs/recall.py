@@ -7,14 +7,8 @@ Command:
   python launch.py --config=experiments/configs/recall.py:transformer --workdir=runs/recall
   (variants: transformer, lstm, gru)
 
-Run time and result (transformer, the command above at its defaults, on the 2-core CPU shared
-with other jobs; re-measured 2026-12-05 with token embeddings scaled by sqrt(d)): 3000 steps of 64
-at seq_len 32 (15 pairs); eval accuracy 0.240 at step 500 and 0.246 at step 3000 (loss 1.98; 0.24
-before the scale): NOT solved at these defaults. The guessing level (answering the most frequent
-value of the context, `generated.most_frequent_share`) is 0.241 here, so the model learned that
-and no lookup; a uniform guess scores 0.1 (10 values); attention can in principle look the key up
-directly (two layers: one to bind each value to its key, one to match the query), a recurrent
-state must hold every pair.
+Expect (transformer, defaults): NOT solved: 0.246 after 3000 steps, the guessing level (0.241;
+a uniform guess scores 0.1). Results: experiments/results/recall/README.md
 """
 from attn_jax.config_base import base_config, variant_of
 from attn_jax.config_presets import LOG_100, ONE_LAYER_128, TRANSFORMER, named

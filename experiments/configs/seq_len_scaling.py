@@ -33,21 +33,10 @@ Variants and the cells they cover:
   gpu (only tested tiny: no GPU was lent): 200k parameters, bfloat16, fused attention; cost at
     L = 1K..16K; capability up to L = 4K (first_token), 1K (mqar, parity); frontier at L = 256.
 
-Run time and result of `cpu`: experiments/results/seq_len_scaling_cpu/README.md (the command,
-the machine, every table and what changed between runs). In one line: 46.7 min on the 2-core AMD
-EPYC of 2026-12-05 (the Xeon of 2026-12-02 ran the five-family default in 9.3 min, with steps
-3-4x faster); first_token: gru, mingru, transformer and linear attention solve L=64, rnn and lstm
-L=16; parity: rnn and lstm solve L=16 and extrapolate to 4L; mqar: only the transformer solves
-(L=16, every seed) and on the frontier only the transformer recalls (from width 32, an 8 KiB KV
-cache), every recurrent family and linear attention up to width 64 stay at the guessing level.
-
-Why mqar stops at L=16 in `cpu` (measured 2026-12-05, 3 seeds x rates 1e-3/3e-3, constant rate,
-batch 16, 1500 steps): at 25k parameters the transformer stays at the guessing level at L=64,
-both with 16 pairs (0.239 best, guessing 0.192) and with 4 pairs and a blank gap
-(`data.num_pairs=4`: 0.39, guessing 0.38); at width 64 and batch 64 (104k parameters) it solved
-L=64 in 1 of 3 seeds within 1000 steps (0.992 at step 900), a cell of about 17 minutes here. The
-width-128 mqar.py transformer solves L=64 by step 500 (mqar.py docstring): recall at L=64 needs a
-wider model than the default's budget, which is what `cpu_full` gives it.
+Expect (`cpu`, 47 minutes on a slow 2-core CPU): first_token solved to L=64 by gru, mingru, the
+transformer and linear attention, to L=16 by rnn and lstm; parity by rnn and lstm, extrapolating
+to 4L; mqar (and the frontier) by the transformer only. Results:
+experiments/results/seq_len_scaling_cpu/README.md (with why mqar stops at L=16 in `cpu`)
 """
 from attn_jax.config_base import base_config, variant_of
 from attn_jax.studies.seq_len_scaling.settings import study_config_defaults

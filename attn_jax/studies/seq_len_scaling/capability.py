@@ -54,8 +54,8 @@ def init_members(config, model, info, seeds: Sequence[int], num_rates: int):
 
   Seed s's members all start from `create_train_state(config, model, info, key(s))`, as separate
   runs with that seed and any learning rate would. One call per seed, not a vmap: XLA's CPU
-  runtime hung for good (every thread idle) running the vmapped initialisation, whose orthogonal
-  initialisers batch a QR decomposition; the stacked result is the same.
+  runtime can hang for good (every thread idle) running the vmapped initialisation, whose
+  orthogonal initialisers batch a QR decomposition; the stacked result is the same.
   """
   per_seed = [create_train_state(config, model, info, jax.random.key(s)) for s in seeds]
   leaves = zip(*(jax.tree.leaves(state) for state in per_seed))
@@ -71,8 +71,8 @@ def base_keys(seeds: Sequence[int]) -> jax.Array:
 # How the members of a point share one program: 'vmap' batches them into each operation, 'map'
 # loops over them inside the program (`lax.map`: one dispatch, each member's operations at their
 # own size). Where measured (experiments/results/members/README.md: the 2-core CPU, 6 members,
-# L = 16 and 64), a model takes 'map' where it was more than 10% faster at L = 64; everything
-# else, and every accelerator (not measured: no GPU was lent), batches with 'vmap'.
+# L = 16 and 64), a model takes 'map' where it is more than 10% faster at L = 64; everything
+# else, and every accelerator (not measured), batches with 'vmap'.
 MEMBERS_BY_PLATFORM = {'cpu': {'mingru': 'map', 'transformer': 'map'}}
 MEMBERS = ('auto', 'vmap', 'map')
 

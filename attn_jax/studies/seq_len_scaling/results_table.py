@@ -15,9 +15,9 @@ from attn_jax.studies.study_runs import write_csv
 
 # The contract columns (docs/design.md §3.3), then what we add: the matched width, where the
 # memory number comes from ('compiler' or 'device_peak'), the wall seconds the point took (compile
-# and timing) and the row's status ('ok', 'oom', 'error: ...'). The seconds' column keeps its name
-# `cell_s` (from before the study's grid point was called a point): it is a column users and
-# committed results read (experiments/results/seq_len_scaling_cpu/), so it is not renamed.
+# and timing) and the row's status ('ok', 'oom', 'error: ...'). The seconds' column is named
+# `cell_s`, not after the point: users and committed results read it under that name
+# (experiments/results/seq_len_scaling_cpu/).
 CONTRACT_COLUMNS = ('model', 'seq_len', 'batch_size', 'num_params', 'compile_s', 'step_ms',
                     'tokens_per_s', 'peak_memory_bytes', 'flops_per_step', 'accuracy')
 COLUMNS = CONTRACT_COLUMNS + ('hidden_size', 'memory_source', 'cell_s', 'status')

@@ -454,8 +454,8 @@ def synchronous_cpu_dispatch():
 
   The study blocks on every timed step anyway, so it costs nothing, and one fewer runtime
   mechanism is in play under its timings (jax-ml/jax#25861 reports CPU hangs with async
-  dispatch on). It did NOT cure the hang this study met: that came from the vmapped
-  initialisation (see `capability.init_members`). The committed results were measured with it.
+  dispatch on). It is not what keeps the study from hanging: `capability.init_members` is. The
+  committed results were measured with it.
   """
   jax.config.update('jax_cpu_enable_async_dispatch', False)
 
