@@ -1,5 +1,7 @@
-"""Runs `launch.py` in a subprocess (so that device-count flags apply) and reads its workdir."""
+"""Runs `launch.py` in a subprocess (so that device-count flags apply) and reads its workdir;
+loads the config files it takes."""
 import functools
+import glob
 import importlib.util
 import json
 import os
@@ -56,11 +58,23 @@ def losses(workdir, split: str = 'train') -> dict[int, float]:
   return {line['step']: line['loss'] for line in metric_lines(workdir, split)}
 
 
-def tiny_char_lm_config():
-  """`char_lm.py:transformer` made tiny: 12 steps of batch 8, a checkpoint every 4 steps."""
-  spec = importlib.util.spec_from_file_location('char_lm', os.path.join(CONFIGS, 'char_lm.py'))
+def load_config_file(path: str):
+  """A config file (`experiments/configs/NAME.py`) loaded as a module named NAME."""
+  spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
+  return module
+
+
+def config_variants() -> list[tuple[str, object]]:
+  """(path, variant) of every config file and each of its `VARIANTS` (None where it has none)."""
+  return [(path, variant) for path in sorted(glob.glob(os.path.join(CONFIGS, '*.py')))
+          for variant in getattr(load_config_file(path), 'VARIANTS', [None])]
+
+
+def tiny_char_lm_config():
+  """`char_lm.py:transformer` made tiny: 12 steps of batch 8, a checkpoint every 4 steps."""
+  module = load_config_file(os.path.join(CONFIGS, 'char_lm.py'))
   config = module.get_config('transformer')
   config.model.update(num_layers=1, hidden_size=32, num_heads=2, mlp_dim=64, dropout_rate=0.1)
   config.data.seq_len = 32

@@ -1,7 +1,5 @@
 """Config files state only what differs: no value a config passes to `base_config` (for any of its
 variants) equals the default at that key, and no preset of `attn_jax.config_presets` holds one."""
-import glob
-import importlib.util
 import os
 
 import pytest
@@ -9,22 +7,9 @@ import pytest
 from attn_jax import config_base, config_presets
 from attn_jax.models.registry import model_config_defaults
 from attn_jax.training.config import train_config_defaults
-from launcher import CONFIGS
+from launcher import config_variants, load_config_file
 
 DEFAULTS = config_base.flatten(config_base.base_config().to_dict())
-
-
-def _load(path):
-  spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-def _cases():
-  for path in sorted(glob.glob(os.path.join(CONFIGS, '*.py'))):
-    for variant in getattr(_load(path), 'VARIANTS', [None]):
-      yield pytest.param(path, variant, id=f'{os.path.basename(path)}:{variant}')
 
 
 def _same(value, default) -> bool:
@@ -51,12 +36,14 @@ def overrides_passed(path: str, variant, monkeypatch) -> list[dict]:
 
   # Config files import base_config by name when they load, so patch before loading.
   monkeypatch.setattr(config_base, 'base_config', recording)
-  module = _load(path)
+  module = load_config_file(path)
   module.get_config() if variant is None else module.get_config(variant)
   return calls
 
 
-@pytest.mark.parametrize('path,variant', list(_cases()))
+@pytest.mark.parametrize('path,variant', [
+    pytest.param(path, variant, id=f'{os.path.basename(path)}:{variant}')
+    for path, variant in config_variants()])
 def test_config_sets_no_default(path, variant, monkeypatch):
   found = sorted({f'{key}={call[key]!r}' for call in overrides_passed(path, variant, monkeypatch)
                   for key in restated(call, DEFAULTS)})
