@@ -22,7 +22,7 @@ def get_config(variant=None):
   config = base_config(
       experiment='members_timing',
       model=dict(num_heads=4, dropout_rate=0.0, positional='sinusoidal', pooling='mean',
-                 attention_impl='explicit'),
+                 attention_impl='auto'),
       data=dict(name='mqar', num_classes=16, num_pairs=4),
       train=dict(batch_size=16, warmup_steps=50, lr_schedule='constant', grad_clip_norm=1.0),
   )

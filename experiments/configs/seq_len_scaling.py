@@ -72,7 +72,7 @@ def get_config(variant: str = 'cpu'):
   config = base_config(
       experiment='seq_len_scaling',
       model=dict(num_heads=4, dropout_rate=0.0, positional='sinusoidal', pooling='mean',
-                 attention_impl='fused' if gpu else 'explicit',
+                 attention_impl='auto',
                  dtype='bfloat16' if gpu else 'float32'),
       data=dict(name='first_token', num_classes=10, num_eval_examples=256),
       train=dict(batch_size={'cpu': 16, 'cpu_full': 32, 'gpu': 64}[variant], warmup_steps=50,

@@ -12,17 +12,21 @@ and every decode step up to a 16384-token cache) 'blocked' runs the explicit cod
 the noise of the run. It is reported, but it is no candidate there.
 The implementations take turns step by step (`benchmark.time_alternating`: load from other
 processes falls on all of them), each step blocks on its result, and the median after
-`config.warmup_steps` is reported.
+`config.warmup_steps` is reported, over as many turns as fit in `config.seconds_per_point`
+(estimated from one timed turn), at least `config.timed_steps` and at most
+`config.max_timed_steps`: a millisecond decode step gets hundreds of samples, a train step of
+seconds a few.
 
 The winner at a (workload, length) is the fastest candidate, except that the earlier implementation
 of `ATTENTION_IMPLS` (explicit, fused, blocked: simplest first; explicit also sows the weights) is
 kept while it is within `TIE_MARGIN` of the fastest: a difference inside the noise of a shared
 machine does not switch the implementation.
 
-Writes DIR/results.csv (one row per workload, length and implementation; a rerun in the same workdir
-keeps the lengths measured there on this platform and measures the others), DIR/report.md and
-DIR/attention_impl_table.json: the committed `attention_choice` table with this platform's entry
-replaced by the winners here (copy it over attn_jax/models/attention_impl_table.json to adopt it).
+Writes DIR/results.csv (one row per workload, length and implementation; a rerun in the same
+workdir keeps the (workload, length) points measured there on this platform and measures the
+others), DIR/report.md and DIR/attention_impl_table.json: the committed `attention_choice` table
+with this platform's entry replaced by the winners here (copy it over
+attn_jax/models/attention_impl_table.json to adopt it).
 """
 import csv
 import datetime
@@ -39,19 +43,29 @@ from attn_jax.studies.benchmark import benchmark
 from attn_jax.studies.study_runs import write_csv
 from attn_jax.tables import markdown_table
 
-COLUMNS = ('platform', 'device_kind', 'workload', 'length', 'impl', 'ms', 'of_fastest')
-TIE_MARGIN = 0.05
+COLUMNS = ('platform', 'device_kind', 'workload', 'length', 'impl', 'ms', 'of_fastest', 'steps')
+TIE_MARGIN = 0.10
 
 
-def steps(config, length: int) -> dict:
+def steps(config, length: int, workloads=attention_choice.WORKLOADS) -> dict:
   """{workload: {impl: blocking callable running one step}} at `length`."""
-  out = {workload: {} for workload in attention_choice.WORKLOADS}
+  out = {workload: {} for workload in workloads}
   for impl in attention.ATTENTION_IMPLS:
     step, args, _, params, tokens, _ = benchmark.transformer_train(config, length, impl)
-    out['train'][impl] = benchmark._blocking(step, list(args))
-    decode, decode_args = benchmark.transformer_decode(config, length, impl, params, tokens)
-    out['decode'][impl] = benchmark._blocking(decode, list(decode_args))
+    if 'train' in out:
+      out['train'][impl] = benchmark._blocking(step, list(args))
+    if 'decode' in out:
+      decode, decode_args = benchmark.transformer_decode(config, length, impl, params, tokens)
+      out['decode'][impl] = benchmark._blocking(decode, list(decode_args))
   return out
+
+
+def timed_turns(config, sides: dict) -> int:
+  """Warms `sides` up (`config.warmup_steps` turns, compiling included), times one turn, and
+  returns how many turns fit in `config.seconds_per_point` (within the step limits)."""
+  turn_s = sum(benchmark.time_alternating(sides, config.warmup_steps, 1).values())
+  return max(config.timed_steps, min(config.max_timed_steps,
+                                     int(config.seconds_per_point / turn_s)))
 
 
 def blocked_runs_explicit(workload: str, length: int) -> bool:
@@ -91,8 +105,8 @@ def table_entry(rows: list[dict]) -> dict:
 def read_rows(path: str) -> list[dict]:
   """The rows of a results.csv (none if there is no file), `length` int and `ms` float."""
   rows = list(csv.DictReader(io.StringIO(durable.complete_text(path))))
-  return [dict(r, length=int(r['length']), ms=float(r['ms']), of_fastest=float(r['of_fastest']))
-          for r in rows]
+  return [dict(r, length=int(r['length']), ms=float(r['ms']), of_fastest=float(r['of_fastest']),
+               steps=int(r['steps'])) for r in rows]
 
 
 def run(config, workdir: str):
@@ -102,16 +116,18 @@ def run(config, workdir: str):
   where = dict(platform=jax.default_backend(), device_kind=jax.devices()[0].device_kind)
   rows = [r for r in read_rows(os.path.join(workdir, 'results.csv'))
           if r['platform'] == where['platform'] and r['length'] in lengths]
-  measured = {r['length'] for r in rows}
+  measured = {(r['workload'], r['length']) for r in rows}
   for length in lengths:
-    if length in measured:
+    todo = [w for w in attention_choice.WORKLOADS if (w, length) not in measured]
+    if not todo:
       continue
-    for workload, sides in steps(config, length).items():
-      seconds = benchmark.time_alternating(sides, config.warmup_steps, config.timed_steps)
+    for workload, sides in steps(config, length, todo).items():
+      turns = timed_turns(config, sides)
+      seconds = benchmark.time_alternating(sides, 0, turns)
       fastest = min(seconds.values())
       for impl, s in seconds.items():
         rows.append(dict(where, workload=workload, length=length, impl=impl, ms=round(1e3 * s, 3),
-                         of_fastest=round(s / fastest, 3)))
+                         of_fastest=round(s / fastest, 3), steps=turns))
       print(f'{workload:>6} L={length:<5} ' + '  '.join(f'{i} {1e3 * s:9.2f} ms'
                                                    for i, s in seconds.items()), flush=True)
     write_csv(os.path.join(workdir, 'results.csv'), rows, COLUMNS)  # each length as it ends
@@ -161,9 +177,11 @@ def report(config, rows: list[dict], source: str) -> str:
            f'{t.num_heads} heads, mlp {t.mlp_dim}, gelu, learned positions, vocab {t.vocab_size}; '
            f'batch {t.batch_size}. Train: one step (forward, backward, Adam). Decode: one token '
            'against a KV cache of `length` positions.',
-           f'- Median of {config.timed_steps} steps after {config.warmup_steps} warm-up, the '
-           'implementations alternating step by step. Winner: the fastest candidate, or the '
-           f'first of {", ".join(impls)} within {TIE_MARGIN:.0%} of it.', '']
+           f'- Median of as many steps as fit in {config.seconds_per_point} s (at least '
+           f'{config.timed_steps}, at most {config.max_timed_steps}; column `steps`) after '
+           f'{config.warmup_steps} warm-up, the implementations alternating step by step. Winner: '
+           f'the fastest candidate, or the first of {", ".join(impls)} within {TIE_MARGIN:.0%} '
+           'of it.', '']
   table = []
   for workload in attention_choice.WORKLOADS:
     lengths = sorted({r['length'] for r in rows if r['workload'] == workload})
@@ -172,11 +190,13 @@ def report(config, rows: list[dict], source: str) -> str:
             if r['workload'] == workload and r['length'] == length}
       best = winner(ms, workload, length)
       same = blocked_runs_explicit(workload, length)
-      table.append({'workload': workload, 'length': length,
+      steps_taken = next(r['steps'] for r in rows
+                         if r['workload'] == workload and r['length'] == length)
+      table.append({'workload': workload, 'length': length, 'steps': steps_taken,
                     **{f'{i} ms': f'{ms[i]:.2f}' + ('=' if i == 'blocked' and same else '')
                        for i in impls if i in ms},
                     'winner': best, 'explicit/winner': f'{ms["explicit"] / ms[best]:.2f}'})
-  lines += [markdown_table(table, right=('length', *(f'{i} ms' for i in impls),
+  lines += [markdown_table(table, right=('length', 'steps', *(f'{i} ms' for i in impls),
                                          'explicit/winner')), '',
             '`=`: blocked runs the explicit code there (one tile); its time against explicit\'s '
             'is the noise of the run, and it is no candidate.', '']
