@@ -11,9 +11,11 @@ table is `experiments/results/attention_impl/results.csv`.
 
 Table format:
 
-    {"source": "...",                     what was measured, where, when
-     "platforms": {"cpu": {"train":  [[64, "explicit"], [1024, "blocked"]],
-                           "decode": [[64, "explicit"]]}}}
+    {"platforms": {"cpu": {"decode": [[64, "explicit"]],
+                           "train": [[64, "explicit"], [512, "blocked"]]}},
+     "sources": {"cpu": "..."}}           per platform: what was measured, where, when
+
+(the committed CPU rows: explicit below L=512 in training, blocked from 512; explicit in decode.)
 
 Each `[from_length, impl]` row holds from its length up to the next row's; lengths below the
 first row take the first row's impl (the winner at the shortest measured length).
@@ -21,9 +23,9 @@ first row take the first row's impl (the winner at the shortest measured length)
 Workloads: 'train' is attention over full sequences (measured as the whole train step: forward,
 backward, update; forward-only evaluation reads the same row); 'decode' is one query attending
 to `length` keys (a generated token against its KV cache, or its cross-attention).
-A platform without an entry (no measurement) gets `UNMEASURED`: 'fused' on gpu and tpu, where
-`jax.nn.dot_product_attention` is XLA's (on GPU cuDNN's when eligible) fused attention, UNMEASURED
-here; 'explicit' elsewhere. Active attention dropout always gives 'explicit', the only
+A platform (or workload) without an entry gets `UNMEASURED`: 'fused' on gpu and tpu, where
+`jax.nn.dot_product_attention` is XLA's fused attention (cuDNN's on a GPU where eligible), an
+assumption that no measurement here backs; 'explicit' elsewhere. Active attention dropout always gives 'explicit', the only
 implementation that applies it.
 """
 import json
