@@ -58,7 +58,8 @@ def attention(config, workdir: str) -> list[str]:
   """`mode=attention`: heatmaps of a trained workdir under `DIR/attention/`; returns the paths.
 
   The model is rebuilt with `attention_impl='explicit'` (same parameters) so that the weights
-  exist even for a run trained with the fused kernel.
+  exist even for a run trained with another implementation ('fused', 'blocked', or 'auto',
+  which picks one of them by length).
   """
   trained = load_trained(config, workdir)
   with trained.config.unlocked():

@@ -53,7 +53,8 @@ def test_image_maps_of_an_initialised_vit(tmp_path):
   dataset = load_dataset(data, seed=0)
   config = model_config_defaults()
   config.update(name='vit', patch_size=2, pooling='cls', hidden_size=8, num_heads=2,
-                num_layers=2, mlp_dim=8, positional='learned')
+                num_layers=2, mlp_dim=8, positional='learned',
+                attention_impl='explicit')  # sows the weights, as `mode=attention` builds it
   model = build_model(config, dataset.info)
   params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))['params']
   images = next(dataset.eval_batches(attention_maps.IMAGES))['inputs']

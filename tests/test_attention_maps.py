@@ -22,8 +22,9 @@ DECODER_INPUTS = np.array([[1, 5, 6, 0, 0], [1, 4, 4, 4, 7]], np.int32)
 
 def _model(info, name, **overrides):
   config = model_config_defaults()
+  # 'explicit': the one implementation that sows the weights (as `mode=attention` builds it).
   config.update(dict(name=name, hidden_size=16, num_layers=2, num_heads=2, mlp_dim=32,
-                     **overrides))
+                     attention_impl='explicit', **overrides))
   model = build_model(config, info)
   inputs = model_inputs(example_batch(info))
   return model, jax.jit(model.init)(jax.random.key(0), *inputs)['params']

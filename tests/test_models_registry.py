@@ -199,9 +199,13 @@ def test_transformer_features_reachable_from_config():
   model, names = _param_names('vit', 'classification', patch_size=4, pooling='cls')
   assert isinstance(model, transformer.ViTClassifier) and model.pooling == 'cls'
   assert _has(names, 'patch_embed/kernel') and _has(names, '/cls')
-  for impl in ('explicit', 'fused'):
+  assert registry.model_config_defaults().attention_impl == 'auto'
+  for impl in ('explicit', 'fused', 'blocked', 'auto'):
     model, _ = _param_names('transformer', 'lm', attention_impl=impl)
     assert model.config.attention_impl == impl
+  # Weight dropout: 'auto' runs 'explicit' while it is active; the others refuse it.
+  model, _ = _param_names('transformer', 'lm', attention_dropout_rate=0.1)
+  assert model.config.attention_impl == 'auto' and model.config.attention_dropout_rate == 0.1
 
 
 def test_linear_attention_features_reachable_from_config():
@@ -287,6 +291,9 @@ def test_explicit_and_fused_attention_agree_and_weights_are_sown():
     ('gru', 'regression', {'pooling': 'cls'}, 'model.pooling'),
     ('lstm', 'lm', {'bidirectional': True}, 'model.bidirectional'),  # a LM sees the past only
     ('linear_attention', 'seq2seq', {}, 'model.name'),
+    ('transformer', 'lm', {'attention_impl': 'flash'}, 'model.attention_impl'),
+    ('transformer', 'lm', {'attention_impl': 'fused', 'attention_dropout_rate': 0.1},
+     'model.attention_dropout_rate'),
     ('linear_attention', 'lm', {'attention_impl': 'fused'}, 'model.attention_impl'),
     ('linear_attention', 'lm', {'attention_dropout_rate': 0.1}, 'model.attention_dropout_rate'),
     ('linear_attention', 'lm', {'positional': 'rotary'}, 'model.positional'),
@@ -298,6 +305,8 @@ def test_config_errors(name, kind, overrides, setting):
     registry.build_model(_config(name, **overrides), info)
   assert error.value.setting == setting
   assert 'accepted' in error.value.message
+  if overrides.get('attention_impl') == 'flash':
+    assert error.value.message.endswith('accepted: auto, explicit, fused, blocked')
 
 
 def test_check_input_length_refuses_only_a_too_short_learned_table():

@@ -18,9 +18,12 @@ import jax
 import jax.numpy as jnp
 
 from attn_jax.models import positional
+from attn_jax.models.attention_choice import choose_attention_impl
 from attn_jax.models.dense import DenseGeneral
 
 ATTENTION_IMPLS = ('explicit', 'fused', 'blocked')
+# What `MultiHeadAttention.impl` accepts: an implementation, or 'auto' (`attention_choice`).
+ATTENTION_CHOICES = ('auto', *ATTENTION_IMPLS)
 BLOCK_SIZE = 128  # query and key block length of the 'blocked' path
 
 
@@ -263,7 +266,8 @@ class MultiHeadAttention(nn.Module):
     impl: 'explicit' (weights computed and sown as `intermediates/attention_weights`,
       `[batch, heads, q_len, k_len]`), 'fused' (`jax.nn.dot_product_attention`) or 'blocked'
       (`blocked_attention`, no `[q_len, k_len]` array); the last two sow nothing and have no
-      weight dropout.
+      weight dropout. 'auto': one of the three chosen at each call (`resolve_impl`) from the
+      committed measurements (`attention_choice`); 'explicit' while weight dropout is active.
     rotary: apply rotary position embeddings to q and k (self-attention).
     dtype: computation dtype; params are float32.
   """
@@ -308,9 +312,10 @@ class MultiHeadAttention(nn.Module):
       k = positional.apply_rotary(k, positions)
     if decode and self_attention:
       k, v, mask = self._update_cache(k, v, mask)
-    if self.impl == 'fused':
+    impl = self.resolve_impl(q.shape[1], k.shape[1], train)
+    if impl == 'fused':
       out = fused_attention(q, k, v, mask)
-    elif self.impl == 'blocked':
+    elif impl == 'blocked':
       out = blocked_attention(q, k, v, mask)
     else:
       weights = attention_weights(q, k, mask)
@@ -318,6 +323,18 @@ class MultiHeadAttention(nn.Module):
       weights = nn.Dropout(self.dropout_rate)(weights, deterministic=not train)
       out = attend(weights, v)
     return DenseGeneral(self.features, axis=(-2, -1), dtype=self.dtype, name='out')(out)
+
+  def resolve_impl(self, q_len: int, k_len: int, train: bool) -> str:
+    """The implementation a call runs: `impl`, or for 'auto' `choose_attention_impl` of the
+    default backend's platform, the key length (a static shape), the workload ('decode' for one
+    query: a generated token against its cache, or its cross-attention; else 'train', which
+    forward-only evaluation shares) and whether weight dropout is active (rate > 0 and train).
+    Resolved while tracing: a jitted function compiles one choice per shape."""
+    if self.impl != 'auto':
+      return self.impl
+    workload = 'decode' if q_len == 1 else 'train'
+    return choose_attention_impl(jax.default_backend(), k_len, workload,
+                                 dropout=self.dropout_rate > 0 and train)
 
   def _update_cache(self, k, v, mask):
     """Writes this step's key/value at `cache_index`; returns the whole cache `[batch, max_len,

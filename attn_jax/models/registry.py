@@ -23,14 +23,15 @@ def model_config_defaults() -> ml_collections.ConfigDict:
       'num_heads': 4,
       'mlp_dim': 128,  # transformer feed-forward inner width
       'dropout_rate': 0.0,
-      'attention_dropout_rate': 0.0,  # 'explicit' attention only
+      'attention_dropout_rate': 0.0,  # 'explicit' attention ('auto' runs it while dropout is on)
       'activation': 'relu',  # mlp and transformer feed-forward: relu, sigmoid, tanh, gelu
       'positional': 'sinusoidal',  # sinusoidal, learned, rotary (not linear_attention), none
       'pre_ln': True,
       'pooling': 'mean',  # transformer/vit: mean, cls, last; linear_attention: mean, last
       'bidirectional': False,  # rnn/lstm/gru classifiers and seq2seq encoders
+      # auto (the fastest measured by platform, length, train/decode: models/attention_choice.py),
       # explicit (weights sown), fused (jax.nn.dot_product_attention), blocked (no L x L array)
-      'attention_impl': 'explicit',
+      'attention_impl': 'auto',
       'tie_embeddings': True,  # lm and seq2seq output layer = input embedding transposed
       'seq2seq_attention': 'none',  # recurrent seq2seq: none (bottleneck), luong, bahdanau
       'patch_size': 4,  # vit
@@ -121,10 +122,10 @@ def _transformer_config(config, max_len: int) -> transformer.TransformerConfig:
     accepted = [h for h in range(1, config.hidden_size + 1) if config.hidden_size % h == 0]
     raise ConfigError('model.num_heads', f'must divide model.hidden_size={config.hidden_size}, '
                       f'got {config.num_heads}; accepted: {", ".join(map(str, accepted))}')
-  impl = _choice(config, 'attention_impl', attention.ATTENTION_IMPLS)
-  if impl != 'explicit' and config.attention_dropout_rate:
-    raise ConfigError('model.attention_dropout_rate',
-                      f"must be 0 with model.attention_impl={impl!r}; accepted: 0.0, or 'explicit'")
+  impl = _choice(config, 'attention_impl', attention.ATTENTION_CHOICES)
+  if impl not in ('explicit', 'auto') and config.attention_dropout_rate:
+    raise ConfigError('model.attention_dropout_rate', f'must be 0 with model.attention_impl='
+                      f"{impl!r}; accepted: 0.0, or attention_impl 'explicit' or 'auto'")
   kind = _choice(config, 'positional', positional.POSITIONAL_KINDS)
   if kind == 'learned' and config.max_len and max_len > config.max_len:
     raise ConfigError('model.max_len', f'sequences of {max_len} positions exceed the learned '

@@ -51,7 +51,8 @@ class TransformerConfig:
     activation: feed-forward non-linearity, a key of `mlp.ACTIVATIONS`.
     positional: 'sinusoidal', 'learned', 'rotary' or 'none'.
     pre_ln: pre-LN blocks (else post-LN).
-    attention_impl: 'explicit', 'fused' or 'blocked' (see `attention.MultiHeadAttention`).
+    attention_impl: 'explicit', 'fused', 'blocked' or 'auto' (chosen per call from measurements;
+      see `attention.MultiHeadAttention`).
     attention: self-attention kind: 'softmax' (`MultiHeadAttention`, masked by the caller's
       mask) or 'linear' (`linear_attention.LinearAttention`: always causal, takes no mask, no
       rotary positions; attention_impl and attention_dropout_rate do not apply).

@@ -60,7 +60,7 @@ def get_config(variant: str = 'cpu'):
   gpu = variant == 'gpu'
   config = base_config(
       experiment='seq_len_scaling',
-      model=dict(attention_impl='fused', dtype='bfloat16') if gpu else {},
+      model=dict(dtype='bfloat16') if gpu else {},
       data=dict(name='first_token', num_eval_examples=256),
       train=dict(warmup_steps=50,  # batch: cpu 16, cpu_full the default 32, gpu 64
                  **{'cpu': dict(batch_size=16), 'gpu': dict(batch_size=64)}.get(variant, {})),

@@ -238,11 +238,10 @@ def transformer_train(config, length: int, impl: str = 'explicit'):
   return step, args, loss, params, tokens, loss_fn
 
 
-def transformer_cases(config, name: str, length: int) -> list[Case]:
-  t = config.transformer
-  step, args, loss, params, tokens, loss_fn = transformer_train(config, length,
-                                                                config.attention_impl)
-  model = transformer_model(config, length, config.attention_impl)
+def transformer_decode(config, length: int, impl: str, params, tokens):
+  """(jitted one-token decode step of `TransformerLM` against a KV cache of `length` positions,
+  its arguments), from `transformer_train`'s params and tokens `[batch, length + 1]`."""
+  model = transformer_model(config, length, impl)
   cache = init_cache(model, tokens[:, :-1])
 
   def decode_step(p, c, tok):
@@ -251,8 +250,15 @@ def transformer_cases(config, name: str, length: int) -> list[Case]:
     the cache are donated: passed through without a copy per step."""
     logits, state = model.apply({'params': p, 'cache': c}, tok, decode=True, mutable=['cache'])
     return p, state['cache'], jnp.argmax(logits[:, -1:], axis=-1).astype(tok.dtype)
-  decode = jax.jit(decode_step, donate_argnums=(0, 1))
-  decode_args = (_copy(params), cache, jnp.asarray(tokens[:, :1]))
+  return (jax.jit(decode_step, donate_argnums=(0, 1)),
+          (_copy(params), cache, jnp.asarray(tokens[:, :1])))
+
+
+def transformer_cases(config, name: str, length: int) -> list[Case]:
+  t = config.transformer
+  step, args, loss, params, tokens, loss_fn = transformer_train(config, length,
+                                                                config.attention_impl)
+  decode, decode_args = transformer_decode(config, length, config.attention_impl, params, tokens)
   torch_train = torch_decode = peer = torch_loss = None
   if HAS_TORCH:
     peer = torch_peer.load(torch_peer.TransformerLM(t.vocab_size, t.hidden_size, t.num_layers,

@@ -1,0 +1,128 @@
+"""`attention_impl='auto'`: the choice against the committed table and measurements, the fallback
+of unmeasured platforms, dropout, and models that compute what 'explicit' computes."""
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from attn_jax.models import attention, attention_choice, registry, transformer
+from attn_jax.models.attention_choice import choose_attention_impl
+from attn_jax.studies.benchmark import attention_impl as measurement
+from attn_jax.task import TaskInfo
+
+RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       'experiments', 'results', 'attention_impl', 'results.csv')
+
+
+def _measured() -> dict:
+  """{(platform, workload, length): {impl: ms}} of the committed measurement."""
+  out = {}
+  for r in measurement.read_rows(RESULTS):
+    out.setdefault((r['platform'], r['workload'], r['length']), {})[r['impl']] = r['ms']
+  return out
+
+
+def test_each_measured_winner_is_chosen():
+  measured = _measured()
+  assert {p for p, _, _ in measured} <= set(attention_choice.TABLE)
+  assert {m for _, m, _ in measured} == set(attention_choice.WORKLOADS)
+  for (platform, workload, length), ms in measured.items():
+    assert set(ms) == set(attention.ATTENTION_IMPLS), (platform, workload, length)
+    expected = measurement.winner(ms, workload, length)
+    assert choose_attention_impl(platform, length, workload) == expected, (
+        platform, workload, length, ms)
+
+
+def test_committed_table_is_the_measurements_table():
+  """The committed table holds exactly what the measurement derives from the committed CSV."""
+  rows = measurement.read_rows(RESULTS)
+  for platform in {r['platform'] for r in rows}:
+    entry = measurement.table_entry([r for r in rows if r['platform'] == platform])
+    assert attention_choice.TABLE[platform] == {m: [tuple(x) for x in v]
+                                                for m, v in entry.items()}
+
+
+def test_table_rows_name_implementations():
+  for platform, workloads in attention_choice.TABLE.items():
+    assert set(workloads) <= set(attention_choice.WORKLOADS), platform
+    for rows in workloads.values():
+      assert rows == sorted(rows) and {impl for _, impl in rows} <= set(attention.ATTENTION_IMPLS)
+
+
+def test_ranges_hold_from_their_length_and_the_first_below_it():
+  table = {'cpu': {'train': [(64, 'explicit'), (512, 'blocked')], 'decode': [(64, 'fused')]}}
+  choose = lambda length, workload='train': choose_attention_impl('cpu', length, workload,
+                                                                  table=table)
+  assert [choose(n) for n in (8, 64, 511, 512, 100_000)] == ['explicit'] * 3 + ['blocked'] * 2
+  assert choose(1, 'decode') == 'fused'
+
+
+def test_unmeasured_platforms_fall_back():
+  for length in (16, 4096):
+    for workload in attention_choice.WORKLOADS:
+      assert choose_attention_impl('gpu', length, workload, table={}) == 'fused'
+      assert choose_attention_impl('tpu', length, workload, table={}) == 'fused'
+      assert choose_attention_impl('metal', length, workload, table={}) == 'explicit'
+  # A platform with a train row only: decode is unmeasured there.
+  table = {'gpu': {'train': [(0, 'blocked')]}}
+  assert choose_attention_impl('gpu', 64, 'decode', table=table) == 'fused'
+
+
+def test_dropout_gives_explicit_and_bad_modes_are_refused():
+  for platform in ('cpu', 'gpu', 'tpu', 'other'):
+    for length in (1, 128, 8192):
+      for workload in attention_choice.WORKLOADS:
+        assert choose_attention_impl(platform, length, workload, dropout=True) == 'explicit'
+  with pytest.raises(ValueError, match='accepted: train, decode'):
+    choose_attention_impl('cpu', 64, 'eval')
+
+
+def test_module_resolves_auto_per_call():
+  """Length and workload from the call's shapes; explicit while weight dropout is active."""
+  table = {jax.default_backend(): {'train': [(0, 'fused'), (256, 'blocked')],
+                                   'decode': [(0, 'explicit'), (1024, 'fused')]}}
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(attention_choice, 'TABLE', table)
+    mha = attention.MultiHeadAttention(2, 8, impl='auto')
+    assert [mha.resolve_impl(n, n, False) for n in (16, 255, 256)] == ['fused', 'fused', 'blocked']
+    assert [mha.resolve_impl(1, n, False) for n in (16, 1024)] == ['explicit', 'fused']
+    dropout = attention.MultiHeadAttention(2, 8, dropout_rate=0.1, impl='auto')
+    assert dropout.resolve_impl(256, 256, True) == 'explicit'
+    assert dropout.resolve_impl(256, 256, False) == 'blocked'
+  assert attention.MultiHeadAttention(2, 8, impl='fused').resolve_impl(1, 16, True) == 'fused'
+
+
+LEN = 160  # q_len * k_len > BLOCK_SIZE ** 2: 'blocked' tiles (two blocks of 128)
+
+
+@pytest.mark.parametrize('impl', ['fused', 'blocked'])
+def test_auto_lm_equals_explicit(impl):
+  """A registry LM with 'auto' (the table patched to pick `impl` in train and decode) gives the
+  explicit model's logits and gradients, and the same KV-cached decode step."""
+  info = TaskInfo('lm', LEN, 11, target_vocab_size=11, input_shape=(LEN,))
+  models = {name: registry.build_model(config_of(name), info) for name in ('explicit', 'auto')}
+  tokens = jnp.asarray(np.random.RandomState(0).randint(1, 11, (2, LEN)), jnp.int32)
+  params = models['explicit'].init(jax.random.key(0), tokens)['params']
+  table = {jax.default_backend(): {'train': [(0, impl)], 'decode': [(0, impl)]}}
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(attention_choice, 'TABLE', table)
+    out = {}
+    for name, model in models.items():
+      loss = lambda p: jnp.mean(model.apply({'params': p}, tokens) ** 2)
+      logits, state = model.apply({'params': params}, tokens, mutable=['intermediates'])
+      cache = transformer.init_cache(model, tokens)
+      step, _ = model.apply({'params': params, 'cache': cache}, tokens[:, :1], decode=True,
+                            mutable=['cache'])
+      out[name] = (logits, jax.grad(loss)(params), step, bool(state))
+  assert out['explicit'][3] and not out['auto'][3]  # only explicit sows weights
+  for a, b in zip(jax.tree.leaves(out['auto'][:3]), jax.tree.leaves(out['explicit'][:3])):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def config_of(attention_impl):
+  config = registry.model_config_defaults()
+  config.update(dict(name='transformer', num_layers=1, hidden_size=8, num_heads=2, mlp_dim=16,
+                     attention_impl=attention_impl))
+  return config
