@@ -59,6 +59,13 @@ def test_ranges_hold_from_their_length_and_the_first_below_it():
   assert choose(1, 'decode') == 'fused'
 
 
+def test_description_names_every_range_and_the_fallback():
+  table = {'cpu': {'train': [(64, 'explicit'), (512, 'blocked')], 'decode': [(64, 'fused')]}}
+  assert attention_choice.describe_choice('cpu', table) == (
+      'train: explicit from L=64, blocked from L=512; decode: fused from L=64')
+  assert attention_choice.describe_choice('gpu', table) == 'fused (no measurement on gpu)'
+
+
 def test_unmeasured_platforms_fall_back():
   for length in (16, 4096):
     for workload in attention_choice.WORKLOADS:

@@ -308,8 +308,8 @@ def test_a_crash_before_the_gradient_flow_phase_is_made_good(monkeypatch, tmp_pa
   capability rows stay as they were."""
   calls = []
 
-  def members(cell, *, seeds, rates, **_):
-    calls.append((cell.model.name, cell.data.seq_len))
+  def members(point, *, seeds, rates, **_):
+    calls.append((point.model.name, point.data.seq_len))
     return fake_result(seeds, rates, 4, 1.0)
 
   class Crash(Exception):

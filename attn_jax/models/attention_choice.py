@@ -75,3 +75,13 @@ def choose_attention_impl(platform: str, length: int, workload: str, dropout: bo
     if length >= from_length:
       impl = row_impl
   return impl
+
+
+def describe_choice(platform: str, table: dict | None = None) -> str:
+  """What 'auto' runs on `platform`, in words for a report: 'train: explicit from L=64, blocked
+  from L=512; decode: explicit from L=64' (or the unmeasured fallback)."""
+  workloads = (TABLE if table is None else table).get(platform, {})
+  if not workloads:
+    return f'{UNMEASURED.get(platform, UNMEASURED_DEFAULT)} (no measurement on {platform})'
+  return '; '.join(f'{workload}: ' + ', '.join(f'{impl} from L={n}' for n, impl in rows)
+                   for workload, rows in workloads.items())

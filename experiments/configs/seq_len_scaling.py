@@ -16,9 +16,9 @@ Command (the default of plain `python launch.py`):
   python launch.py --config=experiments/configs/seq_len_scaling.py:cpu_full --workdir=DIR
   (subsets: --config.models=lstm,transformer --config.lengths=64,256
   --config.study.tasks=parity --config.study.capability_lengths='parity=8,16'). Rerunning in the
-  same workdir keeps every measured row and cell.
+  same workdir keeps every measured row and point.
 
-Variants and the cells they cover:
+Variants and the points they cover:
   cpu (default): models rnn, lstm, gru, mingru, transformer, linear_attention, 2 layers, 25k
     parameters, batch 16. Cost at L = 64, 128, 256, 512. Capability (seeds 0-2 x rates 3e-3 and
     1e-2, up to 500 steps, checked every 50): first_token at L = 16, 64; parity at L = 8, 16 (and
@@ -43,7 +43,7 @@ from attn_jax.studies.seq_len_scaling.settings import study_config_defaults
 
 VARIANTS = ('cpu', 'cpu_full', 'gpu')
 
-# One tiny cell of every phase, for tests/test_configs_run.py (every variant) and
+# One tiny point of every phase, for tests/test_configs_run.py and
 # tests/test_study_seq_len_scaling.py (which widens it): seconds on a CPU.
 SMOKE_TEST = {'models': 'transformer', 'lengths': '8', 'train.batch_size': 4,
               'train.warmup_steps': 1, 'data.num_eval_examples': 8,

@@ -285,10 +285,10 @@ def capability_sections(rows, *, tasks, models, study: dict, cost_rows, decays,
            f'{study["solve_accuracy"]} (checked every {study["check_every"]} steps) or '
            f'{study["max_steps"]} steps were spent. The rate is chosen per seed on held-out '
            'accuracy: a solved member first (fewest steps), else the best accuracy; the same '
-           'held-out set decides when a member is solved, and a cell stops once every seed has a '
+           'held-out set decides when a member is solved, and a point stops once every seed has a '
            'solved member (the other rates\' accuracies are then those reached by that step). '
            'Values are mean [min..max] over seeds. "s to solve" is each '
-           'run\'s share of the cell\'s training time (the vmapped program\'s time up to that '
+           'run\'s share of the point\'s training time (the vmapped program\'s time up to that '
            'check, compile and evaluation excluded, divided by the members trained together).',
            '', *[f'- `{t}`: {study["task_descriptions"].get(t, "")}' for t in tasks], '',
            *capability_table(rows, tasks, models), '',
@@ -306,7 +306,7 @@ def capability_sections(rows, *, tasks, models, study: dict, cost_rows, decays,
               f'line through log norm against distance (`gradient_flow.fit_decay`).', '',
               *decay_table(decays), '', *flow_reading(decays), '']
   else:
-    lines += ['Not measured in this workdir (no gradient-flow cell: '
+    lines += ['Not measured in this workdir (no gradient-flow point: '
               f'`{study["gradient_flow_task"]}` is not among the tasks).', '']
   lines += ['## Inference: the cost of generating one token', '']
   if inference_rows:

@@ -45,7 +45,7 @@ def scaling_plot(rows: Sequence[dict], models: Sequence[str], column: str, path:
                  guessing_accuracy: float | None = None):
   """One line per model of `column` against `seq_len` (log-2 x axis; log y if `log_y`).
 
-  Cells that ran out of memory or failed are marked with an x on the x axis.
+  Points that ran out of memory or failed are marked with an x on the x axis.
   """
   fig = Figure(figsize=(6.4, 4.4), layout='constrained')
   ax = fig.subplots()

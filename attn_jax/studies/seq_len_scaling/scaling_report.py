@@ -240,7 +240,7 @@ def reading(rows, models, fits, fitted) -> list[str]:
     lines.append(lra_sentence(fits))
   failed = [r for r in rows if r['status'] != 'ok']
   if failed:
-    lines.append('- Cells that did not complete: ' + '; '.join(
+    lines.append('- Points that did not complete: ' + '; '.join(
         f'{r["model"]} at L={r["seq_len"]}: {r["status"]}' for r in failed) + '.')
   return lines
 
@@ -270,11 +270,11 @@ def write_report(path: str, rows: list[dict], *, models: Sequence[str], study: d
       f'update; after {study["warmup_steps"]} warm-up steps), blocking on the results. Memory: '
       f'{study["memory_rule"]}. FLOPs: the step\'s matrix products, counted from its jaxpr '
       f'with every scanned time step included (`attn_jax/studies/flops.py`).',
-      f'- Time spent measuring the cost rows (sum of their cell times): '
+      f'- Time spent measuring the cost rows (sum of their point times): '
       f'{measuring_s / 60:.1f} min; '
       f'this invocation: {study["wall_s"] / 60:.1f} min in all ('
       + ', '.join(f'{k} {v / 60:.1f} min' for k, v in study['phase_s'].items())
-      + f'), {study["points_measured"]} new cost cell(s).', '',
+      + f'), {study["points_measured"]} new cost point(s).', '',
       '## Results', '', *results_table(rows), '',
       '## Growth exponents', '',
       f'Least-squares slope of log(value) on log(length), fitted over {fit_rule}: '
@@ -284,7 +284,7 @@ def write_report(path: str, rows: list[dict], *, models: Sequence[str], study: d
       *reading(rows, models, fits, fitted), '', *[f'![{p}]({p})' for p in plots], '',
       *sections,
       '## Notes', '',
-      '- Rows whose status is `ok` or `oom` (cost) and cells whose seeds all have such a status '
+      '- Rows whose status is `ok` or `oom` (cost) and points whose seeds all have such a status '
       '(capability) are kept when the command is run again in the same workdir; an `error` is '
       'measured again.', '']
   durable.write_text(path, '\n'.join(lines))

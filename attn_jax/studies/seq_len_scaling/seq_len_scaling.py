@@ -38,6 +38,7 @@ from attn_jax import progress
 from attn_jax.data import load_dataset
 from attn_jax.data.generated import TASKS
 from attn_jax.errors import ConfigError
+from attn_jax.models.attention_choice import describe_choice
 from attn_jax.models.registry import MODEL_NAMES, TRANSFORMER_FAMILIES, build_model
 from attn_jax.studies import step_cost
 from attn_jax.studies.model_list import parse_model_list
@@ -419,6 +420,8 @@ def _study_summary(config, rows, dataset, *, wall_s: float, points_measured: int
                    phase_s: dict) -> dict:
   devices = any(r['memory_source'] == 'device_peak' for r in rows)
   m, s, t = config.model, config.study, config.train
+  attention = (f'auto attention ({describe_choice(jax.default_backend())})'
+               if m.attention_impl == 'auto' else f'{m.attention_impl} attention')
   return dict(
       num_layers=s.num_layers, seeds=seeds_of(config), learning_rates=s.learning_rates,
       solve_accuracy=s.solve_accuracy, check_every=s.check_every, max_steps=s.max_steps,
@@ -431,7 +434,7 @@ def _study_summary(config, rows, dataset, *, wall_s: float, points_measured: int
                  f'{t.grad_clip_norm or "off"}, dropout {m.dropout_rate}'),
       transformer_settings=(f'{m.num_heads} heads, mlp_dim = {s.mlp_ratio} x width, '
                             f'{m.positional} positions, {m.pooling} pooling for classification, '
-                            f'{m.attention_impl} attention'),
+                            f'{attention}'),
       platform={**platform_info(), 'cpu_model': cpu_model(), 'cpu_count': os.cpu_count()},
       task=config.data.name, task_description=TASK_DESCRIPTIONS.get(config.data.name, ''),
       guessing_accuracy=dataset.guessing_accuracy,
@@ -439,9 +442,9 @@ def _study_summary(config, rows, dataset, *, wall_s: float, points_measured: int
       target_params=config.study.target_params, param_tolerance=config.study.param_tolerance,
       model_settings=(f'{s.num_layers} layer(s); transformer: {m.num_heads} heads, mlp_dim = '
                       f'{s.mlp_ratio} x width, {m.positional} positions, '
-                      f'{m.pooling} pooling, {m.attention_impl} attention; dtype {m.dtype}'),
+                      f'{m.pooling} pooling, {attention}; dtype {m.dtype}'),
       timed_steps=config.study.timed_steps, warmup_steps=config.study.warmup_steps,
-      memory_rule=("the device's peak_bytes_in_use where the cell raised the high-water mark, "
+      memory_rule=("the device's peak_bytes_in_use where the point raised the high-water mark, "
                    "else XLA's estimate (column memory_source)" if devices else
                    "XLA's memory_analysis() of the compiled step: arguments + outputs + "
                    "temporaries - aliased bytes (this device reports no peak)"),
