@@ -10,7 +10,7 @@ Command:
 Data: 20,910 commands generated from the grammar; simple 16,728/4,182, length 16,990/3,920,
 addprim_jump 14,670/7,706; each split is built into data.data_dir on first use in about 5 s.
 
-Expect (transformer on `simple`): exact match 0.998 after 3000 steps, about 19 minutes on a shared
+Expect (transformer on `simple`): exact match 0.999 after 3000 steps, 20-35 minutes on a shared
 2-core CPU; every model fails `length` (at most 0.10) and `addprim_jump`.
 Results: experiments/results/scan_simple_transformer/README.md (`simple`),
 experiments/results/scan_generalisation/README.md (the other splits)
