@@ -8,7 +8,7 @@ Command:
 Data: here shortened to fit a CPU: 20,000 / 1,000 / 1,000 expressions of 50 to 200 tokens
 (LRA: 96,000 / 2,000 / 2,000 of 500 to 2,000), built into data.data_dir on first use.
 
-Expect (4000 steps, 13-24 minutes on a shared 2-core CPU): test accuracy transformer 0.374, mingru
+Expect (4000 steps, 13-40 minutes on a shared 2-core CPU): test accuracy transformer 0.385, mingru
 0.406, lstm 0.260 (not converged; chance about 0.1). Results: experiments/results/listops/README.md
 """
 from attn_jax.config_base import base_config, variant_of
