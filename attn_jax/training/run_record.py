@@ -61,6 +61,24 @@ def platform_info() -> dict:
   }
 
 
+
+def cpu_model() -> str:
+  """The CPU's model name (Linux `/proc/cpuinfo`), else what `platform` knows."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('model name'):
+          return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def report_platform() -> dict:
+  """`platform_info()` with the CPU's model name and core count: the machine a study's report
+  names."""
+  return {**platform_info(), 'cpu_model': cpu_model(), 'cpu_count': os.cpu_count()}
+
 def start_record(step: int, **extra) -> dict:
   """One start of a run from `step` (0 for a fresh run): time (UTC), command line, git state,
   package versions, platform and host, plus `extra` (e.g. `init_from`)."""

@@ -22,7 +22,7 @@ from attn_jax.models.registry import build_model
 from attn_jax.studies import study_runs
 from attn_jax.studies.seq_len_scaling import capability, scaling_report, seq_len_scaling
 from attn_jax.tables import markdown_table
-from attn_jax.training.run_record import platform_info
+from attn_jax.training.run_record import report_platform
 
 MODES = ('vmap', 'map')
 COLUMNS = ('model', 'seq_len', 'batch_size', 'hidden_size', 'num_params', 'members',
@@ -77,8 +77,7 @@ def run(config, workdir: str) -> list[dict]:
     study_runs.write_csv(os.path.join(workdir, 'members.csv'), rows, COLUMNS)
   ratios = [float(r['map_over_vmap']) for r in rows]
   faster = 'map' if statistics.median(ratios) < 1 else 'vmap'
-  platform = scaling_report.platform_line({
-      **platform_info(), 'cpu_model': seq_len_scaling.cpu_model(), 'cpu_count': os.cpu_count()})
+  platform = scaling_report.platform_line(report_platform())
   durable.write_text(os.path.join(workdir, 'report.md'), (
             f'# Members in one program: vmap against lax.map\n\n'
             f'Platform: {platform}. Task `{config.data.name}`; {len(seeds)} seeds x rates '

@@ -27,7 +27,6 @@ status and the sweep goes on. Rerunning keeps the rows and points already measur
 """
 import math
 import os
-import platform
 import time
 import traceback
 
@@ -46,7 +45,7 @@ from attn_jax.studies.seq_len_scaling import (capability, capability_report, fro
                                               gradient_flow, inference_cost, param_match, plots,
                                               published_anchors, results_table, scaling_report,
                                               settings)
-from attn_jax.training.run_record import platform_info
+from attn_jax.training.run_record import report_platform
 
 # Sequence models this study compares.
 STUDY_MODELS = ('rnn', 'lstm', 'gru', 'mingru', 'minlstm', 'transformer', 'linear_attention')
@@ -405,17 +404,6 @@ def run_inference(config, workdir: str, models, widths: Widths) -> list[dict]:
   return rows
 
 
-def cpu_model() -> str:
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          return line.split(':', 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine()
-
-
 def _study_summary(config, rows, dataset, *, wall_s: float, points_measured: int,
                    phase_s: dict) -> dict:
   devices = any(r['memory_source'] == 'device_peak' for r in rows)
@@ -435,7 +423,7 @@ def _study_summary(config, rows, dataset, *, wall_s: float, points_measured: int
       transformer_settings=(f'{m.num_heads} heads, mlp_dim = {s.mlp_ratio} x width, '
                             f'{m.positional} positions, {m.pooling} pooling for classification, '
                             f'{attention}'),
-      platform={**platform_info(), 'cpu_model': cpu_model(), 'cpu_count': os.cpu_count()},
+      platform=report_platform(),
       task=config.data.name, task_description=TASK_DESCRIPTIONS.get(config.data.name, ''),
       guessing_accuracy=dataset.guessing_accuracy,
       batch_size=config.train.batch_size, num_eval_examples=dataset.num_eval_examples(),
