@@ -25,8 +25,8 @@ backward, update; forward-only evaluation reads the same row); 'decode' is one q
 to `length` keys (a generated token against its KV cache, or its cross-attention).
 A platform (or workload) without an entry gets `UNMEASURED`: 'fused' on gpu and tpu, where
 `jax.nn.dot_product_attention` is XLA's fused attention (cuDNN's on a GPU where eligible), an
-assumption that no measurement here backs; 'explicit' elsewhere. Active attention dropout always gives 'explicit', the only
-implementation that applies it.
+assumption that no measurement here backs; 'explicit' elsewhere. Active attention dropout always
+gives 'explicit', the only implementation that applies it.
 """
 import json
 import os
@@ -50,6 +50,15 @@ def load_table(path: str = TABLE_PATH) -> dict:
 TABLE = load_table()
 
 
+def _platform_rows(platform: str, table: dict | None) -> dict:
+  """{workload: rows} of `platform` in `table` (default: the committed `TABLE`); {} if none."""
+  return (TABLE if table is None else table).get(platform, {})
+
+
+def _unmeasured(platform: str) -> str:
+  return UNMEASURED.get(platform, UNMEASURED_DEFAULT)
+
+
 def choose_attention_impl(platform: str, length: int, workload: str, dropout: bool = False,
                           table: dict | None = None) -> str:
   """The attention implementation 'auto' runs.
@@ -67,9 +76,9 @@ def choose_attention_impl(platform: str, length: int, workload: str, dropout: bo
     raise ValueError(f'workload {workload!r}; accepted: {", ".join(WORKLOADS)}')
   if dropout:
     return 'explicit'
-  rows = (TABLE if table is None else table).get(platform, {}).get(workload)
+  rows = _platform_rows(platform, table).get(workload)
   if not rows:
-    return UNMEASURED.get(platform, UNMEASURED_DEFAULT)
+    return _unmeasured(platform)
   impl = rows[0][1]
   for from_length, row_impl in rows:
     if length >= from_length:
@@ -80,8 +89,8 @@ def choose_attention_impl(platform: str, length: int, workload: str, dropout: bo
 def describe_choice(platform: str, table: dict | None = None) -> str:
   """What 'auto' runs on `platform`, in words for a report: 'train: explicit from L=64, blocked
   from L=512; decode: explicit from L=64' (or the unmeasured fallback)."""
-  workloads = (TABLE if table is None else table).get(platform, {})
+  workloads = _platform_rows(platform, table)
   if not workloads:
-    return f'{UNMEASURED.get(platform, UNMEASURED_DEFAULT)} (no measurement on {platform})'
+    return f'{_unmeasured(platform)} (no measurement on {platform})'
   return '; '.join(f'{workload}: ' + ', '.join(f'{impl} from L={n}' for n, impl in rows)
                    for workload, rows in workloads.items())

@@ -33,7 +33,6 @@ import datetime
 import io
 import json
 import os
-import platform
 
 import jax
 
@@ -42,6 +41,7 @@ from attn_jax.models import attention, attention_choice
 from attn_jax.studies.benchmark import benchmark
 from attn_jax.studies.study_runs import write_csv
 from attn_jax.tables import markdown_table
+from attn_jax.training.run_record import cpu_model
 
 COLUMNS = ('platform', 'device_kind', 'workload', 'length', 'impl', 'ms', 'of_fastest', 'steps')
 TIE_MARGIN = 0.10
@@ -53,10 +53,10 @@ def steps(config, length: int, workloads=attention_choice.WORKLOADS) -> dict:
   for impl in attention.ATTENTION_IMPLS:
     step, args, _, params, tokens, _ = benchmark.transformer_train(config, length, impl)
     if 'train' in out:
-      out['train'][impl] = benchmark._blocking(step, list(args))
+      out['train'][impl] = benchmark.blocking(step, list(args))
     if 'decode' in out:
       decode, decode_args = benchmark.transformer_decode(config, length, impl, params, tokens)
-      out['decode'][impl] = benchmark._blocking(decode, list(decode_args))
+      out['decode'][impl] = benchmark.blocking(decode, list(decode_args))
   return out
 
 
@@ -83,22 +83,26 @@ def winner(ms: dict, workload: str, length: int) -> str:
               if impl in candidates and candidates[impl] <= fastest * (1 + TIE_MARGIN))
 
 
+def by_point(rows: list[dict]) -> dict:
+  """{workload: {length: [its rows, one per implementation]}}, workloads in `WORKLOADS` order,
+  lengths ascending."""
+  points = {}
+  for r in sorted(rows, key=lambda r: r['length']):
+    points.setdefault(r['workload'], {}).setdefault(r['length'], []).append(r)
+  return {w: points[w] for w in attention_choice.WORKLOADS if w in points}
+
+
 def table_entry(rows: list[dict]) -> dict:
   """{workload: [[from_length, impl], ...]}: each measured length's winner, from that length on,
   runs of one winner merged (the `attention_choice` table format)."""
   entry = {}
-  for workload in attention_choice.WORKLOADS:
-    by_length = {}
-    for r in rows:
-      if r['workload'] == workload:
-        by_length.setdefault(r['length'], {})[r['impl']] = r['ms']
+  for workload, lengths in by_point(rows).items():
     ranges = []
-    for length in sorted(by_length):
-      impl = winner(by_length[length], workload, length)
+    for length, point in lengths.items():
+      impl = winner({r['impl']: r['ms'] for r in point}, workload, length)
       if not ranges or ranges[-1][1] != impl:
         ranges.append([length, impl])
-    if ranges:
-      entry[workload] = ranges
+    entry[workload] = ranges
   return entry
 
 
@@ -111,7 +115,7 @@ def read_rows(path: str) -> list[dict]:
 
 def run(config, workdir: str):
   """Times every implementation at every length; writes results.csv, report.md and the table."""
-  lengths = benchmark._lengths(config.lengths, 'lengths')
+  lengths = benchmark.parse_lengths(config.lengths, 'lengths')
   os.makedirs(workdir, exist_ok=True)
   where = dict(platform=jax.default_backend(), device_kind=jax.devices()[0].device_kind)
   rows = [r for r in read_rows(os.path.join(workdir, 'results.csv'))
@@ -131,23 +135,13 @@ def run(config, workdir: str):
       print(f'{workload:>6} L={length:<5} ' + '  '.join(f'{i} {1e3 * s:9.2f} ms'
                                                    for i, s in seconds.items()), flush=True)
     write_csv(os.path.join(workdir, 'results.csv'), rows, COLUMNS)  # each length as it ends
-  source = (f'{where["platform"]} ({_processor()}, {os.cpu_count()} cores), jax '
+  source = (f'{where["platform"]} ({cpu_model()}, {os.cpu_count()} cores), jax '
             f'{jax.__version__}, {datetime.date.today()}: '
             'experiments/results/attention_impl/results.csv')
   durable.write_text(os.path.join(workdir, 'attention_impl_table.json'),
                      table_json(where['platform'], table_entry(rows), source))
   durable.write_text(os.path.join(workdir, 'report.md'), report(config, rows, source))
   print(f'wrote {workdir}/results.csv, report.md and attention_impl_table.json')
-
-
-def _processor() -> str:
-  """The CPU's model name (Linux), else what `platform` knows."""
-  if os.path.exists('/proc/cpuinfo'):
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          return line.split(':', 1)[1].strip()
-  return platform.processor() or platform.machine()
 
 
 def table_json(platform_name: str, entry: dict, source: str) -> str:
@@ -183,16 +177,12 @@ def report(config, rows: list[dict], source: str) -> str:
            f'the fastest candidate, or the first of {", ".join(impls)} within {TIE_MARGIN:.0%} '
            'of it.', '']
   table = []
-  for workload in attention_choice.WORKLOADS:
-    lengths = sorted({r['length'] for r in rows if r['workload'] == workload})
-    for length in lengths:
-      ms = {r['impl']: r['ms'] for r in rows
-            if r['workload'] == workload and r['length'] == length}
+  for workload, lengths in by_point(rows).items():
+    for length, point in lengths.items():
+      ms = {r['impl']: r['ms'] for r in point}
       best = winner(ms, workload, length)
       same = blocked_runs_explicit(workload, length)
-      steps_taken = next(r['steps'] for r in rows
-                         if r['workload'] == workload and r['length'] == length)
-      table.append({'workload': workload, 'length': length, 'steps': steps_taken,
+      table.append({'workload': workload, 'length': length, 'steps': point[0]['steps'],
                     **{f'{i} ms': f'{ms[i]:.2f}' + ('=' if i == 'blocked' and same else '')
                        for i in impls if i in ms},
                     'winner': best, 'explicit/winner': f'{ms["explicit"] / ms[best]:.2f}'})

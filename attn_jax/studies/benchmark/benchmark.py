@@ -87,9 +87,9 @@ class Case:
 def shape_names(config) -> list[tuple[str, str, int]]:
   """(name, family, length) for every shape of the config, narrowed by `config.shapes`."""
   shapes = [(f'{cell}_L{n}', cell, n) for cell in RECURRENT_CELLS
-            for n in _lengths(config.recurrent.lengths, 'recurrent.lengths')]
+            for n in parse_lengths(config.recurrent.lengths, 'recurrent.lengths')]
   shapes += [(f'transformer_L{n}', 'transformer', n)
-             for n in _lengths(config.transformer.lengths, 'transformer.lengths')]
+             for n in parse_lengths(config.transformer.lengths, 'transformer.lengths')]
   if not config.shapes:
     return shapes
   wanted = [s.strip() for s in config.shapes.split(',') if s.strip()]
@@ -101,7 +101,8 @@ def shape_names(config) -> list[tuple[str, str, int]]:
   return [s for s in shapes if s[0] in wanted]
 
 
-def _lengths(text: str, setting: str) -> list[int]:
+def parse_lengths(text: str, setting: str) -> list[int]:
+  """'128,512' -> [128, 512], in the order given; raises ConfigError(setting, ...)."""
   try:
     lengths = [int(x) for x in str(text).split(',') if x.strip()]
   except ValueError:
@@ -116,7 +117,7 @@ def _copy(tree):
   return jax.tree.map(jnp.copy, tree)
 
 
-def _blocking(fn: Callable, state: list) -> Callable[[], None]:
+def blocking(fn: Callable, state: list) -> Callable[[], None]:
   """A callable that runs `state[:] = fn(*state)` and blocks on the result."""
   def run():
     state[:] = fn(*state)
@@ -208,10 +209,10 @@ def recurrent_cases(config, name: str, cell: str, length: int) -> list[Case]:
     def torch_decode():
       with torch.no_grad():
         _, state[0] = peer(tx[:, :1], state[0])
-  return [Case(name, cell, length, 'train', _blocking(step, list(args)), torch_train,
+  return [Case(name, cell, length, 'train', blocking(step, list(args)), torch_train,
                count_flops(step, *args), *_compiled(step, args),
                phase_steps(loss_fn, _copy(params), batch, peer, torch_loss)),
-          Case(name, cell, length, 'decode', _blocking(decode, list(decode_args)), torch_decode,
+          Case(name, cell, length, 'decode', blocking(decode, list(decode_args)), torch_decode,
                count_flops(decode, *decode_args), _memory(decode, decode_args))]
 
 
@@ -277,10 +278,10 @@ def transformer_cases(config, name: str, length: int) -> list[Case]:
       with torch.no_grad():
         peer.decode_step(tt[:, 0], torch_cache, position[0] % length)
       position[0] += 1
-  return [Case(name, 'transformer', length, 'train', _blocking(step, list(args)), torch_train,
+  return [Case(name, 'transformer', length, 'train', blocking(step, list(args)), torch_train,
                count_flops(step, *args), *_compiled(step, args),
                phase_steps(loss_fn, _copy(params), jnp.asarray(tokens), peer, torch_loss)),
-          Case(name, 'transformer', length, 'decode', _blocking(decode, list(decode_args)),
+          Case(name, 'transformer', length, 'decode', blocking(decode, list(decode_args)),
                torch_decode, count_flops(decode, *decode_args), _memory(decode, decode_args))]
 
 
@@ -410,6 +411,6 @@ def attention_times(config) -> dict:
   sides = {}
   for impl in attention.ATTENTION_IMPLS:
     step, args, *_ = transformer_train(config, b.attention_time_length, impl)
-    sides[impl] = _blocking(step, list(args))
+    sides[impl] = blocking(step, list(args))
   return {impl: 1e3 * s for impl, s in
           time_alternating(sides, b.warmup_steps, b.timed_steps).items()}

@@ -1,7 +1,8 @@
 """The state-size frontier's part of the sequence-length study's report (rows of
 `DIR/frontier.csv`): held-out recall accuracy against the bytes of state a model carries per
-sequence, the figure that explains why attention recalls (Zoology: Arora et al. 2024, figure 2; Arora et al. 2024b, "Simple
-linear attention language models balance the recall-throughput tradeoff").
+sequence, the figure that explains why attention recalls (Zoology: Arora et al. 2024, figure 2;
+Arora et al. 2024b, "Simple linear attention language models balance the recall-throughput
+tradeoff").
 
 A family "solves" a point when every seed's chosen member reached the solve accuracy.
 """

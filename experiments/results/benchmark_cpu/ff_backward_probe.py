@@ -56,7 +56,7 @@ def in_step():
     with open(sys.argv[1], 'w') as f:
       f.write(text)
   hlo = step_profile.instructions(text)
-  run = benchmark._blocking(step, list(args))  # pylint: disable=protected-access
+  run = benchmark.blocking(step, list(args))
   for _ in range(2):
     run()
   start = time.perf_counter()
@@ -88,15 +88,9 @@ def alone():
               'both in one program': jax.jit(lambda x, w, dy: (dy @ w.T, x.T @ dy))}
   inputs = {'dY W^T': (dy, w), 'X^T dY': (x, dy), 'both in one program': (x, w, dy)}
   for name, fn in programs.items():
-    for _ in range(2):
-      jax.block_until_ready(fn(*inputs[name]))
-    seconds = []
-    for _ in range(10):
-      start = time.perf_counter()
-      jax.block_until_ready(fn(*inputs[name]))
-      seconds.append(time.perf_counter() - start)
+    run = lambda fn=fn, args=inputs[name]: jax.block_until_ready(fn(*args))
+    median = benchmark.time_alternating({name: run}, 2, 10)[name]
     flops = 2 * 8192 * 256 * 1024 * (2 if name.startswith('both') else 1)
-    median = statistics.median(seconds)
     print(f'alone: {name:20s} {median * 1e3:6.1f} ms, {flops / median / 1e9:.0f} GFLOP/s')
 
 

@@ -6,15 +6,15 @@ pre-activation `z = x W_x + h W_h + b`:
   split        i, f, g, o = split(z, 4), as `models/recurrent.lstm_step` does;
   interleaved  z read as `[batch, hidden, 4]`, a unit's four gates side by side;
   sigmoid3     one sigmoid over the three sigmoid gates (i, f, o contiguous), one tanh on g.
-The three alternate for `ROUNDS` (40) rounds after two warm-up calls each; medians are printed.
+The three alternate for `ROUNDS` (40) rounds after two warm-up rounds
+(`benchmark.time_alternating`); medians are printed.
 
     python experiments/results/benchmark_cpu/lstm_gate_layout_probe.py
 """
-import statistics
-import time
-
 import jax
 import jax.numpy as jnp
+
+from attn_jax.studies.benchmark import benchmark
 
 B, L, H, F = 32, 256, 256, 64
 ROUNDS = 40
@@ -65,17 +65,10 @@ def main():
   x = jax.random.normal(keys[2], (B, L, F))
   steps = {'split': train_step(step_split), 'interleaved': train_step(step_interleaved),
            'sigmoid3': train_step(step_sigmoid3)}
-  for step in steps.values():
-    for _ in range(2):
-      jax.block_until_ready(step(params, x))
-  times = {name: [] for name in steps}
-  for _ in range(ROUNDS):
-    for name, step in steps.items():
-      start = time.perf_counter()
-      jax.block_until_ready(step(params, x))
-      times[name].append(time.perf_counter() - start)
-  for name, seconds in times.items():
-    print(f'{name}: {statistics.median(seconds) * 1e3:.1f} ms')
+  sides = {name: (lambda step=step: jax.block_until_ready(step(params, x)))
+           for name, step in steps.items()}
+  for name, seconds in benchmark.time_alternating(sides, 2, ROUNDS).items():
+    print(f'{name}: {seconds * 1e3:.1f} ms')
 
 
 if __name__ == '__main__':
