@@ -20,12 +20,12 @@ Command (the default of plain `python launch.py`):
 
 Variants and the points they cover:
   cpu (default): models rnn, lstm, gru, mingru, transformer, linear_attention, 2 layers, 25k
-    parameters, batch 16. Cost at L = 64, 128, 256, 512. Capability (seeds 0-2 x rates 3e-3 and
-    1e-2, up to 500 steps, checked every 50): first_token at L = 16, 64; parity at L = 8, 16 (and
-    2L, 4L); mqar at L = 8, 16 with a budget of its own (`study.per_task.mqar`: a constant rate
-    after warm-up, rates 1e-3 and 3e-3, up to 1000 steps, checked every 100). State-size frontier:
-    mqar at L = 16, every family at widths 8, 16, 32, 64, one seed x mqar's rates. Gradient flow on
-    first_token at L = 64; inference at contexts 16, 64, 256, 1024.
+    parameters, batch 16, explicit attention. Cost at L=64, 128, 256, 512. Capability (seeds 0-2 x
+    rates 3e-3 and 1e-2, up to 500 steps, checked every 50): first_token at L=16, 64; parity at
+    L=8, 16 (and 2L, 4L); mqar at L=8, 16 with a budget of its own (`study.per_task.mqar`: a
+    constant rate after warm-up, rates 1e-3 and 3e-3, up to 1000 steps, checked every 100).
+    State-size frontier: mqar at L=16, every family at widths 8, 16, 32, 64, one seed x mqar's
+    rates. Gradient flow on first_token at L=64; inference at contexts 16, 64, 256, 1024.
   cpu_full (not run yet; hours on a 2-core CPU): batch 32; cost also at L = 1024; capability with
     rates 1e-3, 3e-3, 1e-2 up to 2000 steps: first_token at L = 16 .. 256, parity at 8 .. 64;
     mqar at 16, 32, 64 with 100k parameters, batch 64, 32 values, up to 3000 steps; frontier at
@@ -60,7 +60,12 @@ def get_config(variant: str = 'cpu'):
   gpu = variant == 'gpu'
   config = base_config(
       experiment='seq_len_scaling',
-      model=dict(dtype='bfloat16') if gpu else {},
+      # One attention implementation at every length, so that the transformer's growth
+      # exponents measure attention and not a switch of kernel ('auto' switches to `blocked`, whose
+      # memory grows linearly, at L=512 on the CPU): the L x L score matrix on the CPU, the fused
+      # kernel on a GPU. What `blocked` saves: experiments/results/attention_impl/.
+      model=dict(dtype='bfloat16', attention_impl='fused') if gpu else dict(
+          attention_impl='explicit'),
       data=dict(name='first_token', num_eval_examples=256),
       train=dict(warmup_steps=50,  # batch: cpu 16, cpu_full the default 32, gpu 64
                  **{'cpu': dict(batch_size=16), 'gpu': dict(batch_size=64)}.get(variant, {})),
