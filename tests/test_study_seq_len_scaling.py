@@ -13,7 +13,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from attn_jax.data import load_dataset
 from attn_jax.errors import ConfigError
+from attn_jax.models.registry import build_model
 from attn_jax.studies import step_cost
 from attn_jax.studies.seq_len_scaling import (capability, capability_report, gradient_flow,
                                               results_table, scaling_report, seq_len_scaling,
@@ -408,3 +410,14 @@ def test_bad_per_task_settings_name_the_setting(tmp_path, per_task, setting, mes
   with pytest.raises(ConfigError, match=message) as error:
     seq_len_scaling.run(config, str(tmp_path))
   assert error.value.setting == setting
+
+
+@pytest.mark.parametrize('variant', CONFIG_MODULE.VARIANTS)
+def test_every_family_builds_with_its_variants_model_settings(variant):
+  """The smoke runs train the transformer alone: this builds every family of each variant's model
+  list with the variant's model settings (attention implementation, dtype), at a small width."""
+  config = CONFIG_MODULE.get_config(variant)
+  info = load_dataset(seq_len_scaling.data_config(config, 8), seed=0).info
+  for model in seq_len_scaling.parse_models(config.models):
+    model_config = seq_len_scaling.family_model_config(config, model, 2 * config.model.num_heads)
+    assert build_model(model_config, info) is not None, model

@@ -38,7 +38,8 @@ from attn_jax.data import load_dataset
 from attn_jax.data.generated import TASKS
 from attn_jax.errors import ConfigError
 from attn_jax.models.attention_choice import describe_choice
-from attn_jax.models.registry import MODEL_NAMES, TRANSFORMER_FAMILIES, build_model
+from attn_jax.models.registry import (MODEL_NAMES, TRANSFORMER_FAMILIES, build_model,
+                                      model_config_defaults)
 from attn_jax.studies import step_cost
 from attn_jax.studies.model_list import parse_model_list
 from attn_jax.studies.seq_len_scaling import (capability, capability_report, frontier_report,
@@ -145,6 +146,20 @@ def data_config(config, length: int, task: str | None = None) -> ml_collections.
   return data
 
 
+def family_model_config(config, model: str, hidden_size: int) -> ml_collections.ConfigDict:
+  """The study's `config.model` for `model` at width `hidden_size`, `study.num_layers` layers.
+
+  `model.attention_impl` is the softmax transformer's setting: linear attention forms no softmax
+  weights and keeps the registry's default, the only value it accepts.
+  """
+  model_config = config.model.copy_and_resolve_references()
+  model_config.name = model
+  model_config.num_layers = config.study.num_layers
+  if model == 'linear_attention':
+    model_config.attention_impl = model_config_defaults().attention_impl
+  return param_match.with_width(model_config, hidden_size, config.study.mlp_ratio)
+
+
 def point_config(config, model: str, length: int, hidden_size: int, *, task: str | None = None,
                  max_len: int = 0) -> ml_collections.ConfigDict:
   """The training config of one point: `config` without the study keys, for one model and length
@@ -155,9 +170,7 @@ def point_config(config, model: str, length: int, hidden_size: int, *, task: str
     for key in settings.STUDY_KEYS:
       del point[key]
   point.experiment = 'train'
-  point.model.name = model
-  point.model.num_layers = config.study.num_layers
-  point.model = param_match.with_width(point.model, hidden_size, config.study.mlp_ratio)
+  point.model = family_model_config(config, model, hidden_size)
   if max_len:
     point.model.max_len = max_len
   point.data = data_config(config, length, task)
@@ -173,11 +186,8 @@ class Widths:
     self.width: dict[str, int] = {}
 
   def model_config(self, model: str, hidden_size: int) -> ml_collections.ConfigDict:
-    """`config.model` for `model` at width `hidden_size`, `study.num_layers` layers."""
-    model_config = self.config.model.copy_and_resolve_references()
-    model_config.name = model
-    model_config.num_layers = self.config.study.num_layers
-    return param_match.with_width(model_config, hidden_size, self.config.study.mlp_ratio)
+    """`family_model_config` of this study's config."""
+    return family_model_config(self.config, model, hidden_size)
 
   def __call__(self, model: str, info) -> tuple[int, int]:
     study = self.config.study
