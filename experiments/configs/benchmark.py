@@ -10,8 +10,9 @@ Command (PyTorch from the bench extra: pip install -e '.[bench]'; without it onl
   python launch.py --config=experiments/configs/benchmark.py --workdir=runs/benchmark
   (a subset: --config.shapes=lstm_L64,transformer_L128)
 
-Expect: about 12 minutes for all twelve shapes on a 2-core CPU, every project train step slower
-than PyTorch's (project/torch 1.12-2.21). Results: experiments/results/benchmark_cpu/README.md
+Expect: 12-36 minutes for all twelve shapes on a 2-core CPU; project/torch train steps 0.82-1.24
+on a 2-core AMD EPYC, 1.12-2.21 on a 2-core Intel Xeon with AVX-512.
+Results: experiments/results/benchmark_cpu/README.md
 """
 import ml_collections
 

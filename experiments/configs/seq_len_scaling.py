@@ -33,10 +33,10 @@ Variants and the points they cover:
   gpu (only tested tiny: no GPU was lent): 200k parameters, bfloat16, fused attention; cost at
     L = 1K..16K; capability up to L = 4K (first_token), 1K (mqar, parity); frontier at L = 256.
 
-Expect (`cpu`, 47 minutes on a slow 2-core CPU): first_token solved to L=64 by gru, mingru, the
-transformer and linear attention, to L=16 by rnn and lstm; parity by rnn and lstm, extrapolating
-to 4L; mqar (and the frontier) by the transformer only. Results:
-experiments/results/seq_len_scaling_cpu/README.md (with why mqar stops at L=16 in `cpu`)
+Expect (`cpu`, 30 minutes on a slow 2-core CPU, 18-25 with its programs in the compilation cache):
+first_token solved to L=64 by gru, mingru, the transformer and linear attention, to L=16 by rnn and
+lstm; parity by rnn and lstm, extrapolating to 4L; mqar (and the frontier) by the transformer only.
+Results: experiments/results/seq_len_scaling_cpu/README.md (with why mqar stops at L=16 in `cpu`)
 """
 from attn_jax.config_base import base_config, variant_of
 from attn_jax.studies.seq_len_scaling.settings import study_config_defaults
