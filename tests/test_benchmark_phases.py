@@ -1,11 +1,14 @@
-"""The benchmark's "where the time goes": parts of a train step derived from timed callables, and
-the report's line on what holds a slower step back."""
+"""The benchmark's "where the time goes": parts of a train step derived from timed callables, the
+report's line on what holds a slower step back, and the machine it names."""
+import os
 import time
 
 import numpy as np
 import pytest
 
 from attn_jax.studies.benchmark import benchmark, benchmark_report, step_profile
+from attn_jax.training.run_record import cpu_model
+from launcher import CONFIGS, load_config_file
 
 
 def _sleeper(ms):
@@ -64,3 +67,11 @@ def test_holdback_names_the_parts_of_a_slower_train_step():
   assert blank == ''
   assert line == ('- lstm_L64 train: 24.0 ms over torch (forward +5.0 ms, backward +17.0 ms); '
                   'project operation time: matmul 75%, elementwise 25%.')
+
+
+def test_the_report_names_the_cpu_model():
+  config = load_config_file(os.path.join(CONFIGS, 'benchmark.py')).get_config()
+  setup_section = benchmark_report._setup_section  # pylint: disable=protected-access
+  lines = setup_section(config, 'PyTorch 2.13.0+cpu, 2 threads', {'ours': 100.0, 'torch': 90.0})
+  platform_line = next(line for line in lines if line.startswith('- Platform:'))
+  assert platform_line.startswith(f'- Platform: {cpu_model()}, {os.cpu_count()} cores, jax ')

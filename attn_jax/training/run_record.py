@@ -79,6 +79,7 @@ def report_platform() -> dict:
   names."""
   return {**platform_info(), 'cpu_model': cpu_model(), 'cpu_count': os.cpu_count()}
 
+
 def start_record(step: int, **extra) -> dict:
   """One start of a run from `step` (0 for a fresh run): time (UTC), command line, git state,
   package versions, platform and host, plus `extra` (e.g. `init_from`)."""

@@ -4,7 +4,6 @@ profiled steps) and the markdown `report.md` (`attn_jax/studies/benchmark/benchm
 what they hold)."""
 import dataclasses
 import os
-import platform
 
 import jax
 import numpy as np
@@ -12,6 +11,7 @@ import numpy as np
 from attn_jax.studies.benchmark import step_profile
 from attn_jax.studies.study_runs import write_csv
 from attn_jax.tables import markdown_table
+from attn_jax.training.run_record import cpu_model
 
 
 # `kind`: the case's workload, 'train' or 'decode' (`benchmark.Case.workload`); the column keeps
@@ -74,7 +74,7 @@ def _setup_section(config, peer: str, peak: dict) -> list[str]:
   b, r, t = config.bench, config.recurrent, config.transformer
   return [
       '# Benchmark: the project against PyTorch on the same machine', '',
-      f'- Platform: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
+      f'- Platform: {cpu_model()}, {os.cpu_count()} cores, '
       f'jax {jax.__version__} ({jax.default_backend()}); {peer}.',
       f'- Matmul throughput (fp32 {b.matmul_size}^3, median of {b.timed_steps}): project '
       f'{_fmt(peak["ours"], ".1f")} GFLOP/s, torch {_fmt(peak.get("torch", np.nan), ".1f")} '
