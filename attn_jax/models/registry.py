@@ -98,12 +98,14 @@ def _no_pooling_choice(config):
 # The sequence models built of `transformer.TransformerBlock`s, so of num_heads and mlp_dim (vit,
 # built of them too, reads images).
 TRANSFORMER_FAMILIES = ('transformer', 'linear_attention')
+# The settings of softmax attention alone: linear_attention neither reads nor accepts them.
+SOFTMAX_ATTENTION_SETTINGS = ('attention_impl', 'attention_dropout_rate')
 
 
 def _no_softmax_settings(config, info: TaskInfo):
   """`linear_attention` refuses the settings it would ignore or cannot honour."""
   defaults = model_config_defaults()
-  for key in ('attention_impl', 'attention_dropout_rate'):
+  for key in SOFTMAX_ATTENTION_SETTINGS:
     if config[key] != defaults[key]:
       raise ConfigError(f'model.{key}', f'{config[key]!r} does not apply to linear_attention, '
                         'which forms no softmax weights; accepted: leave it at its default '
@@ -200,8 +202,7 @@ READS: dict[str, tuple[str, ...]] = {
               'tie_embeddings', 'seq2seq_attention') for cell in recurrent.STACKED_CELLS},
     'transformer': (*_TRANSFORMER_READS, 'pooling', 'tie_embeddings'),
     'vit': (*_TRANSFORMER_READS, 'pooling', 'patch_size'),
-    'linear_attention': (*(k for k in _TRANSFORMER_READS
-                           if k not in ('attention_impl', 'attention_dropout_rate')),
+    'linear_attention': (*(k for k in _TRANSFORMER_READS if k not in SOFTMAX_ATTENTION_SETTINGS),
                          'pooling', 'tie_embeddings'),
 }
 

@@ -61,7 +61,6 @@ def platform_info() -> dict:
   }
 
 
-
 def cpu_model() -> str:
   """The CPU's model name (Linux `/proc/cpuinfo`), else what `platform` knows."""
   try:

@@ -38,8 +38,8 @@ from attn_jax.data import load_dataset
 from attn_jax.data.generated import TASKS
 from attn_jax.errors import ConfigError
 from attn_jax.models.attention_choice import describe_choice
-from attn_jax.models.registry import (MODEL_NAMES, TRANSFORMER_FAMILIES, build_model,
-                                      model_config_defaults)
+from attn_jax.models.registry import (MODEL_NAMES, SOFTMAX_ATTENTION_SETTINGS,
+                                      TRANSFORMER_FAMILIES, build_model, model_config_defaults)
 from attn_jax.studies import step_cost
 from attn_jax.studies.model_list import parse_model_list
 from attn_jax.studies.seq_len_scaling import (capability, capability_report, frontier_report,
@@ -149,14 +149,17 @@ def data_config(config, length: int, task: str | None = None) -> ml_collections.
 def family_model_config(config, model: str, hidden_size: int) -> ml_collections.ConfigDict:
   """The study's `config.model` for `model` at width `hidden_size`, `study.num_layers` layers.
 
-  `model.attention_impl` is the softmax transformer's setting: linear attention forms no softmax
-  weights and keeps the registry's default, the only value it accepts.
+  The softmax transformer's own settings (`registry.SOFTMAX_ATTENTION_SETTINGS`: the attention
+  implementation and its dropout) do not reach linear attention, which forms no softmax weights:
+  it keeps the registry's defaults, the only values it accepts.
   """
   model_config = config.model.copy_and_resolve_references()
   model_config.name = model
   model_config.num_layers = config.study.num_layers
   if model == 'linear_attention':
-    model_config.attention_impl = model_config_defaults().attention_impl
+    defaults = model_config_defaults()
+    for key in SOFTMAX_ATTENTION_SETTINGS:
+      model_config[key] = defaults[key]
   return param_match.with_width(model_config, hidden_size, config.study.mlp_ratio)
 
 
