@@ -91,9 +91,13 @@ def test_anchor_verdicts_follow_the_rows():
   finding = published_anchors.deletang_parity(rows, [])
   assert finding.agrees and 'transformer at 4L: 0.60 (L=8)' in finding.text
   rows = parity('rnn', 0.7) + parity('lstm', 0.98) + parity('transformer', 0.6)
-  assert not published_anchors.deletang_parity(rows, []).agrees
+  assert published_anchors.deletang_parity(rows, []).agrees is False
   rows = parity('rnn', 1.0) + parity('transformer', 0.6, final=0.8)  # not learned at L
-  assert published_anchors.deletang_parity(rows, []) is None
+  finding = published_anchors.deletang_parity(rows, [])
+  assert finding.agrees is None  # measured, but whether it extrapolates cannot be read
+  assert 'transformer learned no length (best mean accuracy 0.80, at L=8)' in finding.text
+  assert '**undecided**' in '\n'.join(published_anchors.anchor_lines(rows, []))
+  assert published_anchors.deletang_parity(parity('transformer', 0.6), []) is None  # no RNN
 
   mqar = lambda model, solved: [_row('mqar', model, l, s, l in solved) for l in (16, 64)
                                 for s in (0, 1)]
@@ -104,7 +108,15 @@ def test_anchor_verdicts_follow_the_rows():
   assert not finding.agrees and 'transformer solves L = 16' in finding.text
   assert published_anchors.grazzi_parity(mqar('lstm', ()), []) is None  # not measured
 
-  lines = published_anchors.anchor_lines(rows, [])
+  frontier = lambda model, *accuracy: [
+      _row('mqar', model, 64, 0, False, final=a, hidden_size=w) for w, a in zip((8, 64), accuracy)]
+  rows = frontier('transformer', 0.17, 0.96) + frontier('rnn', 0.101, 0.100)  # rnn flat
+  assert published_anchors.recall_state_tradeoff([], rows).agrees
+  rows = frontier('transformer', 0.17, 0.96) + frontier('gru', 0.30, 0.20)
+  finding = published_anchors.recall_state_tradeoff([], rows)
+  assert finding.agrees is False and 'gru 0.30 -> 0.20 from width 8 to 64' in finding.text
+
+  lines = published_anchors.anchor_lines(mqar('transformer', (16,)) + mqar('lstm', (16,)), [])
   assert sum('**disagrees**' in l for l in lines) == 1
   assert sum('not measured in this run' in l for l in lines) == len(published_anchors.ANCHORS) - 1
 
