@@ -38,6 +38,10 @@ Expect (`cpu`, 30 minutes on a slow 2-core CPU, 18-25 with its programs in the c
 first_token solved to L=64 by gru, mingru, the transformer and linear attention, to L=16 by rnn and
 lstm; parity by rnn and lstm, extrapolating to 4L; mqar (and the frontier) by the transformer only.
 Results: experiments/results/seq_len_scaling_cpu/README.md (with why mqar stops at L=16 in `cpu`)
+Expect (`cpu_full`, 70 minutes on the same CPU with an empty compilation cache): first_token to
+L=256 by minGRU and linear attention only (the transformer 0.50 there), parity to L=64 by rnn
+(1.0 at 4L), mqar at L=16 by the transformer only, no family at L=64 or 128, nor on the L=64
+frontier (the width-64 transformer 0.96). Results: experiments/results/seq_len_scaling_cpu_full/
 """
 from attn_jax.config_base import base_config, variant_of
 from attn_jax.studies.seq_len_scaling.settings import study_config_defaults
