@@ -111,7 +111,7 @@ def deletang_parity(rows, frontier) -> Finding | None:
     return f'{model} learned no length (best mean accuracy {accuracy:.2f}, at L={length})'
 
   text = ('; '.join(map(reading, models))
-          + f' (read where the family learned L: mean accuracy >= {LEARNED})')
+          + f' (where the family learned L: mean accuracy >= {LEARNED})')
   recurrent = [m for m in models[:-1] if m in four]
   if not recurrent or 'transformer' not in four:
     return Finding(text, None)
