@@ -88,17 +88,17 @@ def get_config(variant: str = 'cpu'):
   study.learning_rates = '1e-3,3e-3,1e-2' if gpu else '3e-3,1e-2'
   study.max_steps = 5000 if gpu else 500
   study.check_every = 100 if gpu else 50
-  if variant == 'cpu_full':
-    # What fits 90 minutes on a 2-core CPU: the longest lengths at the cpu variant's budget, with
-    # 2 seeds instead of 3 (a transformer step at L = 256 costs 9x one at L = 64).
-    study.seeds = 2
   # Recall has a budget of its own (every family alike): a constant rate after warm-up (with
   # the cosine decay the rate is gone before the transformer's jump from guessing to lookup),
   # rates below the recurrent families' 1e-2, and more steps.
   study.per_task.mqar = dict(lr_schedule='constant', learning_rates='1e-3,3e-3',
                              max_steps=5000 if gpu else 1000, check_every=100)
   if variant == 'cpu_full':
-    study.per_task.mqar.learning_rates = '3e-3'  # the transformer's choice at L = 16 in `cpu`
+    # What fits 90 minutes on a 2-core CPU: the longest lengths at the cpu variant's budget, with
+    # 2 seeds instead of 3 (a transformer step at L = 256 costs 9x one at L = 64) and one mqar
+    # rate, the transformer's choice at L = 16 in `cpu`.
+    study.seeds = 2
+    study.per_task.mqar.learning_rates = '3e-3'
   study.frontier_lengths = {'cpu': '16', 'cpu_full': '64', 'gpu': '256'}[variant]
   study.frontier_widths = '16,32,64,128' if gpu else '8,16,32,64'
   study.inference_lengths = {'cpu': '16,64,256,1024', 'cpu_full': '16,64,256,1024,4096',

@@ -23,6 +23,7 @@ LEARNED = 0.95
 # Accuracy differences smaller than this read as equal: about two binomial standard errors of a
 # held-out accuracy near the mqar guessing level (256 sequences x 16 queries at L = 64: 0.005).
 NOISE = 0.01
+VERDICTS = {True: 'agrees', False: 'disagrees', None: 'undecided'}  # by `Finding.agrees`
 
 
 class Finding(NamedTuple):
@@ -97,8 +98,9 @@ def deletang_parity(rows, frontier) -> Finding | None:
   for (t, m, l), seeds in seeds_by_point(rows).items():
     if t != 'parity' or math.isnan(_mean(seeds, 'accuracy_4x')):
       continue
-    measured.setdefault(m, []).append((_mean(seeds, 'final_accuracy'), l))
-    if _mean(seeds, 'final_accuracy') >= LEARNED:
+    accuracy = _mean(seeds, 'final_accuracy')
+    measured.setdefault(m, []).append((accuracy, l))
+    if accuracy >= LEARNED:
       four.setdefault(m, []).append((l, _mean(seeds, 'accuracy_4x')))
   models = [m for m in ('rnn', 'lstm', 'transformer') if m in measured]
   if 'transformer' not in models or models == ['transformer']:
@@ -172,8 +174,7 @@ def anchor_lines(rows, frontier) -> list[str]:
            'code first, then for the budget.', '']
   for anchor in ANCHORS:
     finding = anchor.check(rows, frontier)
-    verdict = {True: 'agrees', False: 'disagrees', None: 'undecided'}
     ours = ('not measured in this run' if finding is None else
-            f'{finding.text}: **{verdict[finding.agrees]}**')
+            f'{finding.text}: **{VERDICTS[finding.agrees]}**')
     lines.append(f'- {anchor.source}: {anchor.claim}. Ours: {ours}.')
   return lines + ['']
