@@ -7,21 +7,34 @@ settings whose values differ between the runs (from each `config.json`, flattene
 its last evaluation and the final eval metrics (`eval_<name>`), and the final train loss; and
 `compare_<split>_<metric>.png`, the metric against step with one line per run. Bad input is one
 `error:` line and exit status 2, as with `launch.py`.
+
+A DIR that holds a sweep (`sweep.json`, `python -m attn_jax.sweep`) stands for its finished
+points. Then `compare.md` also has the final metric's mean, min and max over seeds (where `seed`
+varies), and `sweep_<split>_<metric>_by_<setting>.png` plots the final metric against each
+swept setting: one line per value of the other swept settings, the mean over seeds with a
+min..max band. Settings swept together (`--zip`: each value of one goes with one value of the
+other) share a plot.
 """
 import argparse
 import json
 import math
 import os
+import statistics
 import sys
+
+from matplotlib.figure import Figure
 
 from attn_jax import plots
 from attn_jax.durable import write_csv
 from attn_jax.errors import ConfigError
+from attn_jax.sweep import record as sweep_record
 from attn_jax.tables import markdown_table
 from attn_jax.training.metrics import read_metrics
 from attn_jax.training.config_changes import json_flat
 
 MISSING = '-'  # a setting one run's config does not have
+SEED = 'seed'  # the setting a sweep's mean and band are over
+STATISTICS = (('mean', statistics.fmean), ('min', min), ('max', max))  # over a sweep's seeds
 
 
 def find_runs(paths: list[str]) -> list[str]:
@@ -32,6 +45,9 @@ def find_runs(paths: list[str]) -> list[str]:
   """
   runs = []
   for path in paths:
+    if os.path.exists(os.path.join(path, sweep_record.SWEEP_FILE)):
+      runs.extend(sweep_record.finished_points(path))
+      continue
     if os.path.exists(os.path.join(path, 'config.json')):
       runs.append(path)
       continue
@@ -111,22 +127,118 @@ def metric_curves(runs: list[str], metric: str, split: str) -> dict:
   return curves
 
 
+def _order(value):
+  """Sorts numbers by value before anything else by its text."""
+  return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+
+
+def _tied(rows: list[dict], a: str, b: str) -> bool:
+  """Whether settings `a` and `b` were swept together: each value of one goes with one value of
+  the other."""
+  pairs = {(json.dumps(row[a]), json.dumps(row[b])) for row in rows}
+  return len(pairs) == len({pair[0] for pair in pairs}) == len({pair[1] for pair in pairs})
+
+
+def swept_groups(rows: list[dict], settings: list[str]) -> list[list[str]]:
+  """The differing `settings` other than seed, grouped: settings swept together share a group,
+  in the order named."""
+  groups = []
+  for key in settings:
+    group = next((g for g in groups if _tied(rows, g[0], key)), None) if key != SEED else []
+    if group is None:
+      groups.append([key])
+    elif group:
+      group.append(key)
+  return groups
+
+
+def seed_bands(rows: list[dict], group: list[str], others: list[str],
+               column: str) -> dict[str, tuple]:
+  """One line per value of the `others` settings (label `key=value, ...`): the values of
+  `group[0]` in order and, at each, the mean, min and max of `column` over the rows there (the
+  seeds)."""
+  lines = {}
+  for row in rows:
+    label = ', '.join(f'{k}={_shown(row[k])}' for k in others) or column
+    lines.setdefault(label, {}).setdefault(row[group[0]], []).append(row[column])
+  bands = {}
+  for label, by_x in lines.items():
+    xs = sorted(by_x, key=_order)
+    bands[label] = (xs, *([f(by_x[x]) for x in xs] for _, f in STATISTICS))
+  return bands
+
+
+def seed_summary(rows: list[dict], settings: list[str], column: str) -> list[dict]:
+  """Per combination of the settings other than seed: how many seeds, and the mean, min and max
+  of `column` over them."""
+  others = [k for k in settings if k != SEED]
+  groups = {}
+  for row in rows:
+    groups.setdefault(tuple(json.dumps(row[k]) for k in others), []).append(row)
+  return [{**{k: group[0][k] for k in others}, 'seeds': len(group),
+           **{f'{column}_{name}': f([r[column] for r in group]) for name, f in STATISTICS}}
+          for group in groups.values()]
+
+
+def band_plot(bands: dict[str, tuple], path: str, *, xlabel: str, ylabel: str, title: str):
+  """One line per label, its mean against x and a min..max band; a numeric x spanning a factor
+  of 4 or more on a log-2 axis, text values evenly spaced."""
+  fig = Figure(figsize=(6.4, 4.4), layout='constrained')
+  ax = fig.subplots()
+  values = sorted({x for xs, *_ in bands.values() for x in xs}, key=_order)
+  numeric = all(isinstance(x, (int, float)) for x in values)
+  for label, (xs, mean, low, high) in bands.items():
+    where = xs if numeric else [values.index(x) for x in xs]
+    line, = ax.plot(where, mean, 'o-', label=label)
+    ax.fill_between(where, low, high, color=line.get_color(), alpha=0.2)
+  if numeric and values[0] > 0 and values[-1] >= 4 * values[0]:
+    ax.set_xscale('log', base=2)
+  ax.set_xticks(values if numeric else range(len(values)), [_shown(x) for x in values])
+  plots.label_and_save(ax, path, xlabel=xlabel, ylabel=ylabel, title=title)
+
+
+def sweep_outputs(runs: list[str], rows: list[dict], metric: str, split: str,
+                  out: str) -> tuple[str, list[str]]:
+  """A sweep's markdown table of `split_metric` over seeds (empty where seed does not vary) and
+  its plots against each swept setting (`sweep_<split>_<metric>_by_<setting>.png`; none where
+  the final metrics lack `split_metric`); returns the table and the plots' paths."""
+  column = f'{split}_{metric}'
+  settings = list(differing_settings(runs)[0])
+  if column not in rows[0]:
+    return '', []
+  table = markdown_table([{k: _shown(v) for k, v in row.items()}
+                          for row in seed_summary(rows, settings, column)])
+  groups, paths_out = swept_groups(rows, settings), []
+  for group in groups:
+    others = [k for g in groups if g is not group for k in g]
+    paths_out.append(os.path.join(out, f'sweep_{column}_by_{group[0]}.png'))
+    band_plot(seed_bands(rows, group, others, column), paths_out[-1],
+              xlabel=' / '.join(group), ylabel=f'final {split} {metric}',
+              title=f'final {split} {metric} (mean, min..max over seeds)'
+              if SEED in settings else f'final {split} {metric}')
+  return (f'\n## {column} over seeds\n\n{table}\n' if SEED in settings else ''), paths_out
+
+
 def compare(paths: list[str], *, metric: str = 'loss', split: str = 'eval',
             out: str = '.') -> list[str]:
-  """Writes `compare.md`, `compare.csv` and the plot of `metric` into `out`; returns the paths."""
+  """Writes `compare.md`, `compare.csv` and the plot of `metric` into `out` (and for a sweep the
+  table over seeds and the plots against its settings); returns the paths."""
   runs = find_runs(paths)
   rows = comparison_rows(runs)
   curves = metric_curves(runs, metric, split)
   os.makedirs(out, exist_ok=True)
   paths_out = [os.path.join(out, name) for name in
                ('compare.md', 'compare.csv', f'compare_{split}_{metric}.png')]
+  over_seeds, sweep_plots = (sweep_outputs(runs, rows, metric, split, out) if any(
+      os.path.exists(os.path.join(p, sweep_record.SWEEP_FILE)) for p in paths) else ('', []))
   with open(paths_out[0], 'w') as f:
     f.write(f'# {len(runs)} runs\n\n'
-            + markdown_table([{k: _shown(v) for k, v in row.items()} for row in rows]) + '\n')
+            + markdown_table([{k: _shown(v) for k, v in row.items()} for row in rows]) + '\n'
+            + over_seeds)
   write_csv(paths_out[1], rows, list(rows[0]))
   plots.curves_plot(curves, paths_out[2], ylabel=f'{split} {metric}',
                     title=f'{split} {metric} by step', log_y=metric in ('loss', 'perplexity'))
-  return paths_out
+  return paths_out + sweep_plots
 
 
 class _Parser(argparse.ArgumentParser):

@@ -17,6 +17,9 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 # Highest first (docs/design.md, "Layers"). A prefix names a module or a package.
 LAYERS = (
     ('attn_jax.modes', 'attn_jax.compare'),
+    # It launches runs as processes (launch.py) and reads their files: it imports only leaves
+    # (compare reads its record).
+    ('attn_jax.sweep',),
     ('attn_jax.runners',),  # it loads studies and the loop by name (importlib), on use
     # A study's folder (or module) imports none of the other studies; their shared helpers
     # (studies.flops, step_cost, model_list, study_runs) import no study.

@@ -28,3 +28,13 @@ def get_config(variant: str = 'transformer'):
       data=dict(name='mqar', seq_len=64, num_classes=16),
       train=dict(num_steps=2000, batch_size=64, **LOG_100, eval_every=250),
   )
+
+
+def get_sweep():
+  """The transformer's width against seed at L=16 (`python -m attn_jax.sweep
+  --config=experiments/configs/mqar.py:transformer --workdir=DIR --parallel=2`): widths 16, 32
+  and 64 (MLP 4x, zipped with the width) x seeds 0 and 1, 600 steps each. Results:
+  experiments/results/sweep_mqar/README.md"""
+  return dict(axes=[{'model.hidden_size': [16, 32, 64], 'model.mlp_dim': [64, 128, 256]},
+                    {'seed': [0, 1]}],
+              settings={'data.seq_len': 16, 'train.num_steps': 600, 'train.eval_every': 100})
