@@ -11,6 +11,8 @@ outweighs token identity about 6x at d=64 and the transformer learns associative
 slower than an independent implementation. A tied output layer reads the table unscaled, as in
 the paper. Recurrent models add no position and keep the table unscaled.
 """
+from typing import Callable
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -53,17 +55,20 @@ class InputEmbedding(nn.Module):
     dtype: computation dtype.
     scale_tokens: multiply token embeddings by sqrt(features) (`ScaledEmbed`; transformers).
       Float inputs are projected unscaled: a learned projection whose output RMS follows its input.
+    embedding_init: the token table's initialiser (flax's default: N(0, 1/features)).
   """
   vocab_size: int
   features: int
   dtype: jnp.dtype = jnp.float32
   scale_tokens: bool = False
+  embedding_init: Callable = nn.linear.default_embed_init
 
   @nn.compact
   def __call__(self, inputs: jax.Array) -> jax.Array:
     if self.vocab_size:
       embed = ScaledEmbed if self.scale_tokens else nn.Embed
-      x = embed(self.vocab_size, self.features, dtype=self.dtype, name='embed')(inputs)
+      x = embed(self.vocab_size, self.features, dtype=self.dtype,
+                embedding_init=self.embedding_init, name='embed')(inputs)
     else:
       x = Dense(self.features, dtype=self.dtype, name='project')(inputs.astype(self.dtype))
     return self.perturb('embedded', x)

@@ -8,7 +8,7 @@ import ml_collections
 import numpy as np
 
 from attn_jax.errors import ConfigError
-from attn_jax.models import attention, mlp, positional, recurrent, transformer
+from attn_jax.models import attention, mamba, mlp, positional, recurrent, transformer
 from attn_jax.task import TaskInfo
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -37,6 +37,13 @@ def model_config_defaults() -> ml_collections.ConfigDict:
       'patch_size': 4,  # vit
       'dtype': 'float32',  # float32 or bfloat16 (params stay float32)
       'max_len': 0,  # learned position table size; 0: sized to the data
+      # mamba (models/mamba.py): state size N per channel, d_inner = ssm_expand * hidden_size,
+      # causal convolution taps, and the transition's eigenvalue range: positive (Mamba's
+      # (0, 1]) or signed ((-1, 1], Grazzi et al. 2025)
+      'ssm_state_size': 16,
+      'ssm_expand': 2,
+      'ssm_conv_width': 4,
+      'ssm_eigenvalues': 'positive',
   })
 
 
@@ -174,6 +181,23 @@ def _vit(config, info: TaskInfo):
   return transformer.ViTClassifier(cfg, _num_outputs(info), p, pooling)
 
 
+def _mamba(config, info: TaskInfo):
+  if config.ssm_expand * _positive(config, 'hidden_size') >= 2**31:
+    raise ConfigError('model.ssm_expand', f'{config.ssm_expand} x model.hidden_size='
+                      f'{config.hidden_size} channels exceed 2**31 - 1; accepted: a positive '
+                      'integer whose product with model.hidden_size is below 2**31')
+  cfg = mamba.MambaConfig(
+      hidden_size=config.hidden_size, num_layers=config.num_layers,
+      state_size=_positive(config, 'ssm_state_size'), expand=_positive(config, 'ssm_expand'),
+      conv_width=_positive(config, 'ssm_conv_width'),
+      eigenvalues=_choice(config, 'ssm_eigenvalues', mamba.EIGENVALUE_RANGES),
+      dtype=DTYPES[config.dtype])
+  if info.kind == 'lm':
+    return mamba.MambaLM(cfg, info.target_vocab_size or info.vocab_size, config.tie_embeddings)
+  return mamba.MambaClassifier(cfg, _num_outputs(info), info.vocab_size,
+                               _choice(config, 'pooling', mamba.POOLINGS))
+
+
 def _num_outputs(info: TaskInfo) -> int:
   return 1 if info.kind == 'regression' else info.num_classes
 
@@ -187,6 +211,7 @@ BUILDERS: dict[tuple[str, str], Callable[..., nn.Module]] = {
        for kind in ('classification', 'regression', 'lm', 'seq2seq')},
     ('vit', 'classification'): _vit,
     **{('linear_attention', kind): _transformer for kind in ('classification', 'regression', 'lm')},
+    **{('mamba', kind): _mamba for kind in ('classification', 'regression', 'lm')},
 }
 MODEL_NAMES = tuple(dict.fromkeys(name for name, _ in BUILDERS))
 
@@ -204,6 +229,8 @@ READS: dict[str, tuple[str, ...]] = {
     'vit': (*_TRANSFORMER_READS, 'pooling', 'patch_size'),
     'linear_attention': (*(k for k in _TRANSFORMER_READS if k not in SOFTMAX_ATTENTION_SETTINGS),
                          'pooling', 'tie_embeddings'),
+    'mamba': ('num_layers', 'hidden_size', 'ssm_state_size', 'ssm_expand', 'ssm_conv_width',
+              'ssm_eigenvalues', 'pooling', 'tie_embeddings', 'dtype'),
 }
 
 
