@@ -11,7 +11,6 @@ EXPERIMENTS = {
     'seq_len_scaling': 'attn_jax.studies.seq_len_scaling.seq_len_scaling:run',
     'benchmark': 'attn_jax.studies.benchmark.benchmark:run',
     'attention_impl': 'attn_jax.studies.benchmark.attention_impl:run',
-    'members_timing': 'attn_jax.studies.seq_len_scaling.members_timing:run',
 }
 
 

@@ -1,6 +1,6 @@
-"""Capability points (attn_jax/studies/seq_len_scaling/capability.py): vmapped seeds x learning
-rates equal separate runs, solve-stopping at a known step, learning-rate choice on held-out
-accuracy, state bytes."""
+"""Capability curves (attn_jax/studies/seq_len_scaling/capability.py): a member trained on a mixture
+of lengths equals a plain run over the same batches, solve-stopping at a known check, the pilot's
+rate choice (the losing rates stop), rows per evaluation length, state bytes."""
 import functools
 import math
 
@@ -9,164 +9,180 @@ import numpy as np
 import pytest
 
 from attn_jax.config_base import base_config
-from attn_jax.data import load_dataset
+from attn_jax.data import generated, load_dataset
 from attn_jax.models.registry import build_model
 from attn_jax.studies.seq_len_scaling import capability, capability_report, results_table
 from attn_jax.training.state import create_train_state
 from attn_jax.training.steps import train_step
 
-SEEDS = (3, 7)
-RATES = (1e-3, 1e-2)
-STEPS = 3
+LENGTHS = (4, 6)
 BATCH = 4
+CHECK = 4  # two steps per length per check
 
 
-def tiny_config(model: str, seed: int = 0, learning_rate: float = 1e-3):
+def tiny_config(model: str, seed: int = 0, learning_rate: float = 1e-3, seq_len: int = 6):
   return base_config(
       seed=seed, model=dict(name=model, num_layers=1, hidden_size=8, num_heads=2, mlp_dim=16,
-                            dropout_rate=0.1 if model == 'transformer' else 0.0),
-      data=dict(name='first_token', seq_len=6, num_classes=4, num_eval_examples=8),
-      train=dict(num_steps=STEPS, batch_size=BATCH, learning_rate=learning_rate, warmup_steps=1,
+                            max_len=12, dropout_rate=0.1 if model == 'transformer' else 0.0),
+      data=dict(name='first_token', seq_len=seq_len, num_classes=4, num_eval_examples=8),
+      train=dict(num_steps=12, batch_size=BATCH, learning_rate=learning_rate, warmup_steps=1,
                  lr_schedule='cosine'))
 
 
-def separate_run(model_name: str, seed: int, rate: float):
-  """A plain run: `create_train_state`, the seed's batches, the training package's train_step."""
+def protocol(max_steps=8, pilot_steps=4, eval_lengths=LENGTHS + (12,)):
+  return capability.Protocol(train_lengths=LENGTHS, eval_lengths=eval_lengths,
+                             batch_size=BATCH, check_every=CHECK, max_steps=max_steps,
+                             pilot_steps=pilot_steps, solve_accuracy=0.99)
+
+
+def datasets(seeds, lengths=LENGTHS):
+  return {(s, l): load_dataset(tiny_config('gru', seq_len=l).data, seed=s)
+          for s in seeds for l in lengths}
+
+
+def plain_run(model_name: str, seed: int, rate: float, num_checks: int):
+  """A plain run: `create_train_state`, the training package's train_step, batch `step` of the
+  length-L data of `seed`, the lengths cycled as the protocol cycles them."""
   config = tiny_config(model_name, seed, rate)
-  dataset = load_dataset(config.data, seed=seed)
-  model = build_model(config.model, dataset.info)
-  state = create_train_state(config, model, dataset.info, jax.random.key(seed))
+  data = datasets([seed])
+  model = build_model(config.model, data[seed, LENGTHS[0]].info)
+  state = create_train_state(config, model, data[seed, LENGTHS[0]].info, jax.random.key(seed))
   key = jax.random.fold_in(jax.random.key(seed), 1)
   step = jax.jit(functools.partial(train_step, kind='classification'))
-  losses = []
-  for i in range(STEPS):
-    state, sums = step(state, dataset.train_batch(i, BATCH), key)
-    losses.append(float(sums['loss'] / sums['weight']))
-  return np.array(losses), state.params
+  group = CHECK // len(LENGTHS)
+  for start in range(0, num_checks * CHECK, CHECK):
+    for i, length in enumerate(LENGTHS):
+      for n in range(start + i * group, start + (i + 1) * group):
+        state, _ = step(state, data[seed, length].train_batch(n, BATCH), key)
+  return state.params
 
 
-@pytest.mark.parametrize('members', ['vmap', 'map'])
+def compiled(model_name='gru', seeds=(3,), evaluate=None, eval_lengths=LENGTHS + (12,)):
+  config = tiny_config(model_name, seeds[0])
+  data = datasets(seeds)
+  info = data[seeds[0], LENGTHS[0]].info
+  model = build_model(config.model, info)
+  eval_data = [load_dataset(tiny_config('gru', seq_len=l).data, seed=0) for l in eval_lengths]
+  programs, compile_s = capability.compile_programs(config, model, info, protocol(), data,
+                                                     eval_data, 8)
+  if evaluate is not None:
+    programs = programs._replace(evaluate=evaluate)
+  return config, model, info, programs, compile_s, data, eval_data
+
+
 @pytest.mark.parametrize('model_name', ['gru', pytest.param('transformer', marks=pytest.mark.slow)])
-def test_members_equal_separate_runs(model_name, members):
-  """Every (seed, rate) member of one program, vmapped or mapped, has the losses and parameters
-  of the run with that seed and rate alone (the transformer with dropout on, so the keys matter
-  too)."""
-  config = tiny_config(model_name)
-  datasets = [load_dataset(config.data, seed=s) for s in SEEDS]
-  model = build_model(config.model, datasets[0].info)
-  states = capability.init_members(config, model, datasets[0].info, SEEDS, len(RATES))
-  chunk_fn = capability.make_chunk_fn(config.train, 'classification', members)
-  batches = capability.seed_batches(datasets, 0, STEPS, BATCH)
-  active = np.ones((len(SEEDS), len(RATES)), bool)
-  states, losses = chunk_fn(states, active, np.asarray(RATES, np.float32), batches,
-                            capability.base_keys(SEEDS))
-  for s, r in ((0, 0), (1, 1)):  # the diagonal: both seeds and both rates
-    alone, params = separate_run(model_name, SEEDS[s], RATES[r])
-    np.testing.assert_allclose(np.asarray(losses[s, r]), alone, rtol=2e-5, atol=1e-6)
-    got = jax.tree_util.tree_leaves_with_path(states.params)
-    for (path, value), want in zip(got, jax.tree.leaves(params)):
-      if 'key' in jax.tree_util.keystr(path) and 'bias' in jax.tree_util.keystr(path):
-        continue  # softmax ignores a key bias: its gradient is rounding noise that Adam amplifies
-      np.testing.assert_allclose(np.asarray(value[s, r]), np.asarray(want), rtol=2e-4,
-                                 atol=2e-6, err_msg=jax.tree_util.keystr(path))
-  # The rates really differ: the two members of a seed do not coincide.
-  first = jax.tree.leaves(states.params)[0]
-  assert not np.allclose(np.asarray(first[0, 0]), np.asarray(first[0, 1]))
+def test_a_member_equals_a_plain_run_over_the_same_lengths(model_name):
+  """A member trained for two checks on the mixture (rate a traced argument, the programs shared
+  by members) has the parameters of the plain run with that seed and rate over the same batches
+  (the transformer with dropout on, so the keys matter too)."""
+  seed, rate = 3, 1e-2
+  config, model, info, programs, _, _, _ = compiled(model_name, (seed,))
+  member = capability.new_member(config, model, info, seed, rate, 3, programs.tx)
+  capability.train_member(member, programs, protocol(max_steps=8), 8)
+  assert member.curve.steps_trained == 8
+  want = plain_run(model_name, seed, rate, num_checks=2)
+  for (path, got), expected in zip(jax.tree_util.tree_leaves_with_path(member.state.params),
+                                   jax.tree.leaves(want)):
+    if 'key' in jax.tree_util.keystr(path) and 'bias' in jax.tree_util.keystr(path):
+      continue  # softmax ignores a key bias: its gradient is rounding noise that Adam amplifies
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=2e-4, atol=2e-6,
+                               err_msg=jax.tree_util.keystr(path))
 
 
-def _point(check_every=2):
-  config = tiny_config('rnn')
-  config.train.num_steps = 12
-  datasets = [load_dataset(config.data, seed=s) for s in SEEDS]
-  model = build_model(config.model, datasets[0].info)
-  states = capability.init_members(config, model, datasets[0].info, SEEDS, len(RATES))
-  return dict(states=states, chunk_fn=capability.make_chunk_fn(config.train, 'classification'),
-              batches=lambda start, n: capability.seed_batches(datasets, start, n, BATCH),
-              rates=RATES, keys=capability.base_keys(SEEDS), check_every=check_every)
-
-
-def test_solve_stopping_at_a_known_step():
-  """Stub held-out accuracies: member (0, 1) reaches the threshold at the 2nd check (step 4),
-  member (1, 0) at the 3rd (step 6). Solved members are frozen (their params do not change
-  after) while the others train on; once every seed has a solved member (step 6) the point stops,
-  although members (0, 0) and (1, 1) never solved."""
-  schedule = {  # check -> accuracies [seeds, rates]
-      1: [[0.2, 0.5], [0.3, 0.1]],
-      2: [[0.4, 0.995], [0.6, 0.2]],
-      3: [[0.5, 0.1], [0.99, 0.3]],
-  }
+def scripted(schedule):
+  """An `evaluate` that returns `schedule[k]` at its k-th call (k from 1), keeping the params."""
   calls = []
 
   def evaluate(params):
     calls.append(jax.tree.map(np.asarray, params))
-    return np.array(schedule[len(calls)])
+    return np.array(schedule[min(len(calls), max(schedule))], np.float64)
+  return evaluate, calls
 
+
+def test_solve_stopping_at_a_known_check():
+  """Accuracies at the lengths 4, 6 (trained) and 12 (extrapolation): 4 reaches the threshold at
+  check 1 and falls back, 6 at check 3, where 4 is up again: the member is done at check 3 (step
+  12); the extrapolation length never gates it. Seconds come from the clock."""
+  evaluate, calls = scripted({1: [0.995, 0.5, 0.1], 2: [0.9, 0.8, 0.2], 3: [1.0, 0.99, 0.3],
+                              4: [0, 0, 0]})
+  config, model, info, programs, _, _, _ = compiled(evaluate=evaluate)
+  member = capability.new_member(config, model, info, 3, 1e-3, 3, programs.tx)
   ticks = iter(range(1000))
-  _, record = capability.train_members(evaluate=evaluate, max_steps=12, solve_accuracy=0.99,
-                                       clock=lambda: float(next(ticks)), **_point())
-  assert len(calls) == 3
-  np.testing.assert_array_equal(record.steps_to_solve, [[np.nan, 4], [6, np.nan]])
-  np.testing.assert_array_equal(record.steps_trained, [[6, 4], [6, 6]])
-  np.testing.assert_array_equal(record.best_accuracy, [[0.5, 0.995], [0.99, 0.3]])
-  np.testing.assert_array_equal(record.final_accuracy, [[0.5, 0.995], [0.99, 0.3]])
-  # Frozen after solving: member (0, 1) keeps the parameters it had at its solve check...
-  for a, b in zip(jax.tree.leaves(calls[2]), jax.tree.leaves(calls[1])):
-    np.testing.assert_array_equal(a[0, 1], b[0, 1])
-  assert any(not np.array_equal(a[0, 0], b[0, 0])  # ...while an unsolved member trains on
-             for a, b in zip(jax.tree.leaves(calls[2]), jax.tree.leaves(calls[1])))
-  # Seconds: the fake clock advances 1 per read; each chunk is timed by two reads after compile.
-  assert record.seconds_to_solve[0, 1] == pytest.approx(2 / 4)
-  assert record.seconds_to_solve[1, 0] == pytest.approx(3 / 4)
-  assert math.isnan(record.seconds_to_solve[0, 0])
-  np.testing.assert_array_equal(capability.choose_rates(record.best_accuracy,
-                                                        record.steps_to_solve), [1, 0])
+  capability.train_member(member, programs, protocol(max_steps=40), 40,
+                          clock=lambda: float(next(ticks)))
+  c = member.curve
+  assert len(calls) == 3 and c.steps_trained == 12 and c.done_step == 12
+  np.testing.assert_array_equal(c.steps_to_solve, [4, 12, np.nan])
+  np.testing.assert_array_equal(c.best_accuracy, [1.0, 0.99, 0.3])
+  np.testing.assert_array_equal(c.final_accuracy, [1.0, 0.99, 0.3])
+  # Two timed calls (one per length) per check, each two clock reads apart: 2 s per check.
+  np.testing.assert_array_equal(c.seconds_to_solve, [2, 6, np.nan])
+  assert not any(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(calls[0]),
+                                                     jax.tree.leaves(calls[2])))
 
 
-def test_the_budget_is_spent_when_a_seed_never_solves():
-  calls = []
-
-  def evaluate(params):
-    calls.append(1)
-    return np.array([[1.0, 0.2], [0.5, 0.6]])  # seed 0 solves at once, seed 1 never
-
-  _, record = capability.train_members(evaluate=evaluate, max_steps=8, solve_accuracy=0.99,
-                                       **_point())
-  assert len(calls) == 4
-  np.testing.assert_array_equal(record.steps_trained, [[2, 8], [8, 8]])
-  np.testing.assert_array_equal(record.steps_to_solve, [[2, np.nan], [np.nan, np.nan]])
+def test_the_budget_is_spent_when_a_length_never_solves():
+  evaluate, calls = scripted({1: [1.0, 0.5, 1.0]})
+  config, model, info, programs, _, _, _ = compiled(evaluate=evaluate)
+  member = capability.new_member(config, model, info, 3, 1e-3, 3, programs.tx)
+  capability.train_member(member, programs, protocol(max_steps=12), 12)
+  assert len(calls) == 3 and member.curve.steps_trained == 12
+  assert math.isnan(member.curve.done_step)
+  np.testing.assert_array_equal(member.curve.steps_to_solve, [4, np.nan, 4])
 
 
-def test_the_point_stops_when_every_member_is_solved():
-  calls = []
+def test_the_pilot_chooses_a_rate_and_stops_the_others():
+  """Two rates, two seeds: the pilot (first seed, 4 steps each) picks the rate whose mean accuracy
+  over the training lengths is higher; the chosen member continues to the budget, the other
+  seed starts at the chosen rate, and no member of the losing rate trains past the pilot."""
+  config, model, info, _, _, data, eval_data = compiled(seeds=(0, 1))
+  rates = (1e-4, 3e-2)
+  result = capability.measure_curve(config, model, info, protocol(max_steps=8, pilot_steps=4),
+                                    seeds=(0, 1), rates=rates, train_data=data,
+                                    eval_data=eval_data, eval_batch_size=8)
+  mean = {r: float(np.mean(a[:2])) for r, a in result.pilot.items()}
+  assert set(mean) == set(rates)
+  assert result.rate == max(rates, key=lambda r: (mean[r], -rates.index(r)))
+  assert [m.seed for m in result.members] == [0, 1]
+  assert all(m.rate == result.rate for m in result.members)
+  assert all(m.curve.steps_trained == 8 or not math.isnan(m.curve.done_step)
+             for m in result.members)
+  rows = capability.curve_rows(result, protocol(max_steps=8, pilot_steps=4), rates)
+  assert len(rows) == 2 * 3
+  assert {(r['seed'], r['seq_len'], r['trained']) for r in rows} == {
+      (s, l, int(l in LENGTHS)) for s in (0, 1) for l in (4, 6, 12)}
+  by = {(r['seed'], r['seq_len']): r for r in rows}
+  # accuracy_2x of L=6 is the member's accuracy at 12; L=4 has no 8 evaluated.
+  assert by[0, 6]['accuracy_2x'] == by[0, 12]['final_accuracy']
+  assert math.isnan(by[0, 4]['accuracy_2x'])
+  assert by[0, 4]['best_accuracy_by_lr'].count('/') == 1
 
-  def evaluate(params):
-    calls.append(1)
-    return np.full((len(SEEDS), len(RATES)), 1.0 if len(calls) >= 2 else 0.5)
 
-  _, record = capability.train_members(evaluate=evaluate, max_steps=12, solve_accuracy=0.99,
-                                       **_point())
-  assert len(calls) == 2
-  np.testing.assert_array_equal(record.steps_to_solve, np.full((2, 2), 4))
-  assert record.compile_s > 0 and record.train_s > 0
-
-
-def test_members_mode_by_platform_and_model():
-  assert capability.members_mode('vmap', 'mingru', 'cpu') == 'vmap'
-  assert capability.members_mode('map', 'lstm', 'gpu') == 'map'
-  assert capability.members_mode('auto', 'mingru', 'cpu') == 'map'
-  assert capability.members_mode('auto', 'lstm', 'cpu') == 'vmap'
-  assert capability.members_mode('auto', 'mingru', 'gpu') == 'vmap'
-  assert capability.members_mode('auto', 'gru') in ('vmap', 'map')
+def test_pilot_score_prefers_done_then_fewer_steps_then_accuracy():
+  def member(done_step, accuracy):
+    curve = capability.Curve.empty(2)
+    curve.done_step, curve.final_accuracy = done_step, np.array(accuracy)
+    return capability.Member(0, 0.0, None, None, curve)
+  trained = np.array([True, True])
+  members = [member(np.nan, [0.9, 0.9]), member(400, [1, 1]), member(200, [1, 1]),
+             member(np.nan, [0.95, 0.9])]
+  ranked = sorted(range(4), key=lambda i: capability.pilot_score(members[i], trained))
+  assert ranked == [2, 1, 3, 0]
 
 
-def test_learning_rate_choice():
-  best = np.array([[0.5, 0.99, 0.995], [1.0, 0.99, 0.2], [0.3, 0.3, 0.3], [0.2, 0.7, 0.6]])
-  steps = np.array([[np.nan, 400, 200], [300, 100, np.nan], [np.nan, np.nan, np.nan],
-                    [np.nan, np.nan, np.nan]])
-  # seed 0: two solved, the faster (rate 2); seed 1: both solved, the faster (rate 1) although
-  # the other reached a higher accuracy; seed 2: all tied and unsolved: the first rate;
-  # seed 3: none solved: the best accuracy (rate 1).
-  np.testing.assert_array_equal(capability.choose_rates(best, steps), [2, 1, 0, 1])
+def test_vocabulary_pinned_at_the_longest_length():
+  """mqar's keys grow with the length when num_keys is 0: pinned at L=256, the task at L=8 has
+  the vocabulary of L=256 (one model reads both); tasks without keys are unchanged."""
+  data = base_config(data=dict(name='mqar', seq_len=256)).data
+  pinned = generated.vocabulary_of(data, 256)
+  short = pinned.copy_and_resolve_references()
+  short.seq_len = 8
+  assert load_dataset(short, seed=0).info.vocab_size == load_dataset(data, seed=0).info.vocab_size
+  unpinned = data.copy_and_resolve_references()
+  unpinned.seq_len = 8
+  assert load_dataset(unpinned, seed=0).info.vocab_size < load_dataset(data, seed=0).info.vocab_size
+  parity = base_config(data=dict(name='parity', seq_len=64)).data
+  assert generated.vocabulary_of(parity, 64).to_dict() == parity.to_dict()
 
 
 def test_state_bytes():

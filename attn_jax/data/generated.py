@@ -331,6 +331,17 @@ def load(config, seed: int) -> pipeline.Dataset:
                           default_eval_split='test', guessing_accuracy=task.guessing_accuracy())
 
 
+def vocabulary_of(config, seq_len: int):
+  """`config` (a generated task's `data.*`) with its vocabulary pinned at its size at `seq_len`,
+  so that one model reads the task at any shorter length too (recall and mqar draw their keys
+  from `max(num_keys, pairs)`, and the pairs grow with the length when `num_keys` is 0)."""
+  pinned = config.copy_and_resolve_references()
+  task = TASKS[config.name](_with_seq_len(config, seq_len))
+  if hasattr(task, 'keys'):
+    pinned.num_keys = task.keys
+  return pinned
+
+
 def _with_seq_len(config, seq_len: int):
   longer = config.copy_and_resolve_references()
   longer.seq_len = seq_len

@@ -53,11 +53,12 @@ VARIANTS = ('cpu', 'cpu_full', 'gpu')
 SMOKE_TEST = {'models': 'transformer', 'lengths': '8', 'train.batch_size': 4,
               'train.warmup_steps': 1, 'data.num_eval_examples': 8,
               'study.target_params': 7000, 'study.warmup_steps': 1, 'study.timed_steps': 2,
-              'study.tasks': 'first_token', 'study.capability_lengths': '8', 'study.seeds': 2,
+              'study.tasks': 'first_token', 'study.capability_lengths': '4,8', 'study.seeds': 2,
               'study.learning_rates': '1e-3,1e-2', 'study.check_every': 2, 'study.max_steps': 4,
+              'study.pilot_steps': 2, 'study.per_task.mqar.pilot_steps': 2,
               'study.inference_lengths': '4,8', 'study.inference_repeats': 2,
               'study.per_task.mqar.max_steps': 4, 'study.per_task.mqar.check_every': 2,
-              'study.frontier_lengths': '8', 'study.frontier_widths': '4'}
+              'study.frontier_lengths': '4,8', 'study.frontier_widths': '4'}
 
 
 def get_config(variant: str = 'cpu'):
@@ -81,26 +82,34 @@ def get_config(variant: str = 'cpu'):
   config.model.num_layers = config.study.get_ref('num_layers')  # one setting: study.num_layers
   study = config.study
   study.target_params = 200_000 if gpu else 25_000
+  # Capability curves: each seed trains ONE model on a task's lengths together and is read at
+  # each of them and at 2x and 4x the longest (extrapolation). `check_every` splits among the
+  # training lengths (60 = 20 steps at each of 3 lengths).
   study.capability_lengths = {
-      'cpu': 'first_token=16,64;mqar=8,16;parity=8,16',
-      'cpu_full': 'first_token=16,64,256;mqar=16,64,128;parity=16,32,64',
-      'gpu': 'first_token=256,1024,4096;mqar=64,256,1024;parity=64,256,1024'}[variant]
+      'cpu': 'first_token=16,32,64;mqar=8,16,32,64;parity=8,16,32',
+      'cpu_full': 'first_token=16,32,64,128,256;mqar=16,32,64,128;parity=16,32,64',
+      'gpu': 'first_token=256,512,1024,2048,4096;mqar=64,128,256,512,1024;'
+             'parity=64,128,256,512,1024'}[variant]
+  study.extrapolate = '2,4'
   study.learning_rates = '1e-3,3e-3,1e-2' if gpu else '3e-3,1e-2'
-  study.max_steps = 5000 if gpu else 500
-  study.check_every = 100 if gpu else 50
-  # Recall has a budget of its own (every family alike): a constant rate after warm-up (with
-  # the cosine decay the rate is gone before the transformer's jump from guessing to lookup),
-  # rates below the recurrent families' 1e-2, and more steps.
-  study.per_task.mqar = dict(lr_schedule='constant', learning_rates='1e-3,3e-3',
-                             max_steps=5000 if gpu else 1000, check_every=100)
-  if variant == 'cpu_full':
-    # What fits 90 minutes on a 2-core CPU: the longest lengths at the cpu variant's budget, with
-    # 2 seeds instead of 3 (a transformer step at L = 256 costs 9x one at L = 64) and one mqar
-    # rate, the transformer's choice at L = 16 in `cpu`.
-    study.seeds = 2
-    study.per_task.mqar.learning_rates = '3e-3'
-  study.frontier_lengths = {'cpu': '16', 'cpu_full': '64', 'gpu': '256'}[variant]
-  study.frontier_widths = '16,32,64,128' if gpu else '8,16,32,64'
+  study.max_steps = 5000 if gpu else 600
+  study.check_every = 100 if gpu else 60
+  study.pilot_steps = 500 if gpu else 120
+  if variant == 'cpu_full':  # five first_token lengths: 20 steps each per check
+    study.per_task.first_token = dict(check_every=100, max_steps=1000, pilot_steps=200)
+  # Recall has a budget of its own (every family alike; measured in
+  # experiments/results/seq_len_scaling_cpu/README.md): 100k parameters (the transformer at width
+  # 64, where an independent PyTorch model solves L = 64; at width 32 it did not within 1500
+  # steps), batch 64, a constant rate after warm-up (with the cosine decay the rate is gone before
+  # the transformer's jump from guessing to lookup), rates below the recurrent families' 1e-2.
+  study.per_task.mqar = dict(
+      target_params=400_000 if gpu else 100_000, batch_size=64, lr_schedule='constant',
+      learning_rates='1e-3,3e-3', check_every=100, pilot_steps=200,
+      max_steps={'cpu': 1200, 'cpu_full': 3000, 'gpu': 5000}[variant],
+      seeds={'cpu': 2, 'cpu_full': 3, 'gpu': 3}[variant])
+  study.frontier_lengths = {'cpu': '', 'cpu_full': '16,32,64,128',
+                            'gpu': '64,128,256,512'}[variant]
+  study.frontier_widths = '16,32,64,128'
   study.inference_lengths = {'cpu': '16,64,256,1024', 'cpu_full': '16,64,256,1024,4096',
                              'gpu': '1024,4096,16384'}[variant]
   return config

@@ -1,25 +1,28 @@
-"""Capability of one (task, model, length) point: every seed x learning rate trained as ONE program.
+"""Capability as a curve: ONE training per (task, family, seed) gives held-out accuracy at every
+length of a grid, and beyond it.
 
-The members of a point are independent models of one shape: seed s in `seeds` and peak learning
-rate r in `learning_rates`. Their parameters and optimizer states are stacked
-`[seeds, rates, ...]` and trained by one jitted function, `jax.vmap` (or `lax.map`:
-`members_mode`) over the seed axis (parameters, optimizer state, the seed's batches and dropout
-key) and, inside it, over the rate axis (parameters, optimizer state, the rate). Each member is
-exactly the run `train_and_evaluate` would make with `seed = s` and `train.learning_rate = r`:
-the same initialisation (`create_train_state` with `key(s)`), the same batches
-(`dataset.train_batch(step, batch)` of the data loaded with seed s: generated data is a pure
-function of (seed, step, row)), the same dropout key (`fold_in(key(s), 1)`) and the training
-package's own `train_step`. The rate enters as a traced value: each member rebuilds
-`make_optimizer(train)` at its own rate inside the vmapped function (the optimizer state does not
-depend on the rate), so nothing is approximated.
+The protocol of Zoology (Arora et al. 2024: multi-query recall trained on a mixture of lengths,
+each length evaluated) and of Deletang et al. 2023 (trained on lengths up to N, tested beyond):
+a member (seed s, peak learning rate r) trains on the lengths `train_lengths`. Each chunk of
+`check_every` steps is split into equal groups, one per length, shortest first: every batch has
+one length (no padding), and every length is seen equally often. After each chunk the member is
+evaluated on the held-out split at every length of `eval_lengths` (the training lengths and the
+extrapolation lengths beyond them). A length is solved at the first check where its accuracy
+reaches `solve_accuracy`; the member is done at the check where every TRAINING length is at or
+above it (or when `max_steps` are spent) and stops there.
 
-`check_every` steps run per call (`lax.scan` over the steps, one dispatch), then every member is
-evaluated on the held-out split. A member whose accuracy reaches `solve_accuracy` is solved at that
-step and frozen (later chunks leave its state unchanged), so each member's record is that of a run
-that stopped when it solved. Per seed, the learning rate is chosen on the held-out split: best
-accuracy, where every solved member counts as best and ties go to the one that solved in fewer
-steps. So once every seed has a solved member no later check can change any seed's choice, and the
-point stops there (or when `max_steps` are spent); the other rates' records end there too.
+Rates without waste: with several rates, a pilot trains the first seed at every rate for
+`pilot_steps`; the rate whose member solved first (else the best mean held-out accuracy over the
+training lengths, then the earlier rate) becomes the rate of every seed of this (task, family).
+The first seed's member at that rate continues from where the pilot left it; the other rates stop
+there. Each member is exactly the run `train_and_evaluate` would make with that seed and rate
+(`create_train_state` with `key(s)`, the training package's `train_step`, the dropout key
+`fold_in(key(s), 1)`, batch `step` of the data of length `L` loaded with seed s), except that its
+steps cycle through the lengths.
+
+Members train one after another through programs compiled once per point (one train program per
+training length, one evaluation program per evaluation length; the rate is a traced argument), so
+a member that solved, or whose rate lost the pilot, costs nothing more.
 """
 import dataclasses
 import time
@@ -31,91 +34,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from attn_jax import progress
-from attn_jax.data import load_dataset
-from attn_jax.models.registry import build_model
 from attn_jax.training.optimizer import make_optimizer
 from attn_jax.training.state import create_train_state, dropout_base_key
 from attn_jax.training.steps import eval_step, train_step
 
-# Length extrapolation: trained at L, evaluated at these multiples of L (`data.
-# eval_length_multipliers`), on the splits `test_<m>x`, recorded in the columns `accuracy_<m>x`.
-EXTRAPOLATION_MULTIPLIERS = (2, 4)
-EXTRAPOLATION_SPLITS = {f'test_{m}x': f'accuracy_{m}x' for m in EXTRAPOLATION_MULTIPLIERS}
-
 
 def member_optimizer(train, learning_rate):
-  """`make_optimizer(train)` at peak `learning_rate` (a traced scalar under vmap)."""
+  """`make_optimizer(train)` at peak `learning_rate` (a traced scalar)."""
   return make_optimizer(types.SimpleNamespace(**{**train.to_dict(),
                                                  'learning_rate': learning_rate}))
 
 
-def init_members(config, model, info, seeds: Sequence[int], num_rates: int):
-  """The train states of every member, leaves `[seeds, rates, ...]`.
-
-  Seed s's members all start from `create_train_state(config, model, info, key(s))`, as separate
-  runs with that seed and any learning rate would. One call per seed, not a vmap: XLA's CPU
-  runtime can hang for good (every thread idle) running the vmapped initialisation, whose
-  orthogonal initialisers batch a QR decomposition; the stacked result is the same.
-  """
-  per_seed = [create_train_state(config, model, info, jax.random.key(s)) for s in seeds]
-  leaves = zip(*(jax.tree.leaves(state) for state in per_seed))
-  return jax.tree.unflatten(jax.tree.structure(per_seed[0]), [
-      jnp.repeat(jnp.stack(xs)[:, None], num_rates, axis=1) for xs in leaves])
-
-
-def base_keys(seeds: Sequence[int]) -> jax.Array:
-  """The dropout base key of each seed's runs, `[seeds]` (as `train_and_evaluate` derives it)."""
-  return jax.vmap(dropout_base_key)(jnp.asarray(seeds, jnp.uint32))
-
-
-# How the members of a point share one program: 'vmap' batches them into each operation, 'map'
-# loops over them inside the program (`lax.map`: one dispatch, each member's operations at their
-# own size). Where measured (experiments/results/members/README.md: the 2-core CPU, 6 members,
-# L = 16 and 64), a model takes 'map' where it is more than 10% faster at L = 64; everything
-# else, and every accelerator (not measured), batches with 'vmap'.
-MEMBERS_BY_PLATFORM = {'cpu': {'mingru': 'map', 'transformer': 'map'}}
-MEMBERS = ('auto', 'vmap', 'map')
-
-
-def members_mode(setting: str, model: str, platform: str | None = None) -> str:
-  """'vmap' or 'map': `setting`, or for 'auto' the measured choice for `model` on `platform`
-  (default: JAX's default backend)."""
-  if setting != 'auto':
-    return setting
-  return MEMBERS_BY_PLATFORM.get(platform or jax.default_backend(), {}).get(model, 'vmap')
-
-
-def _over(axis_map: str, fn: Callable, in_axes: tuple) -> Callable:
-  """`fn` over the leading axis of the arguments whose `in_axes` entry is 0 (others shared):
-  `jax.vmap`, or `lax.map` over those arguments."""
-  if axis_map == 'vmap':
-    return jax.vmap(fn, in_axes=in_axes)
-
-  def mapped(*args):
-    mapped_args = tuple(a for a, axis in zip(args, in_axes) if axis == 0)
-
-    def one(xs):
-      it = iter(xs)
-      return fn(*(next(it) if axis == 0 else a for a, axis in zip(args, in_axes)))
-    return jax.lax.map(one, mapped_args)
-  return mapped
-
-
-def make_chunk_fn(train, kind: str, members: str = 'vmap') -> Callable:
-  """`(states, active, rates, batches, keys) -> (states, losses)`, jitted, states donated.
-
-  Args (of the returned function):
-    states: train states, leaves `[seeds, rates, ...]`.
-    active: bool `[seeds, rates]`; inactive (solved) members keep their state.
-    rates: peak learning rates `[rates]`.
-    batches: each seed's batches of the chunk, leaves `[seeds, steps, batch, ...]`.
-    keys: dropout base keys `[seeds]`.
-  `members`: 'vmap' or 'map' (`members_mode`); both compute every member's own run.
-
-  Returns:
-    The new states and each member's mean training loss per step, `[seeds, rates, steps]`.
-  """
-  def member(state, active, rate, batches, key):
+def make_train_fn(train, kind: str) -> Callable:
+  """`(state, rate, batches [steps, batch, ...], key) -> (state, losses [steps])`, jitted, the
+  state donated: `steps` train steps of one member at peak learning rate `rate`."""
+  def train_steps(state, rate, batches, key):
     tx = state.tx
 
     def step(s, batch):
@@ -123,118 +56,240 @@ def make_chunk_fn(train, kind: str, members: str = 'vmap') -> Callable:
       return s, sums['loss'] / jnp.maximum(sums['weight'], 1e-9)
 
     new, losses = jax.lax.scan(step, state.replace(tx=member_optimizer(train, rate)), batches)
-    new = jax.tree.map(lambda n, o: jnp.where(active, n, o), new.replace(tx=tx), state)
-    return new, losses
+    return new.replace(tx=tx), losses
 
-  over_rates = _over(members, member, (0, 0, 0, None, None))
-  over_seeds = _over(members, over_rates, (0, 0, None, 0, 0))
-  return jax.jit(over_seeds, donate_argnums=(0,))
+  return jax.jit(train_steps, donate_argnums=(0,))
 
 
 def make_eval_fn(apply_fn, kind: str) -> Callable:
-  """`(params [seeds, rates, ...], batch) -> metric sums [seeds, rates]`, jitted."""
-  one = lambda params, batch: eval_step(params, batch, apply_fn=apply_fn, kind=kind)
-  return jax.jit(jax.vmap(jax.vmap(one, in_axes=(0, None)), in_axes=(0, None)))
+  """`(params, batch) -> metric sums`, jitted."""
+  return jax.jit(lambda params, batch: eval_step(params, batch, apply_fn=apply_fn, kind=kind))
 
 
-def held_out_accuracy(eval_fn, params, dataset, *, split: str | None = None,
-                      batch_size: int = 256) -> np.ndarray:
-  """Accuracy of every member on every example of `split`, `[seeds, rates]`."""
+def held_out_accuracy(eval_fn, params, dataset, batch_size: int = 256) -> float:
+  """Accuracy of `params` on every example of `dataset`'s held-out split."""
   correct = weight = 0.0
-  for batch in dataset.eval_batches(batch_size, split=split):
+  for batch in dataset.eval_batches(batch_size):
     sums = eval_fn(params, batch)
-    correct = correct + np.asarray(sums['accuracy'], np.float64)
-    weight = weight + np.asarray(sums['weight'], np.float64)
-  return correct / np.maximum(weight, 1e-9)
+    correct += float(sums['accuracy'])
+    weight += float(sums['weight'])
+  return correct / max(weight, 1e-9)
 
 
-def seed_batches(datasets: Sequence, start: int, num_steps: int, batch_size: int) -> dict:
-  """Batches of steps `start .. start + num_steps - 1` of each seed's data, `[seeds, steps, ...]`."""
-  per_seed = [[d.train_batch(step, batch_size) for step in range(start, start + num_steps)]
-              for d in datasets]
-  return jax.tree.map(lambda *xs: np.stack(xs), *[jax.tree.map(lambda *ys: np.stack(ys), *steps)
-                                                  for steps in per_seed])
+def stacked_batches(dataset, start: int, num_steps: int, batch_size: int) -> dict:
+  """Batches of steps `start .. start + num_steps - 1` of `dataset`, leaves `[steps, ...]`."""
+  steps = [dataset.train_batch(step, batch_size) for step in range(start, start + num_steps)]
+  return jax.tree.map(lambda *xs: np.stack(xs), *steps)
 
 
 @dataclasses.dataclass
-class MemberRecord:
-  """What each member of a point did; arrays `[seeds, rates]`.
+class Curve:
+  """What one member did, per evaluation length; arrays `[eval_lengths]`.
 
-  steps_to_solve / seconds_to_solve: the check at which held-out accuracy first reached the
-  threshold (NaN: never). seconds are the point's training time up to that check (compile and
-  evaluation excluded) divided by the number of members trained together: each member's share.
-  best_accuracy: the highest held-out accuracy at any check; final_accuracy: at the member's last
-  check; steps_trained: the member's last step (its solve step, or the point's last).
+  steps_to_solve / seconds_to_solve: the first check at which that length's held-out accuracy
+  reached the threshold (NaN: never), and the member's training seconds up to it (compiling and
+  evaluating excluded). best_accuracy: the highest at any check; final_accuracy: at its last
+  check. steps_trained: the member's last step; done_step: the check where every training length
+  was solved together (NaN: never).
   """
   steps_to_solve: np.ndarray
   seconds_to_solve: np.ndarray
   best_accuracy: np.ndarray
   final_accuracy: np.ndarray
-  steps_trained: np.ndarray
-  compile_s: float = float('nan')
+  steps_trained: int = 0
   train_s: float = 0.0
+  done_step: float = float('nan')
+
+  @classmethod
+  def empty(cls, num_lengths: int) -> 'Curve':
+    nan = np.full(num_lengths, np.nan)
+    return cls(nan.copy(), nan.copy(), np.zeros(num_lengths), nan.copy())
+
+  def record(self, accuracy: np.ndarray, step: int, solve_accuracy: float):
+    """Adds the check at `step` with held-out `accuracy [eval_lengths]`."""
+    first = np.isnan(self.steps_to_solve) & (accuracy >= solve_accuracy)
+    self.steps_to_solve[first] = step
+    self.seconds_to_solve[first] = self.train_s
+    self.best_accuracy = np.maximum(self.best_accuracy, accuracy)
+    self.final_accuracy = accuracy
+    self.steps_trained = step
 
 
-def train_members(states, *, chunk_fn, evaluate: Callable, batches: Callable, rates, keys,
-                  check_every: int, max_steps: int, solve_accuracy: float,
-                  clock: Callable[[], float] = time.perf_counter):
-  """Trains every member until it solves or `max_steps` are spent; returns (states, MemberRecord).
+@dataclasses.dataclass
+class Member:
+  """One (seed, rate) run: its train state, dropout key and curve."""
+  seed: int
+  rate: float
+  state: object
+  key: jax.Array
+  curve: Curve
 
-  Args:
-    states: the stacked train states (`init_members`).
-    chunk_fn: `make_chunk_fn(...)`; compiled once, before the first chunk.
-    evaluate: `params -> held-out accuracy [seeds, rates]`.
-    batches: `(start, num_steps) -> batches [seeds, num_steps, ...]`.
-    rates: `[rates]`; keys: `[seeds]` base keys.
-    check_every: steps between evaluations; `max_steps` must be a multiple of it.
-    solve_accuracy: the held-out accuracy at which a member is solved.
-    clock: seconds (a parameter for tests).
+  def done(self, trained: np.ndarray, solve_accuracy: float) -> bool:
+    """Whether every training length (`trained`: a mask over the evaluation lengths) reached
+    `solve_accuracy` at the last check."""
+    return bool(np.all(self.curve.final_accuracy[trained] >= solve_accuracy))
+
+
+class Protocol(NamedTuple):
+  """How a point trains: its lengths, checks and budget.
+
+  train_lengths: the lengths trained on (each chunk cycles through them); eval_lengths: the lengths
+  evaluated at every check (the training lengths first, then the extrapolation lengths).
   """
-  shape = jax.tree.leaves(states)[0].shape[:2]
-  nan = np.full(shape, np.nan)
-  record = MemberRecord(steps_to_solve=nan.copy(), seconds_to_solve=nan.copy(),
-                        best_accuracy=np.zeros(shape), final_accuracy=nan.copy(),
-                        steps_trained=np.zeros(shape, np.int64))
-  active = np.ones(shape, bool)
-  rates = jnp.asarray(rates, jnp.float32)
-  compiled = None
-  bar = progress.bar(total=max_steps, unit='step', desc='members')
-  for start in range(0, max_steps, check_every):
-    if not active.any() or np.isfinite(record.steps_to_solve).any(axis=1).all():
-      break  # every member solved, or every seed's choice is final (see the module docstring)
-    chunk = jax.device_put(batches(start, check_every))
-    if compiled is None:
+  train_lengths: tuple
+  eval_lengths: tuple
+  batch_size: int
+  check_every: int
+  max_steps: int
+  pilot_steps: int
+  solve_accuracy: float
+
+
+class Programs(NamedTuple):
+  """The compiled programs of one point, the optimizer object its states hold, and the data."""
+  train: dict        # {length: make_train_fn(...)}
+  tx: object
+  evaluate: Callable  # params -> accuracy [eval_lengths]
+  train_data: dict   # {(seed, length): dataset}
+
+
+def train_member(member: Member, programs: Programs, protocol: Protocol, until: int, *,
+                 clock: Callable[[], float] = time.perf_counter) -> Member:
+  """Trains `member` check by check until it is done or has `until` steps."""
+  group = protocol.check_every // len(protocol.train_lengths)
+  trained = np.isin(protocol.eval_lengths, protocol.train_lengths)
+  rate = jnp.asarray(member.rate, jnp.float32)
+  done = lambda: member.done(trained, protocol.solve_accuracy)
+  while member.curve.steps_trained < until and not done():
+    start = member.curve.steps_trained
+    for i, length in enumerate(protocol.train_lengths):
+      batches = jax.device_put(stacked_batches(programs.train_data[member.seed, length],
+                                               start + i * group, group, protocol.batch_size))
       begin = clock()
-      compiled = chunk_fn.lower(states, jnp.asarray(active), rates, chunk, keys).compile()
-      record.compile_s = clock() - begin
-    begin = clock()
-    states, losses = compiled(states, jnp.asarray(active), rates, chunk, keys)
-    jax.block_until_ready(losses)
-    record.train_s += clock() - begin
-    done = start + check_every
-    accuracy = np.asarray(evaluate(states.params), np.float64)
-    record.final_accuracy[active] = accuracy[active]
-    record.best_accuracy[active] = np.maximum(record.best_accuracy, accuracy)[active]
-    record.steps_trained[active] = done
-    solved = active & (accuracy >= solve_accuracy)
-    record.steps_to_solve[solved] = done
-    record.seconds_to_solve[solved] = record.train_s / active.size
-    active &= ~solved
-    bar.update(check_every)
-    bar.set_postfix(best=f'{accuracy.max():.3f}', solved=f'{int((~active).sum())}/{active.size}')
+      member.state, losses = programs.train[length](member.state, rate, batches, member.key)
+      jax.block_until_ready(losses)
+      member.curve.train_s += clock() - begin
+    accuracy = np.asarray(programs.evaluate(member.state.params), np.float64)
+    member.curve.record(accuracy, start + protocol.check_every, protocol.solve_accuracy)
+    if done():
+      member.curve.done_step = member.curve.steps_trained
+  return member
+
+
+def pilot_score(member: Member, trained: np.ndarray) -> tuple:
+  """Sort key of a pilot member (lower is better): done first, then fewer steps, then the higher
+  mean held-out accuracy over the training lengths."""
+  done = not np.isnan(member.curve.done_step)
+  return (not done, member.curve.done_step if done else 0.0,
+          -float(np.mean(member.curve.final_accuracy[trained])))
+
+
+class CurveResult(NamedTuple):
+  """One point's outcome.
+
+  members: the chosen rate's member of each seed; pilot: the first seed's member at every rate
+  (its accuracy when the pilot ended, `[eval_lengths]` each; empty without a pilot); rate: the
+  chosen rate; compile_s: seconds compiling its programs; and, for probes of the first seed's
+  member: the model, task kind, its parameters at initialisation and at the end, and a held-out
+  batch at the longest training length.
+  """
+  members: list
+  pilot: dict
+  rate: float
+  compile_s: float
+  model: object
+  kind: str
+  init_params: object
+  params: object
+  probe_batch: dict
+
+
+def new_member(config, model, info, seed: int, rate: float, num_lengths: int,
+               tx=None) -> Member:
+  """A member at step 0: `create_train_state(config, ..., key(seed))`, as a run with that seed.
+  `tx`: the optimizer object to hold (the compiled programs' states must share one: it is
+  static pytree metadata; the rate reaches it as an argument)."""
+  state = create_train_state(config, model, info, jax.random.key(seed))
+  if tx is not None:
+    state = state.replace(tx=tx)
+  return Member(seed, rate, state, dropout_base_key(seed), Curve.empty(num_lengths))
+
+
+def compile_programs(config, model, info, protocol: Protocol, train_data: dict,
+                     eval_data: Sequence, eval_batch_size: int) -> tuple[Programs, float]:
+  """The point's programs, each compiled before its first use (seconds spent returned)."""
+  begin = time.perf_counter()
+  example = new_member(config, model, info, config.seed, 1e-3, 1)
+  train_fn = make_train_fn(config.train, info.kind)
+  group = protocol.check_every // len(protocol.train_lengths)
+  rate = jnp.asarray(1e-3, jnp.float32)
+  train = {}
+  for length in protocol.train_lengths:
+    batches = stacked_batches(train_data[next(iter(train_data))[0], length], 0, group,
+                              protocol.batch_size)
+    train[length] = train_fn.lower(example.state, rate, batches, example.key).compile()
+  eval_fn = make_eval_fn(model.apply, info.kind)
+  evaluate = lambda params: np.array([held_out_accuracy(eval_fn, params, d, eval_batch_size)
+                                      for d in eval_data])
+  evaluate(example.state.params)  # compiles the evaluation program of every length
+  return Programs(train, example.state.tx, evaluate, train_data), time.perf_counter() - begin
+
+
+def measure_curve(config, model, info, protocol: Protocol, *, seeds: Sequence[int],
+                  rates: Sequence[float], train_data: dict, eval_data: Sequence,
+                  eval_batch_size: int = 256) -> CurveResult:
+  """Trains the members of one point (`config`: its training config, `config.train.num_steps`
+  the schedule's length; `train_data`: {(seed, length): dataset}; `eval_data`: a dataset per
+  evaluation length) by the protocol of the module docstring."""
+  programs, compile_s = compile_programs(config, model, info, protocol, train_data, eval_data,
+                                         eval_batch_size)
+  make = lambda seed, rate: new_member(config, model, info, seed, rate,
+                                       len(protocol.eval_lengths), programs.tx)
+  trained = np.isin(protocol.eval_lengths, protocol.train_lengths)
+  first = make(seeds[0], rates[0])
+  init_params = jax.tree.map(np.asarray, first.state.params)  # the state is donated later
+  bar = progress.bar(total=len(seeds) * protocol.max_steps, unit='step', desc='members')
+  pilot = {}
+  if len(rates) > 1:
+    trial = [first] + [make(seeds[0], r) for r in rates[1:]]
+    for member in trial:
+      train_member(member, programs, protocol, protocol.pilot_steps)
+    pilot = {m.rate: m.curve.final_accuracy.copy() for m in trial}
+    first = min(trial, key=lambda m: pilot_score(m, trained))
+  members = [first] + [make(seed, first.rate) for seed in seeds[1:]]
+  for member in members:
+    train_member(member, programs, protocol, protocol.max_steps)
+    bar.update(protocol.max_steps)
+    bar.set_postfix(seed=member.seed, steps=member.curve.steps_trained)
   bar.close()
-  return states, record
+  top = protocol.train_lengths[-1]
+  probe = next(eval_data[protocol.eval_lengths.index(top)].eval_batches(eval_batch_size))
+  return CurveResult(members, pilot, first.rate, compile_s, model, info.kind, init_params,
+                     jax.tree.map(np.asarray, members[0].state.params), probe)
 
 
-def choose_rates(best_accuracy: np.ndarray, steps_to_solve: np.ndarray) -> np.ndarray:
-  """Per seed, the index of the chosen learning rate, `[seeds]`: a solved member before any
-  unsolved one (solved is the best accuracy), among solved ones the fewest steps to solve, then
-  the best held-out accuracy, then the earlier rate in the grid."""
-  solved = np.isfinite(steps_to_solve)
-  steps = np.where(solved, steps_to_solve, np.inf)
-  return np.array([min(range(best_accuracy.shape[1]),
-                       key=lambda r, s=s: (not solved[s, r], steps[s, r], -best_accuracy[s, r], r))
-                   for s in range(best_accuracy.shape[0])])
+def curve_rows(result: CurveResult, protocol: Protocol, rates: Sequence[float]) -> list[dict]:
+  """One row per (seed, evaluation length) (capability.csv's columns, see results_table):
+  accuracy_2x / _4x are the member's final accuracy at 2L / 4L where those were evaluated."""
+  lengths = list(protocol.eval_lengths)
+  by_rate = '/'.join(f'{float(np.mean(result.pilot[r][:len(protocol.train_lengths)])):.3f}'
+                     for r in rates) if result.pilot else ''
+  at = lambda curve, length: (float(curve.final_accuracy[lengths.index(length)])
+                              if length in lengths else float('nan'))
+  rows = []
+  for member in result.members:
+    c = member.curve
+    for i, length in enumerate(lengths):
+      rows.append(dict(
+          seed=member.seed, seq_len=length, trained=int(length in protocol.train_lengths),
+          train_lengths='/'.join(map(str, protocol.train_lengths)),
+          learning_rate=float(result.rate), learning_rates='/'.join(f'{x:g}' for x in rates),
+          best_accuracy_by_lr=by_rate, steps_to_solve=c.steps_to_solve[i],
+          seconds_to_solve=c.seconds_to_solve[i], best_accuracy=c.best_accuracy[i],
+          final_accuracy=c.final_accuracy[i], accuracy_2x=at(c, 2 * length),
+          accuracy_4x=at(c, 4 * length), steps_trained=c.steps_trained,
+          pilot_steps=protocol.pilot_steps if result.pilot else 0, compile_s=result.compile_s))
+  return rows
 
 
 def state_bytes(model: str, *, num_layers: int, hidden_size: int, seq_len: int,
@@ -254,78 +309,3 @@ def state_bytes(model: str, *, num_layers: int, hidden_size: int, seq_len: int,
   else:
     values = num_layers * hidden_size * (2 if model == 'lstm' else 1)
   return values * bytes_per_value
-
-
-def eval_length(dataset, split: str) -> int:
-  """The sequence length of an evaluation split's `inputs`."""
-  return int(next(dataset.eval_batches(1, split=split))['inputs'].shape[1])
-
-
-def extrapolation_splits(dataset) -> dict[str, str]:
-  """{split: column} of the dataset's longer evaluation splits (`EXTRAPOLATION_SPLITS`)."""
-  return {s: c for s, c in EXTRAPOLATION_SPLITS.items() if s in dataset.eval_splits}
-
-
-class PointResult(NamedTuple):
-  """One point's outcome.
-
-  record: the `MemberRecord`; chosen: the chosen rate's index per seed `[seeds]`; longer:
-  {column: accuracy of every member on that longer split `[seeds, rates]`}; and, for probes of the
-  first seed's chosen member: the model, task kind, its parameters at initialisation and at the
-  end, and the first held-out batch.
-  """
-  record: MemberRecord
-  chosen: np.ndarray
-  longer: dict
-  model: object
-  kind: str
-  init_params: object
-  params: object
-  probe_batch: dict
-
-
-def measure_members(point, *, seeds: Sequence[int], rates: Sequence[float], check_every: int,
-                    max_steps: int, solve_accuracy: float, members: str = 'auto',
-                    eval_batch_size: int = 256) -> PointResult:
-  """Trains the members of one point (`point`: a training config; `point.train.num_steps` is the
-  learning-rate schedule's length; `members`: see `members_mode`) and evaluates them on the
-  longer splits."""
-  datasets = [load_dataset(point.data, seed=s) for s in seeds]
-  info = datasets[0].info
-  model = build_model(point.model, info)
-  eval_fn = make_eval_fn(model.apply, info.kind)
-  evaluate = lambda params, split=None: held_out_accuracy(
-      eval_fn, params, datasets[0], split=split, batch_size=eval_batch_size)
-  states = init_members(point, model, info, seeds, len(rates))
-  first = lambda tree, r=0: jax.tree.map(lambda x: np.asarray(x[0, r]), tree)
-  init_params = first(states.params)  # copied: the states are donated to the training program
-  states, record = train_members(
-      states,
-      chunk_fn=make_chunk_fn(point.train, info.kind, members_mode(members, point.model.name)),
-      evaluate=evaluate,
-      batches=lambda start, n: seed_batches(datasets, start, n, point.train.batch_size),
-      rates=rates, keys=base_keys(seeds), check_every=check_every, max_steps=max_steps,
-      solve_accuracy=solve_accuracy)
-  chosen = choose_rates(record.best_accuracy, record.steps_to_solve)
-  longer = {column: evaluate(states.params, split)
-            for split, column in extrapolation_splits(datasets[0]).items()}
-  return PointResult(record, chosen, longer, model, info.kind, init_params,
-                    first(states.params, int(chosen[0])),
-                    next(datasets[0].eval_batches(eval_batch_size)))
-
-
-def seed_rows(result: PointResult, *, seeds: Sequence[int], rates: Sequence[float]) -> list[dict]:
-  """One row per seed: its chosen rate's record (capability.csv columns, see results_table)."""
-  record, chosen, longer = result.record, result.chosen, result.longer
-  rows = []
-  for s, seed in enumerate(seeds):
-    r = int(chosen[s])
-    rows.append(dict(
-        seed=seed, learning_rate=float(rates[r]),
-        learning_rates='/'.join(f'{x:g}' for x in rates),
-        best_accuracy_by_lr='/'.join(f'{a:.3f}' for a in record.best_accuracy[s]),
-        steps_to_solve=record.steps_to_solve[s, r], seconds_to_solve=record.seconds_to_solve[s, r],
-        best_accuracy=record.best_accuracy[s, r], final_accuracy=record.final_accuracy[s, r],
-        steps_trained=int(record.steps_trained[s, r]), compile_s=record.compile_s,
-        **{column: float(values[s, r]) for column, values in longer.items()}))
-  return rows

@@ -41,14 +41,19 @@ def _ok(rows) -> list[dict]:
 
 
 CAPABILITY_HEADER = ('task', 'model', 'L', 'params', 'state/KV bytes per sequence',
-                     'lr chosen (per seed)', 'solved seeds', 'steps to solve',
+                     'lr chosen (pilot)', 'solved seeds', 'steps to solve',
                      's to solve (per run)', 'final accuracy', 'guessing level',
-                     'best accuracy per lr (first seed)')
+                     'pilot accuracy per lr')
 # Right-aligned: every column but the names, the chosen rates and the per-rate accuracies.
 CAPABILITY_NUMBERS = CAPABILITY_HEADER[2:5] + CAPABILITY_HEADER[6:11]
 EXTRAPOLATION_HEADER = ('model', 'L', 'accuracy at L', 'at 2L', 'at 4L', 'guessing level')
 DECAY_HEADER = ('model', 'L', 'per-step factor at init', 'after training',
                 'gradient at distance L-1 relative to distance 1, at init / trained')
+
+
+def trained(row) -> bool:
+  """Whether the row's length was trained on (not an extrapolation length of its curve)."""
+  return row.get('trained', 1) == 1
 
 
 def seeds_by_point(rows) -> dict:
@@ -105,15 +110,15 @@ def _capability_entry(point: tuple, seeds: list[dict]) -> dict:
   """A point's line of the capability table: the first seed's shape, the seeds' spreads."""
   task, model, length = point
   solved = sum(not math.isnan(float(r['steps_to_solve'])) for r in seeds)
-  return {'task': task, 'model': model, 'L': length, 'params': f"{seeds[0]['num_params']:,}",
+  return {'task': task, 'model': model, 'L': length if trained(seeds[0]) else f'{length}*', 'params': f"{seeds[0]['num_params']:,}",
           'state/KV bytes per sequence': format_bytes(seeds[0]['state_bytes']),
-          'lr chosen (per seed)': ', '.join(f'{r["learning_rate"]:g}' for r in seeds),
+          'lr chosen (pilot)': f'{seeds[0]["learning_rate"]:g}',
           'solved seeds': f'{solved}/{len(seeds)}',
           'steps to solve': spread([r['steps_to_solve'] for r in seeds], '{:.0f}'),
           's to solve (per run)': spread([r['seconds_to_solve'] for r in seeds], '{:.1f}'),
           'final accuracy': spread([r['final_accuracy'] for r in seeds]),
           'guessing level': _level(seeds[0]),
-          'best accuracy per lr (first seed)': seeds[0]['best_accuracy_by_lr']}
+          'pilot accuracy per lr': seeds[0]['best_accuracy_by_lr']}
 
 
 def extrapolation_table(rows, tasks, models) -> list[str]:
@@ -132,7 +137,8 @@ def extrapolation_table(rows, tasks, models) -> list[str]:
              for model in models
              for (_, m, l), seeds in sorted(task_points.items(), key=lambda kv: kv[0][2])
              if m == model]
-    lines += [f'`{task}`: trained at L, evaluated (final parameters) at L, 2L and 4L.', '',
+    lines += [f'`{task}`: the accuracy of one curve\'s model (final parameters) at L, 2L and 4L, '
+              'where those lengths were evaluated.', '',
               *markdown_table(table, EXTRAPOLATION_HEADER,
                               right=EXTRAPOLATION_HEADER[1:]).split('\n'), '']
   return lines
@@ -253,8 +259,9 @@ def fairness_lines(study: dict, models, rows) -> list[str]:
       f'- Same for every family: {study["num_layers"]} layers; parameter budget '
       f'{study["target_params"]:,} (within {100 * study["param_tolerance"]:.0f}%) per task; '
       f'batch {study["batch_size"]}; fresh samples every step; the optimizer '
-      f'({study["optimizer"]}); the learning-rate grid {study["learning_rates"]} searched per '
-      f'seed; up to {study["max_steps"]} steps, held-out accuracy checked every '
+      f'({study["optimizer"]}); the learning-rate grid {study["learning_rates"]} (one rate per '
+      f'family and task, from a {study["pilot_steps"]}-step pilot); up to {study["max_steps"]} '
+      f'steps, trained on the lengths of the curve, held-out accuracy checked every '
       f'{study["check_every"]} steps on {study["num_eval_examples"]} examples, solved at '
       f'>= {study["solve_accuracy"]}; seeds {study["seeds"]}.',
       *per_task_lines(study.get('per_task', {})),
@@ -262,7 +269,7 @@ def fairness_lines(study: dict, models, rows) -> list[str]:
       f'- Differ: the transformer alone has {study["transformer_settings"]}.',
       '- Differ: each family\'s standard initialisation: ' + '; '.join(
           f'{m}: {INITIALISATION[m]}' for m in models if m in INITIALISATION) + '.',
-      '- Differ: the learning rate chosen per seed from the grid (in the table).',
+      '- Differ: the learning rate each family\'s pilot chose (in the table).',
   ]
 
 
@@ -279,17 +286,23 @@ def capability_sections(rows, *, tasks, models, study: dict, cost_rows, decays,
                         inference_rows, plots: Sequence[str]) -> list[str]:
   """The report's capability, extrapolation, gradient-flow and inference sections."""
   lines = ['## Capability: what each family learns as the length grows', '',
-           'Per (task, model, length): '
-           f'{len(study["seeds"])} seeds x learning rates {study["learning_rates"]}, trained as '
-           'one vmapped program each until the held-out accuracy reached '
-           f'{study["solve_accuracy"]} (checked every {study["check_every"]} steps) or '
-           f'{study["max_steps"]} steps were spent. The rate is chosen per seed on held-out '
-           'accuracy: a solved member first (fewest steps), else the best accuracy; the same '
-           'held-out set decides when a member is solved, and a point stops once every seed has a '
-           'solved member (the other rates\' accuracies are then those reached by that step). '
-           'Values are mean [min..max] over seeds. "s to solve" is each '
-           'run\'s share of the point\'s training time (the vmapped program\'s time up to that '
-           'check, compile and evaluation excluded, divided by the members trained together).',
+           'Protocol: length curves from one training (Zoology, Arora et al. 2024; Deletang et '
+           'al. 2023). Per (task, family, seed) ONE model is trained on a mixture of lengths '
+           '(each chunk of steps cycles through the training lengths, every batch of one length, '
+           'every length seen equally) and its held-out accuracy is read at every training '
+           'length and at multiples of the longest (lengths marked * were never trained on: '
+           'extrapolation). It trains until every training length reached '
+           f'{study["solve_accuracy"]} at one check (every {study["check_every"]} steps) or '
+           f'{study["max_steps"]} steps were spent. Learning rate: with several rates, a pilot '
+           f'trains the first seed at each rate of {study["learning_rates"]} for '
+           f'{study["pilot_steps"]} steps; the rate that solved first, else the best mean '
+           'held-out accuracy over the training lengths, is the rate of every seed (the pilot\'s '
+           'member at that rate continues; the others stop). Values are mean [min..max] over '
+           'seeds; "steps to solve" at a length is the first check at which that length reached '
+           'the threshold, "s to solve" the member\'s training seconds up to it (compiling and '
+           'evaluation excluded). Fixed-length training (one model per length) was dropped: '
+           'a curve answers the same question at every length at the price of one training, and '
+           'it adds what fixed lengths could not, the accuracy beyond the trained lengths.',
            '', *[f'- `{t}`: {study["task_descriptions"].get(t, "")}' for t in tasks], '',
            *capability_table(rows, tasks, models), '',
            '### Fair comparison: the settings', '', *fairness_lines(study, models, rows), '']
@@ -318,8 +331,8 @@ def capability_sections(rows, *, tasks, models, study: dict, cost_rows, decays,
     lines += ['Not measured (`study.inference_lengths` is empty).', '']
   lines += ['## Reading: capability (generated from this run\'s numbers)', '']
   for task in tasks:
-    lines += [f'`{task}`:', '',
-              *task_reading(rows, task, models, cost_rows=cost_rows,
+    lines += [f'`{task}` (the lengths trained on):', '',
+              *task_reading([r for r in rows if trained(r)], task, models, cost_rows=cost_rows,
                             inference_rows=inference_rows), '']
   if decays:
     lines += ['Why (gradient flow):', '', *flow_reading(decays), '']

@@ -169,7 +169,7 @@ def capability_accuracy_plot(rows: Sequence[dict], tasks: Sequence[str], models:
                              path: str, *, column: str = 'final_accuracy',
                              solve_accuracy: float | None = None):
   """Per task, held-out accuracy vs the length: the mean over seeds (line) and the min..max band
-  (rows of capability.csv)."""
+  (rows of capability.csv); the lengths beyond the trained ones shaded."""
   fig, axes = _task_panels(tasks)
   for ax, task in zip(axes, tasks):
     for model in models:
@@ -183,6 +183,11 @@ def capability_accuracy_plot(rows: Sequence[dict], tasks: Sequence[str], models:
               label='guessing level')
     if solve_accuracy is not None:
       ax.axhline(solve_accuracy, color='grey', linestyle=':', linewidth=1, label='solved')
+    mine = [r for r in rows if r['task'] == task and r['status'] == 'ok']
+    beyond = [r['seq_len'] for r in mine if r.get('trained', 1) == 0]
+    if beyond:
+      top = max(r['seq_len'] for r in mine if r.get('trained', 1) == 1)
+      ax.axvspan(top, max(beyond), color='grey', alpha=0.1, label='never trained on')
     _accuracy_axes(ax, xlabel='sequence length L', title=task, ylabel=HELD_OUT_ACCURACY)
   axes[0].legend(fontsize='small')
   fig.savefig(path, dpi=110)

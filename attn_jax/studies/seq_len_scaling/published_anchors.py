@@ -4,7 +4,8 @@ and what this run's rows (`capability.csv`, `frontier.csv`) say about the same q
 decided from the numbers, not written in advance.
 
 A family solves a (task, length) when every seed's chosen member reached the solve accuracy
-(`capability_report.solved_everywhere`).
+(`capability_report.solved_everywhere`). The anchors read the lengths each curve was trained on;
+extrapolation (Deletang et al.) reads a curve's accuracy at 4x its longest training length.
 """
 import math
 from typing import Callable, NamedTuple, Sequence
@@ -13,7 +14,7 @@ import numpy as np
 
 from attn_jax.studies.seq_len_scaling import frontier_report
 from attn_jax.studies.seq_len_scaling.capability_report import (seeds_by_point,
-                                                             solved_everywhere)
+                                                             solved_everywhere, trained)
 
 RECURRENT = ('rnn', 'lstm', 'gru')
 # Held-out accuracy at 4L that counts as "extrapolates" (parity: 0.5 is chance), and the mean
@@ -74,12 +75,14 @@ def zoology_mqar(rows, frontier) -> Finding | None:
 
 
 def recall_state_tradeoff(rows, frontier) -> Finding | None:
-  """On the frontier, every family's recall at its largest width (largest state) is at least
-  that at its smallest (to within `NOISE`: a family flat at the guessing level does not
-  disagree)."""
+  """On the frontier at its longest length, every family's recall at its largest width (largest
+  state) is at least that at its smallest (to within `NOISE`: a family flat at the guessing level
+  does not disagree)."""
   models = list(dict.fromkeys(r['model'] for r in frontier if r['status'] == 'ok'))
   if len(models) < 2:
     return None
+  longest = max(r['seq_len'] for r in frontier if r['status'] == 'ok')
+  frontier = [r for r in frontier if r['seq_len'] == longest]
   parts, rising = [], True
   for model in models:
     widths = frontier_report.points(frontier, model)
@@ -87,16 +90,21 @@ def recall_state_tradeoff(rows, frontier) -> Finding | None:
     rising &= accuracy[-1] >= accuracy[0] - NOISE
     parts.append(f'{model} {accuracy[0]:.2f} -> {accuracy[-1]:.2f} from width {widths[0][0]} to '
                  f'{widths[-1][0]}')
-  return Finding('frontier accuracy, smallest to largest width: ' + '; '.join(parts), rising)
+  return Finding(f'frontier accuracy at L={longest}, smallest to largest width: '
+                 + '; '.join(parts), rising)
 
 
 def deletang_parity(rows, frontier) -> Finding | None:
-  """RNN and LSTM extrapolate parity to longer inputs; the transformer does not. Read where a
-  family learned parity at L (mean final accuracy >= `LEARNED`): extrapolation is a question
-  only there, so a side that learned parity at no length leaves the verdict undecided."""
+  """RNN and LSTM extrapolate parity to longer inputs; the transformer does not. Read at each
+  curve's longest training length L where the family learned parity there (mean final accuracy
+  >= `LEARNED`): extrapolation is a question only there, so a side that learned parity at no
+  length leaves the verdict undecided."""
   measured, four = {}, {}
-  for (t, m, l), seeds in seeds_by_point(rows).items():
-    if t != 'parity' or math.isnan(_mean(seeds, 'accuracy_4x')):
+  points = seeds_by_point(rows)
+  top = {m: max(l for (t, mm, l) in points if (t, mm) == ('parity', m))
+         for (t, m, _) in points if t == 'parity'}
+  for (t, m, l), seeds in points.items():
+    if t != 'parity' or l != top[m] or math.isnan(_mean(seeds, 'accuracy_4x')):
       continue
     accuracy = _mean(seeds, 'final_accuracy')
     measured.setdefault(m, []).append((accuracy, l))
@@ -172,6 +180,7 @@ def anchor_lines(rows, frontier) -> list[str]:
            'Each line: what the paper found; what this run measured on the same question; '
            'whether they agree (decided from the rows). A disagreement is a question for our '
            'code first, then for the budget.', '']
+  rows = [r for r in rows if trained(r)]
   for anchor in ANCHORS:
     finding = anchor.check(rows, frontier)
     ours = ('not measured in this run' if finding is None else

@@ -21,18 +21,20 @@ from attn_jax.studies.study_runs import write_csv
 CONTRACT_COLUMNS = ('model', 'seq_len', 'batch_size', 'num_params', 'compile_s', 'step_ms',
                     'tokens_per_s', 'peak_memory_bytes', 'flops_per_step', 'accuracy')
 COLUMNS = CONTRACT_COLUMNS + ('hidden_size', 'memory_source', 'cell_s', 'status')
-# `DIR/capability.csv` (`capability`): one row per (task, model, seq_len, seed).
+# `DIR/capability.csv` (`capability`): one row per (task, model, seq_len, seed), `seq_len` an
+# evaluation length of the (task, model) curve; `trained` 0 where it was not trained on.
 CAPABILITY_COLUMNS = (
-    'task', 'model', 'seq_len', 'seed', 'num_layers', 'hidden_size', 'num_params', 'state_bytes',
-    'batch_size', 'learning_rate', 'learning_rates', 'best_accuracy_by_lr', 'steps_to_solve',
+    'task', 'model', 'seq_len', 'seed', 'trained', 'train_lengths', 'num_layers', 'hidden_size',
+    'num_params', 'state_bytes', 'batch_size', 'learning_rate', 'learning_rates', 'best_accuracy_by_lr', 'steps_to_solve',
     'seconds_to_solve', 'best_accuracy', 'final_accuracy', 'accuracy_2x', 'accuracy_4x',
-    'guessing_accuracy', 'steps_trained', 'max_steps', 'compile_s', 'cell_s', 'status')
+    'guessing_accuracy', 'steps_trained', 'max_steps', 'pilot_steps', 'compile_s', 'cell_s',
+    'status')
 _INTS = ('seq_len', 'batch_size', 'num_params', 'hidden_size', 'seed', 'num_layers',
          'state_bytes', 'steps_to_solve', 'steps_trained', 'max_steps', 'distance',
-         'context_len', 'fit_first', 'fit_last', 'fit_points')
+         'context_len', 'fit_first', 'fit_last', 'fit_points', 'trained', 'pilot_steps')
 # Text columns of these files and of the gradient-flow CSVs (`capability_report`).
 _STRINGS = ('model', 'memory_source', 'status', 'task', 'learning_rates', 'best_accuracy_by_lr',
-            'stage')
+            'stage', 'train_lengths')
 FINAL_STATUSES = ('ok', 'oom')
 
 Row = dict

@@ -245,6 +245,12 @@ def reading(rows, models, fits, fitted) -> list[str]:
   return lines
 
 
+def status_line(study: dict) -> str:
+  """'complete' or 'still running: <phase> (..., about N min left); then <phases>'."""
+  running = study.get('running', '')
+  return f'still running: {running}' if running else 'complete'
+
+
 def write_report(path: str, rows: list[dict], *, models: Sequence[str], study: dict,
                  plots: Sequence[str], sections: Sequence[str] = ()):
   """Writes `report.md` from the cost rows, the study's settings (`study`, see seq_len_scaling)
@@ -259,6 +265,7 @@ def write_report(path: str, rows: list[dict], *, models: Sequence[str], study: d
   measuring_s = sum(r['cell_s'] for r in rows if not math.isnan(r.get('cell_s', math.nan)))
   lines = [
       '# Sequence-length scaling: recurrent networks vs the transformer', '',
+      f'- Status: {status_line(study)}.',
       f'- Platform: {platform_line(study["platform"])}.',
       f'- Cost sweep task: `{study["task"]}` ({study["task_description"]}); batch '
       f'{study["batch_size"]}. The `accuracy` column is the capability phase\'s mean final '

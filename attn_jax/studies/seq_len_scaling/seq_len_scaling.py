@@ -8,33 +8,39 @@ layers.
      `config.data` (`step_cost.measure_step`: compile time, median step time, memory, FLOPs) ->
      `DIR/results.csv`. Its `accuracy` column is the capability phase's mean final accuracy over
      seeds where the same (model, length) was trained on `first_token`, else NaN.
-  2. Capability: for each (task, model, length) of `study.tasks` x `config.models` x that task's
-     `study.capability_lengths`, `study.seeds` seeds x `study.learning_rates` trained as one
-     vmapped program until held-out accuracy reaches `study.solve_accuracy` or `study.max_steps`
-     are spent (`capability`); the rate is chosen per seed on held-out accuracy ->
-     `DIR/capability.csv`, one row per seed.
-  2b. State-size frontier (when `study.frontier_lengths` is set): `study.frontier_task` at those
-     lengths, every model at each width of `study.frontier_widths` (the width sets the state),
-     trained as in phase 2 -> `DIR/frontier.csv`; accuracy against state bytes per sequence.
+  2. Capability, as curves: for each (task, model) of `study.tasks` x `config.models`, each of
+     `study.seeds` seeds trains ONE model on the mixture of that task's
+     `study.capability_lengths` until every one of them reaches `study.solve_accuracy` or
+     `study.max_steps` are spent, and is evaluated at those lengths and at `study.extrapolate` x
+     the longest (`capability`); one rate per (task, model) from a pilot over
+     `study.learning_rates` -> `DIR/capability.csv`, one row per (evaluation length, seed).
+  2b. State-size frontier (when `study.frontier_lengths` is set): `study.frontier_task`, every
+     model at each width of `study.frontier_widths` (the width sets the state), one curve over
+     the frontier lengths each, trained as in phase 2 -> `DIR/frontier.csv`; accuracy against
+     state bytes per sequence at each length.
   3. Gradient flow (`gradient_flow`): || d loss / d embedding_t || against the distance, at
-     initialisation and after training, for one seed of each model on `study.gradient_flow_task`
-     at the longest capability length -> `DIR/grad_flow.csv`, `DIR/grad_flow_decay.csv`.
+     initialisation and after training, for the first seed of each model on
+     `study.gradient_flow_task` at the longest training length of its curve ->
+     `DIR/grad_flow.csv`, `DIR/grad_flow_decay.csv`.
   4. Inference cost (`inference_cost`): ms per generated token and carried-state bytes of each
      model's LM form at the contexts `study.inference_lengths` -> `DIR/inference.csv`.
 Rows are written after every point; a point that runs out of memory or fails is recorded with its
 status and the sweep goes on. Rerunning keeps the rows and points already measured
-(`results_table.is_final`). At the end it writes `DIR/report.md` and the plots.
+(`results_table.is_final`). `DIR/report.md` and the plots are rewritten after every phase (and
+every minute within one) from the files so far, with a line on what is still running and its ETA.
 """
 import math
 import os
 import time
 import traceback
+from typing import Callable, NamedTuple
 
 import jax
 import ml_collections
 
 from attn_jax import progress
 from attn_jax.data import load_dataset
+from attn_jax.data import generated
 from attn_jax.data.generated import TASKS
 from attn_jax.errors import ConfigError
 from attn_jax.models.attention_choice import describe_choice
@@ -61,8 +67,8 @@ TASK_DESCRIPTIONS = {
     'copy': 'delayed copy of the first symbols after a long blank stretch',
     'adding': 'the adding problem: sum of the two marked values of L',
 }
-CAPABILITY_FILE, FRONTIER_FILE, GRAD_FLOW_FILE, GRAD_DECAY_FILE, INFERENCE_FILE = (
-    'capability.csv', 'frontier.csv', 'grad_flow.csv', 'grad_flow_decay.csv', 'inference.csv')
+RESULTS_FILE, CAPABILITY_FILE, FRONTIER_FILE, GRAD_FLOW_FILE, GRAD_DECAY_FILE, INFERENCE_FILE = (
+    'results.csv', 'capability.csv', 'frontier.csv', 'grad_flow.csv', 'grad_flow_decay.csv', 'inference.csv')
 
 
 def parse_models(text: str) -> tuple[str, ...]:
@@ -137,12 +143,11 @@ def parse_rates(text) -> tuple[float, ...]:
 
 
 def data_config(config, length: int, task: str | None = None) -> ml_collections.ConfigDict:
+  """`config.data` at `length` (and `task`, default `config.data.name`)."""
   data = config.data.copy_and_resolve_references()
   data.seq_len = length
   if task is not None:
     data.name = task
-    if task in parse_tasks(config.study.extrapolation_tasks):
-      data.eval_length_multipliers = capability.EXTRAPOLATION_MULTIPLIERS
   return data
 
 
@@ -252,41 +257,63 @@ def seeds_of(config) -> tuple[int, ...]:
   return tuple(config.seed + i for i in range(config.study.seeds))
 
 
-def capability_point(config, task: str, model: str, length: int, widths: Widths):
-  """The capability rows of one (task, model, length) point, one per seed, and (for the
-  gradient-flow phase) its `capability.PointResult` (None when the point failed). `config` is the
-  task's (`settings.per_task_config`)."""
+def capability_point(config, task: str, model: str, train_lengths, widths: Widths, *,
+                     multipliers=()):
+  """The rows of one (task, model) curve, one per (seed, evaluation length), and (for the
+  gradient-flow phase) its `capability.CurveResult` (None when the point failed): every seed
+  trained once on `train_lengths`, evaluated at them and at `multipliers` x the longest
+  (`capability`). `config` is the task's (`settings.per_task_config`)."""
   start = time.perf_counter()
   study, seeds = config.study, seeds_of(config)
+  eval_lengths = tuple(train_lengths) + tuple(m * train_lengths[-1] for m in multipliers)
   base = {c: math.nan for c in results_table.CAPABILITY_COLUMNS}
-  base.update(task=task, model=model, seq_len=length, num_layers=study.num_layers,
+  base.update(task=task, model=model, num_layers=study.num_layers,
               batch_size=config.train.batch_size, max_steps=study.max_steps,
-              learning_rates='', best_accuracy_by_lr='')
+              train_lengths='/'.join(map(str, train_lengths)), learning_rates='',
+              best_accuracy_by_lr='')
   result = None
   try:
-    dataset = load_dataset(data_config(config, length, task), seed=config.seed)
-    hidden, params = widths(model, dataset.info)
-    longest = max([length] + [capability.eval_length(dataset, s)
-                              for s in capability.extrapolation_splits(dataset)])
-    base.update(hidden_size=hidden, num_params=params, state_bytes=capability.state_bytes(
-        model, num_layers=study.num_layers, hidden_size=hidden, seq_len=length,
-        num_heads=config.model.num_heads), guessing_accuracy=dataset.guessing_accuracy)
-    point = point_config(config, model, length, hidden, task=task,
-                         max_len=longest if longest > length else 0)
+    data = lambda length, seed: load_dataset(
+        curve_data_config(config, task, length, eval_lengths[-1]), seed=seed)
+    eval_data = [data(length, config.seed) for length in eval_lengths]
+    info = eval_data[0].info
+    hidden, params = widths(model, info)
+    base.update(hidden_size=hidden, num_params=params)
+    point = point_config(config, model, train_lengths[-1], hidden, task=task,
+                         max_len=eval_lengths[-1])
     point.train.num_steps = study.max_steps  # the learning-rate schedule's length
     rates = parse_rates(study.learning_rates)
-    result = capability.measure_members(
-        point, seeds=seeds, rates=rates, check_every=study.check_every, max_steps=study.max_steps,
-        solve_accuracy=study.solve_accuracy, members=study.members)
-    rows = [{**base, **r, 'status': 'ok'}
-            for r in capability.seed_rows(result, seeds=seeds, rates=rates)]
+    protocol = capability.Protocol(
+        train_lengths=tuple(train_lengths), eval_lengths=eval_lengths,
+        batch_size=config.train.batch_size, check_every=study.check_every,
+        max_steps=study.max_steps, pilot_steps=study.pilot_steps,
+        solve_accuracy=study.solve_accuracy)
+    result = capability.measure_curve(
+        point, build_model(point.model, info), info, protocol, seeds=seeds, rates=rates,
+        train_data={(s, l): data(l, s) for s in seeds for l in train_lengths},
+        eval_data=eval_data)
+    per_length = {l: dict(guessing_accuracy=d.guessing_accuracy, state_bytes=capability.state_bytes(
+        model, num_layers=study.num_layers, hidden_size=hidden, seq_len=l,
+        num_heads=config.model.num_heads)) for l, d in zip(eval_lengths, eval_data)}
+    rows = [{**base, **per_length[r['seq_len']], **r, 'status': 'ok'}
+            for r in capability.curve_rows(result, protocol, rates)]
   except Exception as error:  # pylint: disable=broad-except  # recorded in the rows, study goes on
     status = failure_status(error)
-    progress.write(f'{task} {model} L={length}: {status}\n{traceback.format_exc(limit=3)}')
-    rows = [{**base, 'seed': s, 'status': status} for s in seeds]
+    progress.write(f'{task} {model} L={"/".join(map(str, train_lengths))}: {status}\n'
+                   f'{traceback.format_exc(limit=3)}')
+    rows = [{**base, 'seed': s, 'seq_len': l, 'trained': int(l in train_lengths),
+             'status': status} for s in seeds for l in eval_lengths]
   for row in rows:
     row['cell_s'] = time.perf_counter() - start
   return rows, result
+
+
+def curve_data_config(config, task: str, length: int, longest: int) -> ml_collections.ConfigDict:
+  """`task`'s data at `length`, its vocabulary pinned at its size at `longest` (one model reads
+  every length of a curve: `generated.vocabulary_of`)."""
+  data = generated.vocabulary_of(data_config(config, longest, task), longest)
+  data.seq_len = length
+  return data
 
 
 def models_without_flow(workdir: str, models) -> set[str]:
@@ -299,39 +326,57 @@ def models_without_flow(workdir: str, models) -> set[str]:
   return set(models) - done
 
 
-def run_capability(config, workdir: str, tasks, models, lengths: dict) -> tuple[list[dict], dict]:
-  """Phase 2: every (task, model, length) point not yet final in `DIR/capability.csv` (`lengths`:
-  {task: lengths}), and the gradient-flow points of the models without gradient-flow rows (trained
-  again: the probe needs their parameters; training is deterministic, so their rows come out the
-  same).
+def curve_finished(rows, train_lengths, num_rows: int) -> bool:
+  """Whether a curve's rows are all there (`num_rows`: seeds x evaluation lengths), final, and
+  trained on `train_lengths` (a curve of other lengths is trained again)."""
+  lengths = '/'.join(map(str, train_lengths))
+  return results_table.finished(rows, num_rows) and all(r['train_lengths'] == lengths
+                                                        for r in rows)
+
+
+def multipliers_of(config) -> tuple[int, ...]:
+  """`study.extrapolate`: '2,4' -> (2, 4); '' -> ()."""
+  return parse_lengths(config.study.extrapolate, 'study.extrapolate') if str(
+      config.study.extrapolate).strip() else ()
+
+
+def run_capability(config, workdir: str, tasks, models, lengths: dict, *,
+                   on_point: Callable = lambda done, total: None) -> tuple[list[dict], dict]:
+  """Phase 2: the curve of every (task, model) not yet final in `DIR/capability.csv` (`lengths`:
+  {task: training lengths}), and those of the models without gradient-flow rows on
+  `study.gradient_flow_task` (trained again: the probe needs their parameters; training is
+  deterministic, so their rows come out the same). `on_point(done, total)` after each curve.
 
   Returns:
-    All rows, and {model: PointResult} of this invocation's gradient-flow points
-    (`study.gradient_flow_task` at the longest length).
+    All rows, and {model: CurveResult} of this invocation's gradient-flow curves.
   """
   path = os.path.join(workdir, CAPABILITY_FILE)
   columns = results_table.CAPABILITY_COLUMNS
   points = {}
   for row in results_table.read_rows(path, columns):
-    points.setdefault((row['task'], row['model'], row['seq_len']), []).append(row)
+    points.setdefault((row['task'], row['model']), []).append(row)
+  multipliers = multipliers_of(config)
   flow_task = config.study.gradient_flow_task
   unprobed = models_without_flow(workdir, models) if flow_task in tasks else set()
-  todo = [(t, m, l) for t in tasks for m in models for l in lengths[t]
-          if not results_table.finished(points.get((t, m, l), []), config.study.seeds)
-          or ((t, l) == (flow_task, lengths[t][-1]) and m in unprobed)]
+  size = lambda t: settings.per_task_config(config, t).study.seeds * (
+      len(lengths[t]) + len(multipliers))
+  todo = [(t, m) for t in tasks for m in models
+          if not curve_finished(points.get((t, m), []), lengths[t], size(t))
+          or (t == flow_task and m in unprobed)]
   rank = lambda t: tasks.index(t) if t in tasks else len(tasks)
   order = lambda r: (rank(r['task']), r['task'], *results_table.sort_key(r, models), r['seed'])
   ordered = lambda: sorted((r for c in points.values() for r in c), key=order)
   task_configs = {t: settings.per_task_config(config, t) for t in tasks}
   flow, widths = {}, {t: Widths(task_configs[t]) for t in tasks}
-  bar = progress.bar(todo, unit='point', desc='capability')
-  for task, model, length in bar:
-    bar.set_description(f'{task} {model} L={length}')
-    points[task, model, length], result = capability_point(task_configs[task], task, model,
-                                                          length, widths[task])
-    if result is not None and (task, length) == (flow_task, lengths[task][-1]):
+  bar = progress.bar(todo, unit='curve', desc='capability')
+  for done, (task, model) in enumerate(bar):
+    bar.set_description(f'{task} {model} L={"/".join(map(str, lengths[task]))}')
+    points[task, model], result = capability_point(task_configs[task], task, model, lengths[task],
+                                                   widths[task], multipliers=multipliers)
+    if result is not None and task == flow_task:
       flow[model] = result
     results_table.write_rows(path, ordered(), columns)
+    on_point(done + 1, len(todo))
   bar.close()
   return ordered(), flow
 
@@ -354,28 +399,32 @@ def parse_frontier(config, models) -> tuple[str, tuple[int, ...], tuple[int, ...
   return task, parse_lengths(study.frontier_lengths, 'study.frontier_lengths'), widths
 
 
-def run_frontier(config, workdir: str, models, task: str, lengths, widths) -> list[dict]:
-  """Phase 2b, the state-size frontier: `task` at each of `lengths`, every model at each of
-  `widths` (its state grows with the width; the transformer's KV cache with the length too),
-  `study.frontier_seeds` seeds x the task's learning rates, as the capability phase trains
-  them -> `DIR/frontier.csv` (capability.csv's columns). Points already final are kept."""
+def run_frontier(config, workdir: str, models, task: str, lengths, widths, *,
+                 on_point: Callable = lambda done, total: None) -> list[dict]:
+  """Phase 2b, the state-size frontier: every model at each of `widths` (its state grows with
+  the width; the transformer's KV cache with the length too), one curve each over `lengths`,
+  `study.frontier_seeds` seeds, trained as the capability phase trains (the task's budget and
+  rates) -> `DIR/frontier.csv` (capability.csv's columns, a row per evaluation length). Curves
+  already final are kept."""
   path = os.path.join(workdir, FRONTIER_FILE)
   columns = results_table.CAPABILITY_COLUMNS
   points = {}
   for row in results_table.read_rows(path, columns):
-    points.setdefault((row['model'], row['seq_len'], row['hidden_size']), []).append(row)
+    points.setdefault((row['model'], row['hidden_size']), []).append(row)
   task_config = settings.per_task_config(config, task).copy_and_resolve_references()
   task_config.study.seeds = config.study.frontier_seeds
-  todo = [(m, l, w) for l in lengths for m in models for w in widths
-          if not results_table.finished(points.get((m, l, w), []), task_config.study.seeds)]
+  size = task_config.study.seeds * len(lengths)
+  todo = [(m, w) for m in models for w in widths
+          if not curve_finished(points.get((m, w), []), lengths, size)]
   order = lambda r: (*results_table.sort_key(r, models), r['hidden_size'], r['seed'])
   ordered = lambda: sorted((r for c in points.values() for r in c), key=order)
-  bar = progress.bar(todo, unit='point', desc='frontier')
-  for model, length, width in bar:
-    bar.set_description(f'frontier {model} L={length} width={width}')
-    points[model, length, width], _ = capability_point(
-        task_config, task, model, length, FixedWidth(task_config, width))
+  bar = progress.bar(todo, unit='curve', desc='frontier')
+  for done, (model, width) in enumerate(bar):
+    bar.set_description(f'frontier {model} width={width}')
+    points[model, width], _ = capability_point(task_config, task, model, lengths,
+                                               FixedWidth(task_config, width))
     results_table.write_rows(path, ordered(), columns)
+    on_point(done + 1, len(todo))
   bar.close()
   return ordered()
 
@@ -425,6 +474,7 @@ def _study_summary(config, rows, dataset, *, wall_s: float, points_measured: int
                if m.attention_impl == 'auto' else f'{m.attention_impl} attention')
   return dict(
       num_layers=s.num_layers, seeds=seeds_of(config), learning_rates=s.learning_rates,
+      pilot_steps=s.pilot_steps,
       solve_accuracy=s.solve_accuracy, check_every=s.check_every, max_steps=s.max_steps,
       gradient_flow_task=s.gradient_flow_task, task_descriptions=TASK_DESCRIPTIONS,
       frontier_widths=s.frontier_widths, frontier_seeds=s.frontier_seeds,
@@ -464,82 +514,173 @@ def synchronous_cpu_dispatch():
   jax.config.update('jax_cpu_enable_async_dispatch', False)
 
 
-def run(config, workdir: str) -> list[dict]:
-  """Runs the study in `workdir` (see the module docstring); returns the rows of results.csv."""
-  synchronous_cpu_dispatch()
-  wall_start = time.perf_counter()
+class Plan(NamedTuple):
+  """The study's parsed settings: what it measures, in which order."""
+  models: tuple
+  lengths: tuple
+  tasks: tuple
+  capability_lengths: dict
+  frontier: tuple  # (task, lengths, widths); no lengths: no frontier phase
+
+
+def parse_plan(config) -> Plan:
+  """Every study setting parsed and checked; raises ConfigError before anything is measured."""
   models, lengths = parse_models(config.models), parse_lengths(config.lengths)
   tasks = parse_tasks(config.study.tasks)
-  capability_lengths = parse_task_lengths(config.study.capability_lengths, tasks)
-  frontier_task, frontier_lengths, frontier_widths = parse_frontier(config, models)
+  plan = Plan(models, lengths, tasks, parse_task_lengths(config.study.capability_lengths, tasks),
+              parse_frontier(config, models))
   parse_rates(config.study.learning_rates)
+  multipliers_of(config)
   if config.study.inference_lengths:
     parse_lengths(config.study.inference_lengths, 'study.inference_lengths')
   settings.validate(config)
   settings.validate_per_task(config, capability_tasks())
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, 'results.csv')
+  for task, task_lengths in plan.capability_lengths.items():
+    settings.validate_split(settings.per_task_config(config, task), 'study.capability_lengths',
+                            len(task_lengths))
+  frontier_task, frontier_lengths, _ = plan.frontier
+  if frontier_lengths:
+    settings.validate_split(settings.per_task_config(config, frontier_task),
+                            'study.frontier_lengths', len(frontier_lengths))
+  return plan
+
+
+# The phases in the order they run (docstring of this module).
+PHASES = ('cost', 'capability', 'frontier', 'gradient flow', 'inference')
+
+
+class StudyRun:
+  """One invocation: the phases' seconds, and report.md and the plots rewritten from the files so
+  far after every phase (and every `report_every_s` within a phase), with a line on what is
+  still running and its ETA."""
+
+  def __init__(self, config, workdir: str, plan: Plan, report_every_s: float = 60.0):
+    self.config, self.workdir, self.plan = config, workdir, plan
+    self.start = time.perf_counter()
+    self.phase_s: dict = {}
+    self.points_measured = 0
+    self.report_every_s, self.last_report = report_every_s, -math.inf
+    skipped = {'frontier': not plan.frontier[1], 'inference': not config.study.inference_lengths}
+    self.planned = [p for p in PHASES if not skipped.get(p)]
+
+  def phase(self, name: str, fn: Callable, *args, points: bool = False):
+    """Runs phase `name`, `fn(*args)` (`fn(*args, on_point=...)` if it measures `points`: it
+    calls `on_point(done, total)` after each), times it and rewrites the report."""
+    begin = time.perf_counter()
+    later = ', '.join(self.planned[self.planned.index(name) + 1:])
+
+    def on_point(done: int, total: int):
+      now = time.perf_counter()
+      if done < total and now - self.last_report >= self.report_every_s:
+        left = (now - begin) / done * (total - done)
+        self.report(f'{name} ({done} of {total} done, about {left / 60:.1f} min left)'
+                    + (f'; then {later}' if later else ''))
+
+    out = fn(*args, on_point=on_point) if points else fn(*args)
+    self.phase_s[name] = time.perf_counter() - begin
+    self.report(later)
+    return out
+
+  def report(self, running: str):
+    """report.md and the plots from the workdir's files; `running`: what is still to come."""
+    write_outputs(self.config, self.workdir, self.plan, running=running,
+                  wall_s=time.perf_counter() - self.start, phase_s=dict(self.phase_s),
+                  points_measured=self.points_measured)
+    self.last_report = time.perf_counter()
+
+
+
+def run_cost(config, workdir: str, plan: Plan, widths: Widths, *,
+             on_point: Callable = lambda done, total: None) -> int:
+  """Phase 1: every (model, length) cost row not yet final -> `DIR/results.csv`; returns how many
+  were measured. `on_point(done, total)` after each."""
+  path = os.path.join(workdir, RESULTS_FILE)
   rows = {(r['model'], r['seq_len']): r for r in results_table.read_rows(path)}
-  settings.check_workdir(config, workdir, has_rows=bool(rows))
-  todo = [(m, l) for m in models for l in lengths
+  todo = [(m, l) for m in plan.models for l in plan.lengths
           if (m, l) not in rows or not results_table.is_final(rows[m, l])]
-  widths = Widths(config)
-  for model in models:  # bad settings fail here, before anything is measured
-    first = next((l for m, l in todo if m == model), lengths[0])
-    widths(model, load_dataset(data_config(config, first), seed=config.seed).info)
-  order = lambda r: results_table.sort_key(r, models)
+  order = lambda r: results_table.sort_key(r, plan.models)
   bar = progress.bar(todo, unit='point', desc='seq_len_scaling')
-  for model, length in bar:
+  for done, (model, length) in enumerate(bar):
     bar.set_description(f'{model} L={length}')
     rows[model, length] = measure_point(config, model, length, widths)
     results_table.write_rows(path, sorted(rows.values(), key=order))
+    on_point(done + 1, len(todo))
   bar.close()
-  phase_s = {'cost': time.perf_counter() - wall_start}
-  start = time.perf_counter()
-  capability_rows, flow = run_capability(config, workdir, tasks, models, capability_lengths)
-  phase_s['capability'] = time.perf_counter() - start
-  start = time.perf_counter()
-  frontier_rows = run_frontier(config, workdir, models, frontier_task, frontier_lengths,
-                               frontier_widths) if frontier_lengths else []
-  phase_s['frontier'] = time.perf_counter() - start
-  start = time.perf_counter()
-  flow_rows, decays = run_gradient_flow(workdir, flow)
-  phase_s['gradient flow'] = time.perf_counter() - start
-  start = time.perf_counter()
-  inference_rows = (run_inference(config, workdir, models, widths)
-                    if config.study.inference_lengths else [])
-  phase_s['inference'] = time.perf_counter() - start
-  accuracy = capability_report.mean_final_accuracy(capability_rows, 'first_token')
-  for row in rows.values():
+  return len(todo)
+
+
+def run(config, workdir: str) -> list[dict]:
+  """Runs the study in `workdir` (see the module docstring); returns the rows of results.csv."""
+  synchronous_cpu_dispatch()
+  plan = parse_plan(config)
+  os.makedirs(workdir, exist_ok=True)
+  settings.check_workdir(config, workdir, has_rows=os.path.exists(
+      os.path.join(workdir, RESULTS_FILE)))
+  widths = Widths(config)
+  for model in plan.models:  # bad settings fail here, before anything is measured
+    widths(model, load_dataset(data_config(config, plan.lengths[0]), seed=config.seed).info)
+  study = StudyRun(config, workdir, plan)
+  study.points_measured = study.phase('cost', run_cost, config, workdir, plan, widths,
+                                      points=True)
+  _, flow = study.phase('capability', run_capability, config, workdir, plan.tasks, plan.models,
+                        plan.capability_lengths, points=True)
+  frontier_task, frontier_lengths, frontier_widths = plan.frontier
+  if frontier_lengths:
+    study.phase('frontier', run_frontier, config, workdir, plan.models, frontier_task,
+                frontier_lengths, frontier_widths, points=True)
+  study.phase('gradient flow', run_gradient_flow, workdir, flow)
+  if config.study.inference_lengths:
+    study.phase('inference', run_inference, config, workdir, plan.models, widths)
+  rows = results_table.read_rows(os.path.join(workdir, RESULTS_FILE))
+  print(f'{workdir}: {study.points_measured} cost point(s) measured, {len(rows)} rows; '
+        f'report.md and the plots written in {time.perf_counter() - study.start:.0f} s')
+  return rows
+
+
+def read_outputs(workdir: str) -> dict:
+  """Every CSV of the study in `workdir` (empty lists for those not written yet)."""
+  read = lambda name, columns: results_table.read_rows(os.path.join(workdir, name), columns)
+  return dict(
+      cost=read(RESULTS_FILE, results_table.COLUMNS),
+      capability=read(CAPABILITY_FILE, results_table.CAPABILITY_COLUMNS),
+      frontier=read(FRONTIER_FILE, results_table.CAPABILITY_COLUMNS),
+      flow=read(GRAD_FLOW_FILE, capability_report.GRAD_FLOW_COLUMNS),
+      decays=read(GRAD_DECAY_FILE, capability_report.GRAD_DECAY_COLUMNS),
+      inference=read(INFERENCE_FILE, capability_report.INFERENCE_COLUMNS))
+
+
+def write_outputs(config, workdir: str, plan: Plan, *, running: str, wall_s: float,
+                  phase_s: dict, points_measured: int):
+  """report.md and the plots from the workdir's CSVs; results.csv's `accuracy` column from the
+  capability rows. `running`: the phases still to come ('' once the study is complete)."""
+  out = read_outputs(workdir)
+  accuracy = capability_report.mean_final_accuracy(out['capability'], 'first_token')
+  cost = sorted(out['cost'], key=lambda r: results_table.sort_key(r, plan.models))
+  for row in cost:
     row['accuracy'] = accuracy.get((row['model'], row['seq_len']), math.nan)
-  ordered = sorted(rows.values(), key=order)
-  results_table.write_rows(path, ordered)
-  all_models = tuple(dict.fromkeys([*models, *(r['model'] for r in ordered)]))
-  dataset = load_dataset(data_config(config, lengths[0]), seed=config.seed)
-  names = plots.write_scaling_plots(ordered, all_models, workdir,
-                                    guessing_accuracy=dataset.guessing_accuracy)
-  capability_plots = write_capability_plots(workdir, capability_rows, flow_rows, inference_rows,
-                                            models=all_models, config=config)
-  study = _study_summary(config, ordered, dataset, wall_s=time.perf_counter() - wall_start,
-                         points_measured=len(todo), phase_s=phase_s)
+  results_table.write_rows(os.path.join(workdir, RESULTS_FILE), cost)
+  all_models = tuple(dict.fromkeys([*plan.models, *(r['model'] for r in cost)]))
+  dataset = load_dataset(data_config(config, plan.lengths[0]), seed=config.seed)
+  names = plots.write_scaling_plots(cost, all_models, workdir,
+                                    guessing_accuracy=dataset.guessing_accuracy) if cost else []
+  capability_plots = write_capability_plots(workdir, out['capability'], out['flow'],
+                                            out['inference'], models=all_models, config=config)
+  study = _study_summary(config, cost, dataset, wall_s=wall_s, points_measured=points_measured,
+                         phase_s=phase_s)
+  study['running'] = running
   sections = capability_report.capability_sections(
-      capability_rows, tasks=tasks, models=all_models, study=study, cost_rows=ordered,
-      decays=decays, inference_rows=inference_rows, plots=capability_plots)
+      out['capability'], tasks=plan.tasks, models=all_models, study=study, cost_rows=cost,
+      decays=out['decays'], inference_rows=out['inference'], plots=capability_plots)
   frontier_plots = []
-  if any(r['status'] == 'ok' for r in frontier_rows):
-    plots.frontier_plot(frontier_rows, all_models, os.path.join(workdir, 'frontier.png'),
+  if any(r['status'] == 'ok' for r in out['frontier']):
+    plots.frontier_plot(out['frontier'], all_models, os.path.join(workdir, 'frontier.png'),
                         solve_accuracy=config.study.solve_accuracy)
     frontier_plots = ['frontier.png']
-  sections += frontier_report.frontier_section(frontier_rows, models=all_models, study=study,
+  sections += frontier_report.frontier_section(out['frontier'], models=all_models, study=study,
                                                plots=frontier_plots)
-  sections += published_anchors.anchor_lines(capability_rows, frontier_rows)
-  scaling_report.write_report(os.path.join(workdir, 'report.md'), ordered, models=all_models,
+  sections += published_anchors.anchor_lines(out['capability'], out['frontier'])
+  scaling_report.write_report(os.path.join(workdir, 'report.md'), cost, models=all_models,
                               study=study, plots=names, sections=sections)
-  print(f'{workdir}: {len(todo)} cost point(s) measured, {len(ordered)} rows; '
-        f'{len(capability_rows)} capability rows; report.md, '
-        f'{", ".join(names + capability_plots + frontier_plots)} written in '
-        f'{time.perf_counter() - wall_start:.0f} s')
-  return ordered
 
 
 def write_capability_plots(workdir: str, rows, flow_rows, inference_rows, *, models,

@@ -10,7 +10,6 @@ import ml_collections
 from attn_jax import durable
 from attn_jax.config_base import flatten
 from attn_jax.errors import ConfigError
-from attn_jax.studies.seq_len_scaling.capability import MEMBERS
 from attn_jax.training.config import validate_train_config
 
 STUDY_KEYS = ('models', 'lengths', 'study')
@@ -18,7 +17,7 @@ STUDY_KEYS = ('models', 'lengths', 'study')
 # meaning "the study's own value": every family on that task gets the task's setting, so
 # parameters (and everything else) stay matched within a task.
 PER_TASK_KEYS = {'target_params': 'study', 'max_steps': 'study', 'check_every': 'study',
-                 'learning_rates': 'study', 'batch_size': 'train', 'lr_schedule': 'train',
+                 'pilot_steps': 'study', 'learning_rates': 'study', 'seeds': 'study', 'batch_size': 'train', 'lr_schedule': 'train',
                  'num_classes': 'data'}
 # Settings that may differ between runs in one workdir: which points, where data lives, the fit.
 FREE_KEYS = ('models', 'lengths', 'data.data_dir', 'study.fit_min_length', 'study.tasks',
@@ -37,21 +36,22 @@ def study_config_defaults() -> ml_collections.ConfigDict:
       warmup_steps=2,         # cost: untimed steps after compiling
       timed_steps=10,         # cost: step_ms is the median of these
       fit_min_length=0,       # growth exponents fit lengths >= this; 0: the upper half
-      # Capability: tasks x models x capability_lengths, `seeds` seeds x `learning_rates` each.
+      # Capability: one curve per task x model x seed, trained on the task's
+      # `capability_lengths` together and evaluated at them and at `extrapolate` x the longest.
       tasks='first_token,mqar,parity',
-      extrapolation_tasks='parity',  # also evaluated at 2L and 4L
       capability_lengths='16,32,64',
+      extrapolate='2,4',      # multiples of the longest training length also evaluated ('': none)
       seeds=3,
       learning_rates='1e-3,3e-3,1e-2',
-      members='auto',         # a point's members in one program: 'vmap', 'map' or 'auto' (by
-                              # platform, as measured: capability.MEMBERS_BY_PLATFORM)
-      solve_accuracy=0.99,    # held-out accuracy at which a run is solved...
-      check_every=100,        # ...checked every this many steps...
+      pilot_steps=200,        # with several rates: the first seed at each, this many steps
+      solve_accuracy=0.99,    # held-out accuracy at which a length is solved...
+      check_every=100,        # ...checked every this many steps (a multiple of the number of
+                              # training lengths: each check's steps are split among them)...
       max_steps=1000,         # ...up to this many (a multiple of check_every)
       per_task=ml_collections.ConfigDict(),  # {task: {key of PER_TASK_KEYS: value}}
-      # The state-size frontier (Zoology, Arora et al. 2024, figure 2): `frontier_task` at each
-      # of `frontier_lengths`, every model at each of `frontier_widths` (not parameter-matched:
-      # the width sets the state), `frontier_seeds` seeds x the task's learning rates.
+      # The state-size frontier (Zoology, Arora et al. 2024, figure 2): `frontier_task`, every
+      # model at each of `frontier_widths` (not parameter-matched: the width sets the state), one
+      # curve over `frontier_lengths` each, `frontier_seeds` seeds, the task's budget and rates.
       frontier_task='mqar',
       frontier_lengths='',   # '' : no frontier phase
       frontier_widths='16,32,64,128',
@@ -102,14 +102,25 @@ def validate(config):
                    ('frontier_seeds', 1)):
     _require(isinstance(s[key], int) and s[key] >= low, f'study.{key}',
              f'must be an integer >= {low}, got {s[key]!r}')
-  _require(s.members in MEMBERS, 'study.members',
-           f'{s.members!r}; accepted: {", ".join(MEMBERS)}')
+  _require(isinstance(s.pilot_steps, int) and 0 < s.pilot_steps <= s.max_steps
+           and s.pilot_steps % s.check_every == 0, 'study.pilot_steps',
+           f'must be a positive multiple of study.check_every={s.check_every} and at most '
+           f'study.max_steps={s.max_steps}, got {s.pilot_steps!r}')
   _require(0 < s.param_tolerance < 1, 'study.param_tolerance',
            f'must be a fraction in (0, 1), got {s.param_tolerance!r}')
   _require(0 < s.solve_accuracy <= 1, 'study.solve_accuracy',
            f'must be an accuracy in (0, 1], got {s.solve_accuracy!r}')
   _require(s.max_steps % s.check_every == 0, 'study.max_steps',
            f'must be a multiple of study.check_every={s.check_every}, got {s.max_steps}')
+
+
+def validate_split(config, setting: str, num_lengths: int):
+  """Raises ConfigError unless `study.check_every` splits into `num_lengths` equal groups (the
+  lengths of a curve, `setting`)."""
+  every = config.study.check_every
+  _require(every % num_lengths == 0, 'study.check_every', f'{every} steps per check do not split '
+           f'among the {num_lengths} training lengths of {setting}; accepted: a multiple of '
+           f'{num_lengths}')
   validate_train_config(config.train, num_devices=jax.device_count())
 
 
