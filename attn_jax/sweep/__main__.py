@@ -29,12 +29,12 @@ _GRID = flags.DEFINE_multi_string('grid', [], 'An axis: `KEY=V1,V2,...` (repeata
 _ZIP = flags.DEFINE_multi_string('zip', [], 'Settings taken together: `K1=a,b;K2=c,d`.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The sweep folder: sweep.json, a workdir per '
                                'point.')
-_PARALLEL = flags.DEFINE_integer('parallel', 1, 'Points run at a time (SLURM: tasks at a time, '
-                                 '0 for no limit).', lower_bound=0)
+_PARALLEL = flags.DEFINE_integer('parallel', 1, 'Points run at a time (with --slurm: tasks at a '
+                                 'time, no limit unless given).', lower_bound=1)
 _SLURM = flags.DEFINE_boolean('slurm', False, 'Write DIR/sweep.sbatch (a SLURM array job).')
 _SUBMIT = flags.DEFINE_boolean('submit', False, 'With --slurm: submit it with sbatch.')
-_SBATCH = flags.DEFINE_multi_string('sbatch', list(slurm.DEFAULT_SBATCH),
-                                    'With --slurm: an #SBATCH option, e.g. --partition=gpu.')
+_SBATCH = flags.DEFINE_multi_string('sbatch', [], 'With --slurm: an #SBATCH option, e.g. '
+                                    f'--partition=gpu (default {" ".join(slurm.DEFAULT_SBATCH)}).')
 _TASK = flags.DEFINE_integer('task', None, 'Run point I of DIR/sweep.json (SLURM tasks).')
 _METRIC = flags.DEFINE_string('metric', 'loss', 'The metric `compare` plots at the end.')
 _SPLIT = flags.DEFINE_enum('split', 'eval', ['train', 'eval'], 'Its split.')
@@ -89,7 +89,8 @@ def _slurm(to_run: list[dict]) -> int:
     return 0
   names = [p['name'] for p in record.read(_WORKDIR.value)['points']]
   script = slurm.write_script(_WORKDIR.value, [names.index(p['name']) for p in to_run],
-                              _PARALLEL.value, _SBATCH.value)
+                              _PARALLEL.value if flags.FLAGS['parallel'].present else 0,
+                              _SBATCH.value)
   if _SUBMIT.value:
     print(f'submitted {script}: job {slurm.submit(_WORKDIR.value, script)}')
   else:

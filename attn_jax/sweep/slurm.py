@@ -18,7 +18,7 @@ from attn_jax.sweep import point_runs, record
 
 SCRIPT = 'sweep.sbatch'
 REQUEUE_STATUS = 75  # EX_TEMPFAIL: the point stopped with a checkpoint; requeue the task
-DEFAULT_SBATCH = ('--time=04:00:00',)
+DEFAULT_SBATCH = ('--time=04:00:00',)  # kept unless `sbatch` sets the same option
 
 
 def script_text(sweep_dir: str, indices: list[int], parallel: int, sbatch: list[str]) -> str:
@@ -31,7 +31,9 @@ def script_text(sweep_dir: str, indices: list[int], parallel: int, sbatch: list[
              f'--output={os.path.join(sweep_dir, "slurm", "%A_%a.out")}',
              '--ntasks=1',
              '--signal=TERM@120      # SIGTERM 2 minutes before the limit: save and stop',
-             '--requeue              # a preempted task is requeued and resumes', *sbatch]
+             '--requeue              # a preempted task is requeued and resumes', *sbatch,
+             *(o for o in DEFAULT_SBATCH
+               if o.split('=')[0] not in {given.split('=')[0] for given in sbatch})]
   return '\n'.join([
       '#!/bin/bash', *(f'#SBATCH {option}' for option in options),
       f'# written by `python -m attn_jax.sweep --slurm`; the tasks update {record.SWEEP_FILE}',
