@@ -6,8 +6,9 @@ The default text is the Python documentation topics that ship with every CPython
 Command:
   python launch.py --config=experiments/configs/char_lm.py:transformer --workdir=runs/char-lm
   (variants: transformer, lstm, gru, rnn, mingru, linear_attention (the transformer's shape with
-  causal linear attention); `--config.mode=sample` continues `sample.prompt` from the workdir's
-  latest checkpoint)
+  causal linear attention), mamba (width 128, 4 blocks: two Mamba blocks per transformer block,
+  as Gu & Dao 2023 match them); `--config.mode=sample` continues `sample.prompt` from the
+  workdir's latest checkpoint)
 
 Expect (`--config.train.num_steps=300`): eval loss 1.84 nats/char (transformer), 1.94 (lstm), 2.08
 (linear_attention), against the text's unigram entropy of 3.25. Results:
@@ -20,7 +21,8 @@ from attn_jax.config_presets import EVAL_250, TRANSFORMER, named
 _WIDE = dict(TRANSFORMER, hidden_size=128, mlp_dim=512)
 VARIANTS = {'transformer': _WIDE,
             **named('lstm', 'gru', 'rnn', 'mingru', num_layers=1, hidden_size=256),
-            'linear_attention': dict(_WIDE, name='linear_attention')}
+            'linear_attention': dict(_WIDE, name='linear_attention'),
+            'mamba': dict(name='mamba', num_layers=4, hidden_size=128)}
 
 
 def get_config(variant: str = 'transformer'):

@@ -6,7 +6,7 @@ The sequence-length scaling study uses this task.
 
 Command:
   python launch.py --config=experiments/configs/first_token.py:transformer --workdir=runs/first
-  (variants: transformer, lstm, gru)
+  (variants: transformer, lstm, gru, mamba)
 
 The gru's update gate is chrono-initialised (`attn_jax/models/initializers.py`).
 
@@ -16,7 +16,7 @@ Expect (defaults): transformer accuracy 1.0 by step 250 (chance 0.1); gru 0.27 a
 from attn_jax.config_base import base_config, variant_of
 from attn_jax.config_presets import EVAL_250, LOG_100, ONE_LAYER, TRANSFORMER, named
 
-VARIANTS = {'transformer': TRANSFORMER, **named('lstm', 'gru', **ONE_LAYER)}
+VARIANTS = {'transformer': TRANSFORMER, **named('lstm', 'gru', 'mamba', **ONE_LAYER)}
 
 
 def get_config(variant: str = 'transformer'):

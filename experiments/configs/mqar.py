@@ -8,7 +8,7 @@ family reads it: attention can look each key up, a recurrent state must hold eve
 
 Command:
   python launch.py --config=experiments/configs/mqar.py:transformer --workdir=runs/mqar
-  (variants: transformer, lstm, gru, mingru)
+  (variants: transformer, lstm, gru, mingru, mamba)
 
 Expect: the transformer at 1.0 from step 1000 at the default L=64 (from step 500 with
 `--config.data.seq_len=16`); the lstm stays at the guessing level (0.337 at 4 pairs, 0.192 at 16;
@@ -19,7 +19,7 @@ from attn_jax.config_presets import LOG_100, TRANSFORMER, named
 
 # Width 128 (2 layers, the default depth) for every family.
 VARIANTS = {'transformer': dict(TRANSFORMER, hidden_size=128, mlp_dim=256),
-            **named('lstm', 'gru', 'mingru', hidden_size=128)}
+            **named('lstm', 'gru', 'mingru', 'mamba', hidden_size=128)}
 
 
 def get_config(variant: str = 'transformer'):
