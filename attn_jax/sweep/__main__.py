@@ -74,11 +74,11 @@ def sweep(fixed: dict) -> int:
   """Runs the sweep the flags describe (or writes its SLURM script); returns the exit status."""
   if not _CONFIG.value:
     raise ConfigError('config', 'missing; accepted: --config=experiments/configs/NAME.py[:V]')
-  to_run = record.add_points(_WORKDIR.value, sweep_points(_CONFIG.value, fixed))
+  points = sweep_points(_CONFIG.value, fixed)
+  to_run = record.add_points(_WORKDIR.value, points)
   if _SLURM.value:
     return _slurm(to_run)
-  total = len(record.read(_WORKDIR.value)['points'])
-  ended = local.run(_WORKDIR.value, to_run, _PARALLEL.value, done_before=total - len(to_run))
+  ended = local.run(_WORKDIR.value, to_run, _PARALLEL.value, done_before=len(points) - len(to_run))
   return _summary(ended)
 
 

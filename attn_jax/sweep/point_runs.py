@@ -82,11 +82,13 @@ def begin(sweep_dir: str, point: dict, cores: list[int], **fields) -> subprocess
 
 
 def end(sweep_dir: str, name: str, exit_status: int) -> str:
-  """Records how point `name`'s run ended and returns its state: finished or stopped (exit 0),
-  busy (its workdir was held by another process), else failed with its error line."""
+  """Records how point `name`'s run ended and returns its state: finished or stopped (exit 0, or
+  killed by SIGTERM before it could save: it resumes from its last checkpoint), busy (its
+  workdir was held by another process), else failed with its error line."""
   workdir = record.point_dir(sweep_dir, name)
-  error = _error_line(workdir) if exit_status else None
-  if exit_status == 0:
+  stopped = exit_status in (0, -signal.SIGTERM)
+  error = None if stopped else _error_line(workdir)
+  if stopped:
     state = record.state_after(workdir)
   else:
     state = 'busy' if error.startswith(BUSY) else 'failed'

@@ -80,9 +80,10 @@ def state_after(workdir: str) -> str:
 
 
 def finished_points(sweep_dir: str) -> list[str]:
-  """The workdirs of the record's finished points, in the sweep's order."""
-  return [point_dir(sweep_dir, p['name']) for p in read(sweep_dir)['points']
-          if p['state'] == FINISHED]
+  """The workdirs of the record's points that are finished, in the sweep's order (read from the
+  workdirs: a run may have finished after its sweep was killed)."""
+  dirs = [point_dir(sweep_dir, p['name']) for p in read(sweep_dir)['points']]
+  return [workdir for workdir in dirs if is_finished(workdir)]
 
 
 def add_points(sweep_dir: str, points: list[dict]) -> list[dict]:
