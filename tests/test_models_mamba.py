@@ -1,6 +1,7 @@
 """Mamba (selective SSM): the parallel scan and its gradient against float64 loops of the
 recurrence, the convolution and the whole mixer against NumPy, causality, padding, generation one
-token at a time, forgetting without B or C, initialisation and the registry."""
+token at a time, forgetting without B or C, initialisation and the registry. The classifiers'
+padding and the language models' causality by changed tokens: tests/test_models_properties.py."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -201,26 +202,6 @@ def test_language_model_ignores_right_padding():
   params = random_params(model, tokens)
   logits = jax.jit(model.apply)({'params': params}, jnp.asarray(np.concatenate([tokens, padded])))
   np.testing.assert_allclose(logits[BATCH:, :5], logits[:BATCH, :5], rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize('pooling', mamba.POOLINGS)
-def test_classifier_ignores_padding(pooling):
-  model = _build('classification', pooling=pooling)
-  rng = np.random.RandomState(8)
-  examples = [jnp.asarray(rng.randint(1, VOCAB, (1, n))) for n in (LEN, 4, 1)]
-  padded = jnp.asarray(np.concatenate(
-      [np.pad(x, ((0, 0), (0, LEN - x.shape[1])), constant_values=PAD_ID) for x in examples]))
-  filled = padded.at[1, 4].set(1)  # a real token in place of padding does change the output
-
-  @jax.jit
-  def logits(params):  # one program: the padded and filled batches, then each example alone
-    return [model.apply({'params': params}, x) for x in (padded, filled, *examples)]
-
-  batch_logits, filled_logits, *alone = logits(random_params(model, padded))
-  for b, example_logits in enumerate(alone):
-    np.testing.assert_allclose(batch_logits[b], example_logits[0], rtol=1e-5, atol=1e-5,
-                               err_msg=f'example {b}')
-  assert not np.allclose(filled_logits[1], batch_logits[1], atol=1e-5)
 
 
 def test_initialisation_follows_the_reference():

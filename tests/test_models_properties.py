@@ -33,6 +33,7 @@ LMS = [
                          tie_embeddings=False)),
     ('rnn', {}), ('lstm', {}), ('gru', {}),
     ('linear_attention', dict(positional='learned', pre_ln=False)),
+    ('mamba', {}), ('mamba', dict(ssm_eigenvalues='signed', tie_embeddings=False)),
 ]
 
 
@@ -64,6 +65,8 @@ CLASSIFIERS = [
     ('gru', dict(bidirectional=True, num_layers=1)),
     ('linear_attention', dict(pooling='mean')),
     ('linear_attention', dict(pooling='last', positional='learned')),
+    ('mamba', dict(pooling='mean')),
+    ('mamba', dict(pooling='last', num_layers=2)),
 ]
 
 
