@@ -122,11 +122,15 @@ def test_bad_input_is_one_error_line(tmp_path, flags, message):
   assert re.match(message, done.stderr), done.stderr
 
 
-def test_killed_sweep_rerun_trains_each_point_once_and_records_a_failure(tmp_path,
+@pytest.mark.parametrize('kill', [signal.SIGKILL, pytest.param(signal.SIGTERM,
+                                                                marks=pytest.mark.slow)],
+                         ids=['SIGKILL', 'SIGTERM'])
+def test_killed_sweep_rerun_trains_each_point_once_and_records_a_failure(tmp_path, kill,
                                                                        iris_prepared):
-  """4 iris points two at a time (and 2 whose seed is not a number), the sweep SIGKILLed
-  while its first two train: they save and stop (SIGTERM from the kernel as their parent
-  dies); the rerun resumes them from there, skips none and trains nothing twice."""
+  """4 iris points two at a time (and 2 whose seed is not a number), the sweep killed while
+  its first two train: they save and stop (SIGTERM, from the kernel as their parent dies, or
+  passed on by the sweep); the rerun resumes them from there, skips none and trains nothing
+  twice."""
   flags = ('--grid=model.hidden_size=8,16', '--grid=seed=0,1,x', '--parallel=2',
            '--metric=accuracy', *SETTINGS)
   process = subprocess.Popen(sweep_command(tmp_path, *flags), cwd=REPO,
@@ -141,8 +145,8 @@ def test_killed_sweep_rerun_trains_each_point_once_and_records_a_failure(tmp_pat
     assert allowed == ','.join(map(str, point['cores']))
   cores = sorted(os.sched_getaffinity(0))
   assert [p['cores'] for p in running] == [point_runs.core_share(i, 2, cores) for i in (0, 1)]
-  process.kill()
-  process.wait()
+  process.send_signal(kill)
+  assert process.wait(timeout=120) == (0 if kill == signal.SIGTERM else -kill)
   wait_for(lambda: all(lock_free(tmp_path / n) for n in first))
   logged = {n: metric_lines(tmp_path / n)[-1]['step'] for n in first}
   assert all(100 <= step < STEPS for step in logged.values()), logged  # stopped mid-way
