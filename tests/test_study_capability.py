@@ -76,8 +76,8 @@ def test_a_member_equals_a_plain_run_over_the_same_lengths(model_name):
   by members) has the parameters of the plain run with that seed and rate over the same batches
   (the transformer with dropout on, so the keys matter too)."""
   seed, rate = 3, 1e-2
-  config, model, info, programs, _, _, _ = compiled(model_name, (seed,))
-  member = capability.new_member(config, model, info, seed, rate, 3, programs.tx)
+  _, _, _, programs, _, _, _ = compiled(model_name, (seed,))
+  member = capability.new_member(programs.init, seed, rate, 3)
   capability.train_member(member, programs, protocol(max_steps=8), 8)
   assert member.curve.steps_trained == 8
   want = plain_run(model_name, seed, rate, num_checks=2)
@@ -105,8 +105,8 @@ def test_solve_stopping_at_a_known_check():
   12); the extrapolation length never gates it. Seconds come from the clock."""
   evaluate, calls = scripted({1: [0.995, 0.5, 0.1], 2: [0.9, 0.8, 0.2], 3: [1.0, 0.99, 0.3],
                               4: [0, 0, 0]})
-  config, model, info, programs, _, _, _ = compiled(evaluate=evaluate)
-  member = capability.new_member(config, model, info, 3, 1e-3, 3, programs.tx)
+  _, _, _, programs, _, _, _ = compiled(evaluate=evaluate)
+  member = capability.new_member(programs.init, 3, 1e-3, 3)
   ticks = iter(range(1000))
   capability.train_member(member, programs, protocol(max_steps=40), 40,
                           clock=lambda: float(next(ticks)))
@@ -123,8 +123,8 @@ def test_solve_stopping_at_a_known_check():
 
 def test_the_budget_is_spent_when_a_length_never_solves():
   evaluate, calls = scripted({1: [1.0, 0.5, 1.0]})
-  config, model, info, programs, _, _, _ = compiled(evaluate=evaluate)
-  member = capability.new_member(config, model, info, 3, 1e-3, 3, programs.tx)
+  _, _, _, programs, _, _, _ = compiled(evaluate=evaluate)
+  member = capability.new_member(programs.init, 3, 1e-3, 3)
   capability.train_member(member, programs, protocol(max_steps=12), 12)
   assert len(calls) == 3 and member.curve.steps_trained == 12
   assert math.isnan(member.curve.done_step)
@@ -185,14 +185,21 @@ def test_vocabulary_pinned_at_the_longest_length():
   assert generated.vocabulary_of(parity, 64).to_dict() == parity.to_dict()
 
 
+def model_config(name, **settings):
+  config = base_config(model=dict(name=name, num_layers=2, hidden_size=64, **settings)).model
+  return config
+
+
 def test_state_bytes():
-  kw = dict(num_layers=2, hidden_size=64, seq_len=128)
-  assert capability.state_bytes('gru', **kw) == 2 * 64 * 4
-  assert capability.state_bytes('lstm', **kw) == 2 * 2 * 64 * 4  # hidden and cell state
-  assert capability.state_bytes('transformer', **kw) == 2 * 2 * 128 * 64 * 4
+  assert capability.state_bytes(model_config('gru'), 128) == 2 * 64 * 4
+  assert capability.state_bytes(model_config('lstm'), 128) == 2 * 2 * 64 * 4  # hidden and cell
+  assert capability.state_bytes(model_config('transformer'), 128) == 2 * 2 * 128 * 64 * 4
   for seq_len in (128, 4096):  # S [4, 16, 16] and z [4, 16] per layer, whatever the length
-    assert capability.state_bytes('linear_attention', **dict(kw, seq_len=seq_len),
-                                  num_heads=4) == 2 * (4 * 16 * 16 + 4 * 16) * 4
+    assert capability.state_bytes(model_config('linear_attention', num_heads=4),
+                                  seq_len) == 2 * (4 * 16 * 16 + 4 * 16) * 4
+  # h [d_inner = 2 x 64, N = 8] and the convolution's last 3 inputs per layer
+  ssm = model_config('mamba', ssm_state_size=8, ssm_expand=2, ssm_conv_width=4)
+  assert capability.state_bytes(ssm, 4096) == 2 * 128 * (8 + 3) * 4
 
 
 def test_gradient_flow_rows_read_back(tmp_path):

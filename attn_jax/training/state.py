@@ -29,6 +29,18 @@ def dropout_base_key(seed) -> jax.Array:
   return jax.random.fold_in(jax.random.key(seed), 1)
 
 
+def train_state_initialiser(config, model, info: TaskInfo):
+  """`rng -> TrainState`, jitted once: the states of several seeds of one model share its trace,
+  its compiled program and its optimizer object (`create_train_state` for each key)."""
+  tx = make_optimizer(config.train)
+
+  def create(key):
+    variables = model.init(key, *model_inputs(example_batch(info)), train=False)
+    return train_state.TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx)
+
+  return jax.jit(create)  # one compilation, not one per optimizer-state leaf
+
+
 def create_train_state(config, model, info: TaskInfo, rng: jax.Array) -> train_state.TrainState:
   """Initialises parameters (float32) and the optimizer of `config.train`.
 
@@ -38,9 +50,4 @@ def create_train_state(config, model, info: TaskInfo, rng: jax.Array) -> train_s
     info: the dataset's `TaskInfo` (input shapes).
     rng: the parameter initialisation key.
   """
-  def create(key):
-    variables = model.init(key, *model_inputs(example_batch(info)), train=False)
-    return train_state.TrainState.create(apply_fn=model.apply, params=variables['params'],
-                                         tx=make_optimizer(config.train))
-
-  return jax.jit(create)(rng)  # one compilation, not one per optimizer-state leaf
+  return train_state_initialiser(config, model, info)(rng)

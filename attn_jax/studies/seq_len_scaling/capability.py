@@ -24,7 +24,9 @@ Members train one after another through programs compiled once per point (one tr
 training length, one evaluation program per evaluation length; the rate is a traced argument), so
 a member that solved, or whose rate lost the pilot, costs nothing more.
 """
+import concurrent.futures
 import dataclasses
+import os
 import time
 import types
 from typing import Callable, NamedTuple, Sequence
@@ -34,8 +36,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from attn_jax import progress
+from attn_jax.models import mamba
 from attn_jax.training.optimizer import make_optimizer
-from attn_jax.training.state import create_train_state, dropout_base_key
+from attn_jax.training.state import dropout_base_key, train_state_initialiser
 from attn_jax.training.steps import eval_step, train_step
 
 
@@ -146,9 +149,10 @@ class Protocol(NamedTuple):
 
 
 class Programs(NamedTuple):
-  """The compiled programs of one point, the optimizer object its states hold, and the data."""
+  """The compiled programs of one point (its states share one initialiser: their optimizer
+  object, static pytree metadata, is the one the programs were compiled for) and its data."""
+  init: Callable     # key -> train state (`train_state_initialiser`)
   train: dict        # {length: make_train_fn(...)}
-  tx: object
   evaluate: Callable  # params -> accuracy [eval_lengths]
   train_data: dict   # {(seed, length): dataset}
 
@@ -204,35 +208,44 @@ class CurveResult(NamedTuple):
   probe_batch: dict
 
 
-def new_member(config, model, info, seed: int, rate: float, num_lengths: int,
-               tx=None) -> Member:
-  """A member at step 0: `create_train_state(config, ..., key(seed))`, as a run with that seed.
-  `tx`: the optimizer object to hold (the compiled programs' states must share one: it is
-  static pytree metadata; the rate reaches it as an argument)."""
-  state = create_train_state(config, model, info, jax.random.key(seed))
-  if tx is not None:
-    state = state.replace(tx=tx)
-  return Member(seed, rate, state, dropout_base_key(seed), Curve.empty(num_lengths))
+def new_member(init: Callable, seed: int, rate: float, num_lengths: int) -> Member:
+  """A member at step 0: `init(key(seed))` (`train_state_initialiser`: `create_train_state`
+  with that key, as a run with that seed would start)."""
+  return Member(seed, rate, init(jax.random.key(seed)), dropout_base_key(seed),
+                Curve.empty(num_lengths))
+
+
+def compile_concurrently(lowered: Sequence) -> list:
+  """`[l.compile() for l in lowered]`, on as many threads as there are CPU cores: XLA compiles
+  with Python's lock released, so the programs of a curve compile side by side (tracing and
+  lowering, which hold it, happen before)."""
+  with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    return list(pool.map(lambda program: program.compile(), lowered))
 
 
 def compile_programs(config, model, info, protocol: Protocol, train_data: dict,
                      eval_data: Sequence, eval_batch_size: int) -> tuple[Programs, float]:
-  """The point's programs, each compiled before its first use (seconds spent returned)."""
+  """The point's programs, all compiled before the first step (seconds spent returned): a train
+  program per training length, an evaluation program per evaluation length."""
   begin = time.perf_counter()
-  example = new_member(config, model, info, config.seed, 1e-3, 1)
+  init = train_state_initialiser(config, model, info)
+  example = new_member(init, config.seed, 1e-3, 1)
   train_fn = make_train_fn(config.train, info.kind)
+  eval_fn = make_eval_fn(model.apply, info.kind)
   group = protocol.check_every // len(protocol.train_lengths)
   rate = jnp.asarray(1e-3, jnp.float32)
-  train = {}
-  for length in protocol.train_lengths:
-    batches = stacked_batches(train_data[next(iter(train_data))[0], length], 0, group,
-                              protocol.batch_size)
-    train[length] = train_fn.lower(example.state, rate, batches, example.key).compile()
-  eval_fn = make_eval_fn(model.apply, info.kind)
-  evaluate = lambda params: np.array([held_out_accuracy(eval_fn, params, d, eval_batch_size)
-                                      for d in eval_data])
-  evaluate(example.state.params)  # compiles the evaluation program of every length
-  return Programs(train, example.state.tx, evaluate, train_data), time.perf_counter() - begin
+  seed = next(iter(train_data))[0]
+  lowered = [train_fn.lower(example.state, rate, stacked_batches(
+      train_data[seed, length], 0, group, protocol.batch_size), example.key)
+             for length in protocol.train_lengths]
+  lowered += [eval_fn.lower(example.state.params, next(d.eval_batches(eval_batch_size)))
+              for d in eval_data]
+  programs = compile_concurrently(lowered)
+  train = dict(zip(protocol.train_lengths, programs))
+  evaluators = programs[len(train):]
+  evaluate = lambda params: np.array([held_out_accuracy(fn, params, d, eval_batch_size)
+                                      for fn, d in zip(evaluators, eval_data)])
+  return Programs(init, train, evaluate, train_data), time.perf_counter() - begin
 
 
 def measure_curve(config, model, info, protocol: Protocol, *, seeds: Sequence[int],
@@ -243,8 +256,7 @@ def measure_curve(config, model, info, protocol: Protocol, *, seeds: Sequence[in
   evaluation length) by the protocol of the module docstring."""
   programs, compile_s = compile_programs(config, model, info, protocol, train_data, eval_data,
                                          eval_batch_size)
-  make = lambda seed, rate: new_member(config, model, info, seed, rate,
-                                       len(protocol.eval_lengths), programs.tx)
+  make = lambda seed, rate: new_member(programs.init, seed, rate, len(protocol.eval_lengths))
   trained = np.isin(protocol.eval_lengths, protocol.train_lengths)
   first = make(seeds[0], rates[0])
   init_params = jax.tree.map(np.asarray, first.state.params)  # the state is donated later
@@ -292,20 +304,27 @@ def curve_rows(result: CurveResult, protocol: Protocol, rates: Sequence[float]) 
   return rows
 
 
-def state_bytes(model: str, *, num_layers: int, hidden_size: int, seq_len: int,
-                num_heads: int = 1, bytes_per_value: int = 4) -> int:
-  """Bytes a model carries per sequence to predict the next token after `seq_len` tokens.
+def state_bytes(model_config, seq_len: int, bytes_per_value: int = 4) -> int:
+  """Bytes a model (`model_config`: its `config.model`) carries per sequence to predict the next
+  token after `seq_len` tokens.
 
   Recurrent models carry their state: `num_layers * hidden_size` values (twice that for the
   LSTM: hidden and cell state), whatever the length. The transformer carries its KV cache: a key
   and a value of `hidden_size` per layer per position, `2 * num_layers * seq_len * hidden_size`.
   Linear attention carries, per layer, S `[num_heads, d, d]` and z `[num_heads, d]` with
   d = hidden_size / num_heads: `num_layers * (hidden_size * d + hidden_size)`, whatever the length.
+  Mamba carries, per layer, h `[d_inner, N]` and its convolution's window
+  `[conv_width - 1, d_inner]` (`mamba.carried_values`), whatever the length.
   """
-  if model == 'transformer':
-    values = 2 * num_layers * seq_len * hidden_size
-  elif model == 'linear_attention':
-    values = num_layers * (hidden_size * (hidden_size // num_heads) + hidden_size)
+  name, layers, hidden = model_config.name, model_config.num_layers, model_config.hidden_size
+  if name == 'transformer':
+    values = 2 * layers * seq_len * hidden
+  elif name == 'linear_attention':
+    values = layers * (hidden * (hidden // model_config.num_heads) + hidden)
+  elif name == 'mamba':
+    values = mamba.carried_values(mamba.MambaConfig(
+        hidden_size=hidden, num_layers=layers, state_size=model_config.ssm_state_size,
+        expand=model_config.ssm_expand, conv_width=model_config.ssm_conv_width))
   else:
-    values = num_layers * hidden_size * (2 if model == 'lstm' else 1)
+    values = layers * hidden * (2 if name == 'lstm' else 1)
   return values * bytes_per_value

@@ -26,6 +26,9 @@ INITIALISATION = {
               'parallel scan over time (Feng et al. 2024)',
     'minlstm': 'chrono-initialised forget-gate bias; gates depend on x_t only, parallel scan '
                'over time (Feng et al. 2024)',
+    'mamba': 'the reference implementation\'s: A_n = -(n + 1) (S4D-real), softplus(dt bias) '
+             'log-uniform on [1e-3, 1e-1], D = 1 (Gu & Dao 2023); selective scan in parallel form, '
+             'transition exp(Delta A) in (0, 1]',
     'transformer': 'Flax defaults (LeCun-normal dense layers), pre-LN',
     'linear_attention': "the transformer's (Flax defaults, pre-LN); feature map elu(x) + 1 "
                         '(Katharopoulos et al. 2020)',

@@ -82,10 +82,11 @@ def frontier_section(rows, *, models, study: dict, plots: Sequence[str]) -> list
   task = rows[0]['task']
   return [
       '## State-size frontier: recall against the state a model carries', '',
-      f'`{task}` at a fixed length, every family at each width of '
-      f'{study["frontier_widths"]} (not matched in parameters: the width sets the state), '
-      f'{study["frontier_seeds"]} seed(s) x the task\'s learning rates, trained as in the '
-      'capability phase. State per sequence: the recurrent state (float32), linear attention\'s '
+      f'`{task}`, every family at each width of {study["frontier_widths"]} (not matched in '
+      f'parameters: the width sets the state), {study["frontier_seeds"]} seed(s), the task\'s '
+      'budget and rates, trained as in the capability phase: ONE curve per (family, width) on '
+      'the mixture of the lengths below, read at each, so the frontier at every length comes '
+      'from the same models and moves as the length grows. State per sequence: the recurrent state (float32), linear attention\'s '
       '`[heads, d_k, d_v]` matrix and normaliser per layer, the transformer\'s KV cache (which '
       'grows with the length). After Zoology (Arora et al. 2024, figure 2).', '',
       *frontier_table(rows, models), '', *frontier_reading(rows, models), '',

@@ -64,7 +64,8 @@ def _solved_text(rows, task: str, models) -> str:
 def zoology_mqar(rows, frontier) -> Finding | None:
   """Attention recalls at every length; the recurrent families at matched size do not."""
   lengths = _lengths(rows, 'mqar', 'transformer')
-  recurrent = [m for m in RECURRENT + ('mingru', 'minlstm') if _lengths(rows, 'mqar', m)]
+  recurrent = [m for m in RECURRENT + ('mingru', 'minlstm', 'mamba')
+               if _lengths(rows, 'mqar', m)]
   if not lengths or not recurrent:
     return None
   attention = _solved_lengths(rows, 'mqar', 'transformer')
@@ -139,12 +140,13 @@ def feng_mingru(rows, frontier) -> Finding | None:
 
 
 def grazzi_parity(rows, frontier) -> Finding | None:
-  """A diagonal linear recurrence with transitions in (0, 1) cannot track parity."""
-  lengths = _lengths(rows, 'parity', 'mingru')
-  if not lengths:
+  """A diagonal linear recurrence with transitions in (0, 1) (minGRU, Mamba) cannot track
+  parity."""
+  diagonal = [m for m in ('mingru', 'mamba') if _lengths(rows, 'parity', m)]
+  if not diagonal:
     return None
-  solved = _solved_lengths(rows, 'parity', 'mingru')
-  return Finding(_solved_text(rows, 'parity', ['mingru', 'rnn']), not solved)
+  solved = any(_solved_lengths(rows, 'parity', m) for m in diagonal)
+  return Finding(_solved_text(rows, 'parity', [*diagonal, 'rnn']), not solved)
 
 
 ANCHORS = (
@@ -168,8 +170,8 @@ ANCHORS = (
            feng_mingru),
     Anchor('Grazzi et al. 2025 ("Unlocking state-tracking in linear RNNs through negative '
            'eigenvalues", ICLR)',
-           'a diagonal linear recurrence whose transition lies in [0, 1] (minGRU: 1 - z_t) '
-           'cannot solve parity at arbitrary length; a non-linear RNN can',
+           'a diagonal linear recurrence whose transition lies in [0, 1] (minGRU: 1 - z_t; '
+           'Mamba: exp(Delta A)) cannot solve parity at arbitrary length; a non-linear RNN can',
            grazzi_parity),
 )
 

@@ -20,7 +20,7 @@ LRA_LENGTHS = (1024, 2048, 3072, 4096)
 LRA_STEPS_PER_S = (8.1, 4.9, 2.3, 1.4)
 LRA_MEMORY_GB = (0.85, 2.65, 5.51, 9.48)
 
-RECURRENT = ('rnn', 'lstm', 'gru', 'mingru', 'minlstm')
+RECURRENT = ('rnn', 'lstm', 'gru', 'mingru', 'minlstm', 'mamba')
 ATTENTION = 'transformer'
 
 # The report's tables: results.csv's rows, and the growth exponents per model.

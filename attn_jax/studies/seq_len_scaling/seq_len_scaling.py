@@ -55,7 +55,8 @@ from attn_jax.studies.seq_len_scaling import (capability, capability_report, fro
 from attn_jax.training.run_record import report_platform
 
 # Sequence models this study compares.
-STUDY_MODELS = ('rnn', 'lstm', 'gru', 'mingru', 'minlstm', 'transformer', 'linear_attention')
+STUDY_MODELS = ('rnn', 'lstm', 'gru', 'mingru', 'minlstm', 'mamba', 'transformer',
+                'linear_attention')
 TASK_DESCRIPTIONS = {
     'first_token': 'remember the first token: the class is the first of L tokens, the other '
                    'L-1 are random distractors from the same alphabet (distance)',
@@ -292,9 +293,9 @@ def capability_point(config, task: str, model: str, train_lengths, widths: Width
         point, build_model(point.model, info), info, protocol, seeds=seeds, rates=rates,
         train_data={(s, l): data(l, s) for s in seeds for l in train_lengths},
         eval_data=eval_data)
-    per_length = {l: dict(guessing_accuracy=d.guessing_accuracy, state_bytes=capability.state_bytes(
-        model, num_layers=study.num_layers, hidden_size=hidden, seq_len=l,
-        num_heads=config.model.num_heads)) for l, d in zip(eval_lengths, eval_data)}
+    per_length = {l: dict(guessing_accuracy=d.guessing_accuracy,
+                          state_bytes=capability.state_bytes(point.model, l))
+                  for l, d in zip(eval_lengths, eval_data)}
     rows = [{**base, **per_length[r['seq_len']], **r, 'status': 'ok'}
             for r in capability.curve_rows(result, protocol, rates)]
   except Exception as error:  # pylint: disable=broad-except  # recorded in the rows, study goes on
