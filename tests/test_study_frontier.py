@@ -1,57 +1,61 @@
 """The sequence-length study's state-size frontier (phase 2b) and its published anchors: which
-points it trains (every model at every width, at the task's own settings), what it writes, that a
-rerun trains nothing again, the reading's smallest solving state, and the anchors' verdicts."""
+curves it trains (every model at every width, one curve over the frontier lengths each, at the
+task's own settings), what it writes, that a rerun trains nothing again (unless the lengths
+change), the reading's smallest solving state per length, and the anchors' verdicts."""
 import math
 
 import matplotlib.image
-import numpy as np
 import pytest
 
 from attn_jax.errors import ConfigError
-from attn_jax.studies import step_cost
-from attn_jax.studies.seq_len_scaling import (capability, frontier_report, published_anchors,
-                                              results_table, seq_len_scaling)
-from test_study_seq_len_scaling import COST_ONLY, fake_result, study_config
+from attn_jax.studies.seq_len_scaling import (frontier_report, published_anchors, results_table,
+                                              seq_len_scaling)
+from test_study_seq_len_scaling import COST_ONLY, check_curve_rows, fake_study, study_config
 
-FRONTIER = {**COST_ONLY, 'models': 'rnn,transformer', 'study.frontier_lengths': '16',
+FRONTIER = {**COST_ONLY, 'models': 'rnn,transformer', 'study.frontier_lengths': '8,16',
             'study.frontier_widths': '4,8,16', 'study.frontier_seeds': 2}
+MODELS, WIDTHS = ('rnn', 'transformer'), (4, 8, 16)
 
 
-def fake_cost(monkeypatch):
-  monkeypatch.setattr(step_cost, 'measure_step', lambda *_, **__: dict(
-      compile_s=1.0, step_ms=1.0, tokens_per_s=1.0, peak_memory_bytes=1.0,
-      memory_source='compiler', flops_per_step=1.0))
+def frontier_outcome(point, length, seed):
+  """The transformer solves L=8 from width 4 up and L=16 from width 8 up; the RNN nowhere (its
+  accuracy rises with the width)."""
+  del seed
+  width = point.model.hidden_size
+  if point.model.name == 'transformer' and width >= length / 2:
+    return 4, 1.0
+  return math.nan, width / 32
 
 
 def test_frontier_trains_every_width_once_and_reads_the_smallest_solving_state(monkeypatch,
                                                                                 tmp_path):
-  calls = []
-
-  def members(point, *, seeds, rates, **_):
-    calls.append((point.model.name, point.data.seq_len, point.model.hidden_size,
-                  point.train.batch_size, tuple(rates), tuple(seeds)))
-    # The transformer solves from width 8 up, the RNN nowhere (its accuracy rises with width).
-    solves = point.model.name == 'transformer' and point.model.hidden_size >= 8
-    return fake_result(seeds, rates, 4 if solves else np.nan,
-                       1.0 if solves else point.model.hidden_size / 32)
-
-  monkeypatch.setattr(capability, 'measure_members', members)
-  fake_cost(monkeypatch)
+  """One curve per (model, width) over the frontier lengths, at mqar's own batch and rates; a row
+  per (length, seed) with the state at that length; the reading per length; a rerun trains
+  nothing, new frontier lengths train every curve again."""
+  calls = fake_study(monkeypatch, frontier_outcome)
   config = study_config(**FRONTIER)
   config.study.per_task = {'mqar': {'batch_size': 8, 'learning_rates': '3e-3'}}
   seq_len_scaling.run(config, str(tmp_path))
-  assert sorted(calls) == sorted((m, 16, w, 8, (3e-3,), (0, 1)) for m in ('rnn', 'transformer')
-                                 for w in (4, 8, 16))
+  seeds, lengths = (0, 1), (8, 16)
+  assert sorted(calls) == sorted(  # no extrapolation: evaluated at the training lengths only
+      (m, lengths, lengths, w, 8, (3e-3,), seeds, tuple((s, l) for s in seeds for l in lengths))
+      for m in MODELS for w in WIDTHS)
   rows = results_table.read_rows(tmp_path / 'frontier.csv', results_table.CAPABILITY_COLUMNS)
-  assert len(rows) == 12 and {r['task'] for r in rows} == {'mqar'}
-  state = {(r['model'], r['hidden_size']): r['state_bytes'] for r in rows}
-  for model in ('rnn', 'transformer'):  # the state grows with the width
-    assert state[model, 4] < state[model, 8] < state[model, 16]
-  assert state['transformer', 4] == capability.state_bytes(
-      'transformer', num_layers=2, hidden_size=4, seq_len=16)
+  assert {(r['task'], r['status']) for r in rows} == {('mqar', 'ok')}
+  for model in MODELS:
+    for width in WIDTHS:
+      check_curve_rows([r for r in rows if (r['model'], r['hidden_size']) == (model, width)],
+                       lengths, lengths, seeds)
+  state = {(r['model'], r['hidden_size'], r['seq_len']): r['state_bytes'] for r in rows}
+  for model in MODELS:  # the state grows with the width...
+    assert state[model, 4, 16] < state[model, 8, 16] < state[model, 16, 16]
+  assert state['rnn', 8, 8] == state['rnn', 8, 16]  # ...a recurrent state at any length; the KV
+  # cache grows with it: 2 layers x (a key and a value) x 16 positions x width 4 x 4 bytes.
+  assert state['transformer', 4, 16] == 2 * state['transformer', 4, 8] == 2 * 2 * 16 * 4 * 4
   with open(tmp_path / 'report.md') as f:
     report = f.read()
   assert '## State-size frontier' in report and '(frontier.png)' in report
+  assert '- L=8, `transformer`: solves from width 4 (512 B of state per sequence) up.' in report
   assert '- L=16, `transformer`: solves from width 8 (2.0 KiB of state per sequence) up.' in report
   assert '- L=16, `rnn`: solves at none of widths 4-16' in report
   assert 'best: 0.500 at width 16' in report
@@ -61,7 +65,13 @@ def test_frontier_trains_every_width_once_and_reads_the_smallest_solving_state(m
 
   calls.clear()
   seq_len_scaling.run(config, str(tmp_path))
-  assert calls == []  # every frontier point was final
+  assert calls == []  # every frontier curve was final
+  config.study.frontier_lengths = '8,32'  # may change in a workdir: every curve trains again
+  seq_len_scaling.run(config, str(tmp_path))
+  assert sorted((c.model, c.hidden_size, c.train_lengths) for c in calls) == [
+      (m, w, (8, 32)) for m in MODELS for w in WIDTHS]
+  rows = results_table.read_rows(tmp_path / 'frontier.csv', results_table.CAPABILITY_COLUMNS)
+  assert {(r['seq_len'], r['train_lengths']) for r in rows} == {(8, '8/32'), (32, '8/32')}
 
 
 def test_frontier_widths_must_suit_the_attention_heads():
@@ -71,7 +81,7 @@ def test_frontier_widths_must_suit_the_attention_heads():
   assert error.value.setting == 'study.frontier_widths'
   task, lengths, widths = seq_len_scaling.parse_frontier(
       study_config(**{**FRONTIER, 'study.frontier_widths': '6,8'}), ('rnn',))
-  assert (task, lengths, widths) == ('mqar', (16,), (6, 8))
+  assert (task, lengths, widths) == ('mqar', (8, 16), (6, 8))
   with pytest.raises(ConfigError) as error:
     seq_len_scaling.parse_frontier(
         study_config(**{**FRONTIER, 'study.frontier_task': 'mqar,parity'}), ('rnn',))

@@ -49,8 +49,7 @@ def test_linear_attention_state_is_the_analytic_count_at_every_context():
   stepper, batch, heads = lm_stepper(model), 2, 2
   expected = LAYERS * batch * (WIDTH * WIDTH // heads + WIDTH) * 4 + 4
   assert {inference_cost.state_bytes(stepper.init(params, batch, n)) for n in (8, 64)} == {expected}
-  assert capability.state_bytes('linear_attention', num_layers=LAYERS, hidden_size=WIDTH,
-                                seq_len=64, num_heads=heads) == (expected - 4) // batch
+  assert capability.state_bytes(_config('linear_attention'), 64) == (expected - 4) // batch
 
 
 @pytest.mark.parametrize('name', ['gru', 'transformer', 'linear_attention', *(  # the parallel-scan family if present
