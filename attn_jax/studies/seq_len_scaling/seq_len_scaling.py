@@ -336,9 +336,15 @@ def curve_finished(rows, train_lengths, num_rows: int) -> bool:
 
 
 def multipliers_of(config) -> tuple[int, ...]:
-  """`study.extrapolate`: '2,4' -> (2, 4); '' -> ()."""
-  return parse_lengths(config.study.extrapolate, 'study.extrapolate') if str(
-      config.study.extrapolate).strip() else ()
+  """`study.extrapolate`: '2,4' -> (2, 4); '' -> (); raises ConfigError for a multiple below 2."""
+  if not str(config.study.extrapolate).strip():
+    return ()
+  multipliers = parse_lengths(config.study.extrapolate, 'study.extrapolate')
+  if multipliers[0] < 2:
+    raise ConfigError('study.extrapolate', f'{config.study.extrapolate!r}: 1 x the longest '
+                      "training length is trained on; accepted: multiples >= 2 such as '2,4', "
+                      "or '' for none")
+  return multipliers
 
 
 def run_capability(config, workdir: str, tasks, models, lengths: dict, *,
@@ -655,7 +661,8 @@ def write_outputs(config, workdir: str, plan: Plan, *, running: str, wall_s: flo
   """report.md and the plots from the workdir's CSVs; results.csv's `accuracy` column from the
   capability rows. `running`: the phases still to come ('' once the study is complete)."""
   out = read_outputs(workdir)
-  accuracy = capability_report.mean_final_accuracy(out['capability'], 'first_token')
+  accuracy = capability_report.mean_final_accuracy(
+      [r for r in out['capability'] if capability_report.trained(r)], 'first_token')
   cost = sorted(out['cost'], key=lambda r: results_table.sort_key(r, plan.models))
   for row in cost:
     row['accuracy'] = accuracy.get((row['model'], row['seq_len']), math.nan)
