@@ -1,6 +1,7 @@
-"""Mamba (selective SSM): the parallel scan and its gradient against float64 loops of the
-recurrence, the convolution and the whole mixer against NumPy, causality, padding, generation one
-token at a time, forgetting without B or C, initialisation and the registry. The classifiers'
+"""Mamba (selective SSM): both forms of the scan (parallel and sequential) and their gradients
+against float64 loops of the recurrence and each other, the convolution and the whole mixer
+against NumPy, the whole model with either form and the platform's choice, causality, padding,
+generation one token at a time, forgetting without B or C, initialisation and the registry. The classifiers'
 padding and the language models' causality by changed tokens: tests/test_models_properties.py."""
 import jax
 import jax.numpy as jnp
@@ -15,6 +16,7 @@ from test_models_registry import random_params
 
 BATCH, LEN, VOCAB, WIDTH = 3, 9, 11, 8
 EIGENVALUES = mamba.EIGENVALUE_RANGES
+FORMS = tuple(mamba.SCAN_FORMS)  # parallel, sequential
 
 
 def _softplus(x):
@@ -46,10 +48,11 @@ def _scan_inputs(rng, length, inner=5, n=4):
 
 
 @pytest.mark.parametrize('eigenvalues', EIGENVALUES)
-def test_parallel_scan_equals_loop_in_float64(eigenvalues):
+@pytest.mark.parametrize('form', FORMS)
+def test_scan_equals_loop_in_float64(form, eigenvalues):
   args = _scan_inputs(np.random.RandomState(0), 200)
   with jax.enable_x64(True):
-    y, h = jax.jit(mamba.selective_scan, static_argnums=7)(
+    y, h = jax.jit(mamba.SCAN_FORMS[form], static_argnums=7)(
         *map(jnp.asarray, args), eigenvalues)
     assert y.dtype == jnp.float64
   expected_y, expected_h = _np_recurrence(*args, eigenvalues)
@@ -58,8 +61,9 @@ def test_parallel_scan_equals_loop_in_float64(eigenvalues):
 
 
 @pytest.mark.parametrize('eigenvalues', EIGENVALUES)
-def test_gradient_through_the_scan_equals_the_loops(eigenvalues):
-  """d loss / d (x, delta, a, b, c, d, h0) of the associative scan and of a plain loop."""
+def test_gradients_of_both_forms_equal_the_loops_and_each_other(eigenvalues):
+  """d loss / d (x, delta, a, b, c, d, h0) of the parallel form, the sequential form (whose step
+  is checkpointed) and a plain loop."""
   rng = np.random.RandomState(1)
   args = _scan_inputs(rng, 40)
   weights = rng.randn(BATCH, 40, 5)
@@ -78,13 +82,20 @@ def test_gradient_through_the_scan_equals_the_loops(eigenvalues):
     y, h = fn(*args)
     return (y * weights).sum() + h.sum()
 
+  def grads(fn):
+    return jax.jit(jax.grad(lambda *a: loss(fn, *a), argnums=tuple(range(7))))(*args)
+
   with jax.enable_x64(True):
     args = tuple(map(jnp.asarray, args))
-    scan = lambda *a: mamba.selective_scan(*a, eigenvalues)
-    grads = jax.jit(jax.grad(lambda *a: loss(scan, *a), argnums=tuple(range(7))))(*args)
-    expected = jax.grad(lambda *a: loss(loop, *a), argnums=tuple(range(7)))(*args)
-  for name, g, e in zip(('x', 'delta', 'a', 'b', 'c', 'd', 'h0'), grads, expected):
-    np.testing.assert_allclose(g, e, rtol=1e-9, atol=1e-9, err_msg=name)
+    forms = {form: grads(lambda *a, scan=scan: scan(*a, eigenvalues))
+             for form, scan in mamba.SCAN_FORMS.items()}
+    expected = grads(loop)
+  names = ('x', 'delta', 'a', 'b', 'c', 'd', 'h0')
+  for form, form_grads in forms.items():
+    for name, g, e in zip(names, form_grads, expected):
+      np.testing.assert_allclose(g, e, rtol=1e-9, atol=1e-9, err_msg=f'{form} {name}')
+  for name, g, e in zip(names, forms['sequential'], forms['parallel']):
+    np.testing.assert_allclose(g, e, rtol=1e-9, atol=1e-9, err_msg=f'sequential vs parallel {name}')
 
 
 def test_causal_conv_equals_numpy_and_continues_from_its_window():
@@ -176,9 +187,10 @@ def _build(kind, **overrides):
   return registry.build_model(config, info)
 
 
-@pytest.mark.parametrize('eigenvalues', EIGENVALUES)
-def test_generation_one_token_at_a_time_equals_the_full_pass(eigenvalues):
-  model = _build('lm', ssm_eigenvalues=eigenvalues)
+@pytest.mark.parametrize('eigenvalues,form', [('positive', 'auto'), ('signed', 'auto'),
+                                              ('positive', 'parallel')])
+def test_generation_one_token_at_a_time_equals_the_full_pass(eigenvalues, form):
+  model = _build('lm', ssm_eigenvalues=eigenvalues, ssm_scan=form)
   tokens = jnp.asarray(np.random.RandomState(6).randint(1, VOCAB, (BATCH, LEN)), jnp.int32)
   params = random_params(model, tokens)
   full = jax.jit(model.apply)({'params': params}, tokens)
@@ -192,6 +204,36 @@ def test_generation_one_token_at_a_time_equals_the_full_pass(eigenvalues):
   assert [(s.conv.shape, s.ssm.shape) for s in state] == [((BATCH, 3, inner), (BATCH, inner, 4))] * 2
   values = sum(x.size for x in jax.tree.leaves(state)) // BATCH
   assert values == mamba.carried_values(model.config) == 2 * inner * (4 + 3)
+
+
+@pytest.mark.parametrize('kind,eigenvalues', [('lm', 'positive'), ('lm', 'signed'),
+                                              ('classification', 'positive')])
+def test_the_model_gives_the_same_outputs_with_either_form(kind, eigenvalues):
+  tokens = jnp.asarray(np.random.RandomState(8).randint(1, VOCAB, (BATCH, LEN)), jnp.int32)
+  models = {form: _build(kind, ssm_scan=form, ssm_eigenvalues=eigenvalues) for form in FORMS}
+  params = random_params(models['parallel'], tokens)
+  outputs = {form: jax.jit(model.apply)({'params': params}, tokens)
+             for form, model in models.items()}
+  np.testing.assert_allclose(outputs['sequential'], outputs['parallel'], rtol=1e-5, atol=1e-5)
+
+
+def _runs_a_loop_over_time(model, tokens) -> bool:
+  """Whether the model's program holds a `lax.scan` (the sequential form; the parallel form's
+  associative scan is slices and concatenations, no loop)."""
+  return 'scan[' in str(jax.make_jaxpr(model.init)(jax.random.key(0), tokens))
+
+
+def test_auto_runs_the_sequential_form_on_the_cpu_and_the_parallel_one_elsewhere(monkeypatch):
+  assert [mamba.choose_scan('auto', p) for p in ('cpu', 'gpu', 'tpu')] == [
+      'sequential', 'parallel', 'parallel']
+  assert all(mamba.choose_scan(form, p) == form for form in FORMS for p in ('cpu', 'gpu'))
+  tokens = jnp.ones((1, LEN), jnp.int32)
+  loops = lambda **overrides: _runs_a_loop_over_time(_build('lm', **overrides), tokens)
+  assert loops(ssm_scan='sequential') and not loops(ssm_scan='parallel')
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'cpu')
+  assert loops()
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
+  assert not loops()
 
 
 def test_language_model_ignores_right_padding():
@@ -240,6 +282,7 @@ def test_signed_eigenvalues_reach_below_zero():
 
 @pytest.mark.parametrize('kind,overrides,setting', [
     ('lm', {'ssm_eigenvalues': 'complex'}, 'model.ssm_eigenvalues'),
+    ('lm', {'ssm_scan': 'chunked'}, 'model.ssm_scan'),
     ('lm', {'ssm_state_size': 0}, 'model.ssm_state_size'),
     ('lm', {'ssm_conv_width': -1}, 'model.ssm_conv_width'),
     ('lm', {'ssm_expand': 2**30}, 'model.ssm_expand'),  # 2**30 x 8 channels

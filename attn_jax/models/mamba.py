@@ -15,15 +15,22 @@ and the model stacks residual blocks u + Block(RMSNorm(u)) with a final RMSNorm 
 implementation's `MambaLMHeadModel`). The discretisation is the reference's (its
 `selective_scan_ref`): zero-order hold for A, exp(Delta A), and Euler for B, Delta B.
 
-The recurrence is linear in h with input-dependent coefficients, so, as for minGRU
-(`minrnn.py`), h_t = a_t h_{t-1} + b_t for every t is a prefix "sum" under the associative
-(a1, b1) . (a2, b2) = (a1 a2, a2 b1 + b2): `selective_scan` computes it with
-`jax.lax.associative_scan` in O(log L) depth (training, the parallel form). Here it runs in linear
-space, not log space: a_t may be negative (the signed range below) and b_t has any sign;
-products of many a_t underflow to 0, which is their value. Generation runs `selective_step`
-one token at a time from a carried state: h `[batch, d_inner, N]` and the convolution's window,
-the last `conv_width - 1` inputs `[batch, conv_width - 1, d_inner]` (`State`), per layer; its
-size grows with the width, never with the length (`carried_values`).
+The recurrence runs in one of two forms (`MambaConfig.scan`, the registry's `model.ssm_scan`):
+- parallel (`selective_scan`): the recurrence is linear in h with input-dependent coefficients,
+  so, as for minGRU (`minrnn.py`), h_t = a_t h_{t-1} + b_t for every t is a prefix "sum" under
+  the associative (a1, b1) . (a2, b2) = (a1 a2, a2 b1 + b2), computed by
+  `jax.lax.associative_scan` in O(log L) depth: the form for accelerators. It forms the
+  coefficients `[batch, length, d_inner, N]` and several arrays of that size at each of its
+  levels. It runs in linear space, not log space: a_t may be negative (the signed range below)
+  and b_t has any sign; products of many a_t underflow to 0, which is their value.
+- sequential (`sequential_scan`): the reference's fused recurrence, a `jax.lax.scan` over time
+  of `selective_step` (discretise, update h, read y_t out), carrying only h `[batch, d_inner,
+  N]`: L steps deep, but on the CPU several times faster than the parallel form.
+The default, 'auto', picks by platform (`choose_scan`): sequential on the CPU, parallel elsewhere.
+Generation runs the same form one token at a time from a carried state: h `[batch, d_inner, N]`
+and the convolution's window, the last `conv_width - 1` inputs `[batch, conv_width - 1,
+d_inner]` (`State`), per layer; its size grows with the width, never with the length
+(`carried_values`).
 
 Eigenvalue range (`eigenvalues`): 'positive' is Mamba's a = exp(Delta A) in (0, 1]; 'signed'
 maps it to 2a - 1 in (-1, 1] (Grazzi et al. 2025, "Unlocking State-Tracking in Linear RNNs
@@ -55,6 +62,7 @@ from attn_jax.models.embedding import InputEmbedding, token_valid
 from attn_jax.models.transformer import TokenOutput, pool
 
 EIGENVALUE_RANGES = ('positive', 'signed')  # a in (0, 1] (Mamba), 2a - 1 in (-1, 1] (Grazzi)
+SCAN_SETTINGS = ('auto', 'parallel', 'sequential')  # `choose_scan`
 POOLINGS = ('mean', 'last')
 DT_MIN, DT_MAX, DT_FLOOR = 1e-3, 1e-1, 1e-4  # the reference's dt_min, dt_max, dt_init_floor
 NORM_EPS = 1e-5  # the reference's RMSNorm epsilon
@@ -81,6 +89,7 @@ class MambaConfig:
     expand: d_inner = expand * hidden_size channels inside a block.
     conv_width: taps of the causal depthwise convolution.
     eigenvalues: 'positive' (Mamba) or 'signed' (Grazzi et al. 2025): see the module docstring.
+    scan: the form of the recurrence, 'parallel', 'sequential' or 'auto' (`choose_scan`).
     dtype: computation dtype of the projections; params float32, the scan float32 (or wider).
   """
   hidden_size: int = 64
@@ -89,6 +98,7 @@ class MambaConfig:
   expand: int = 2
   conv_width: int = 4
   eigenvalues: str = 'positive'
+  scan: str = 'auto'
   dtype: Any = jnp.float32
 
   @property
@@ -199,7 +209,7 @@ def selective_scan(x: jax.Array, delta: jax.Array, a: jax.Array, b: jax.Array, c
 def selective_step(h: jax.Array, x: jax.Array, delta: jax.Array, b: jax.Array, c: jax.Array,
                    a: jax.Array, d: jax.Array,
                    eigenvalues: str = 'positive') -> tuple[jax.Array, jax.Array]:
-  """One position of the recurrence (generation): h' = a h + b, y = C h' + D x.
+  """One position of the recurrence (the sequential form's step): h' = a h + b, y = C h' + D x.
 
   Args:
     h: `[batch, d_inner, N]`.
@@ -212,6 +222,39 @@ def selective_step(h: jax.Array, x: jax.Array, delta: jax.Array, b: jax.Array, c
   transition, inputs = discretise(delta, a, b, x, eigenvalues)
   h = transition * h + inputs
   return h, readout(h, c, x, d)
+
+
+def sequential_scan(x: jax.Array, delta: jax.Array, a: jax.Array, b: jax.Array, c: jax.Array,
+                    d: jax.Array, h0: jax.Array,
+                    eigenvalues: str = 'positive') -> tuple[jax.Array, jax.Array]:
+  """The sequential form, fused as the reference computes it: a `jax.lax.scan` over time of
+  `selective_step`, which discretises, updates h and reads y_t out at each position, so only h
+  `[batch, d_inner, N]` is carried and the forward pass forms nothing of size
+  length x d_inner x N. The step is checkpointed: the backward pass keeps each position's h
+  (`[length, batch, d_inner, N]` in all) and recomputes the rest of the step, where it would
+  otherwise store three such arrays (on the CPU that is also faster: experiments/results/mamba/).
+
+  Arguments and results as `selective_scan`: x, delta `[batch, length, d_inner]`, a `[d_inner, N]`,
+  b, c `[batch, length, N]`, d `[d_inner]`, h0 `[batch, d_inner, N]` -> (y `[batch, length,
+  d_inner]`, the state after the last position `[batch, d_inner, N]`).
+  """
+  step = jax.checkpoint(lambda h, inputs: selective_step(h, *inputs, a, d, eigenvalues))
+  time_major = lambda v: jnp.swapaxes(v, 0, 1)
+  h, ys = jax.lax.scan(step, h0, tuple(map(time_major, (x, delta, b, c))))
+  return time_major(ys), h
+
+
+SCAN_FORMS = {'parallel': selective_scan, 'sequential': sequential_scan}
+
+
+def choose_scan(scan: str, platform: str) -> str:
+  """The form a `scan` setting runs on `platform` (`jax.default_backend()`: 'cpu', 'gpu', ...):
+  'auto' is 'sequential' on the CPU (there several times faster than the parallel form:
+  experiments/results/mamba/README.md) and 'parallel' elsewhere (O(log L) depth for accelerators,
+  an assumption no measurement here backs); 'parallel' and 'sequential' are themselves."""
+  if scan != 'auto':
+    return scan
+  return 'sequential' if platform == 'cpu' else 'parallel'
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,10 +289,10 @@ class MambaMixer(nn.Module):
   """The Mamba block's mixer (the module docstring's equations): `[batch, length, d_model]` ->
   `[batch, length, d_model]`.
 
-  Called without a state it runs the parallel form (`selective_scan`) from the zero state
-  (training); with one it runs `selective_step` over the positions given, one after another,
-  continuing from that state (generation, usually one position per call). Either way it also
-  returns the state after the last position.
+  It runs the recurrence in the form `choose_scan` picks for `config.scan` and the default
+  backend (resolved while tracing: a jitted function compiles one form), from the zero state
+  when called without one (training) or continuing from the given state (generation, usually one
+  position per call), and also returns the state after the last position.
   """
   config: MambaConfig
 
@@ -265,8 +308,7 @@ class MambaMixer(nn.Module):
     kernel = self.param('conv_kernel', TORCH_DEFAULT_INIT, (cfg.conv_width, inner))
     conv_bias = self.param('conv_bias', functools.partial(conv_bias_init, width=cfg.conv_width),
                            (inner,))
-    parallel = state is None
-    if parallel:
+    if state is None:
       state = zero_state(u.shape[0], cfg, scan_dtype)
     x, window = causal_conv(x, kernel, conv_bias, state.conv)
     x = nn.silu(x)
@@ -276,21 +318,12 @@ class MambaMixer(nn.Module):
     a = -jnp.exp(self.param('log_a', s4d_real_log_a, (inner, n)))
     d = self.param('d', nn.initializers.ones, (inner,))
     x, b, c = (v.astype(scan_dtype) for v in (x, b, c))
-    if parallel:
-      y, h = selective_scan(x, delta, a, b, c, d, state.ssm, cfg.eigenvalues)
-    else:
-      y, h = self._recurrent(state.ssm, x, delta, b, c, a, d)
+    scan = SCAN_FORMS[choose_scan(cfg.scan, jax.default_backend())]
+    y, h = scan(x, delta, a, b, c, d, state.ssm, cfg.eigenvalues)
     y = y.astype(cfg.dtype) * nn.silu(z)
     out_init = nn.initializers.variance_scaling(1 / (3 * max(cfg.num_layers, 1)), 'fan_in',
                                                 'uniform')
     return dense(u.shape[-1], 'out_proj', out_init)(y), State(window, h.astype(state.ssm.dtype))
-
-  def _recurrent(self, h, x, delta, b, c, a, d):
-    """`selective_step` over the positions, one after another (`jax.lax.scan`)."""
-    step = lambda h, inputs: selective_step(h, *inputs, a, d, self.config.eigenvalues)
-    time_major = lambda v: jnp.swapaxes(v, 0, 1)
-    h, ys = jax.lax.scan(step, h, tuple(map(time_major, (x, delta, b, c))))
-    return time_major(ys), h
 
 
 class MambaBlock(nn.Module):

@@ -38,12 +38,15 @@ def model_config_defaults() -> ml_collections.ConfigDict:
       'dtype': 'float32',  # float32 or bfloat16 (params stay float32)
       'max_len': 0,  # learned position table size; 0: sized to the data
       # mamba (models/mamba.py): state size N per channel, d_inner = ssm_expand * hidden_size,
-      # causal convolution taps, and the transition's eigenvalue range: positive (Mamba's
-      # (0, 1]) or signed ((-1, 1], Grazzi et al. 2025)
+      # causal convolution taps, the transition's eigenvalue range: positive (Mamba's
+      # (0, 1]) or signed ((-1, 1], Grazzi et al. 2025), and the scan's form: auto (sequential
+      # on the CPU, parallel elsewhere: mamba.choose_scan), parallel (associative, O(log L)
+      # depth), sequential (lax.scan over time, fused like the reference's)
       'ssm_state_size': 16,
       'ssm_expand': 2,
       'ssm_conv_width': 4,
       'ssm_eigenvalues': 'positive',
+      'ssm_scan': 'auto',
   })
 
 
@@ -191,6 +194,7 @@ def _mamba(config, info: TaskInfo):
       state_size=_positive(config, 'ssm_state_size'), expand=_positive(config, 'ssm_expand'),
       conv_width=_positive(config, 'ssm_conv_width'),
       eigenvalues=_choice(config, 'ssm_eigenvalues', mamba.EIGENVALUE_RANGES),
+      scan=_choice(config, 'ssm_scan', mamba.SCAN_SETTINGS),
       dtype=DTYPES[config.dtype])
   if info.kind == 'lm':
     return mamba.MambaLM(cfg, info.target_vocab_size or info.vocab_size, config.tie_embeddings)
@@ -230,7 +234,7 @@ READS: dict[str, tuple[str, ...]] = {
     'linear_attention': (*(k for k in _TRANSFORMER_READS if k not in SOFTMAX_ATTENTION_SETTINGS),
                          'pooling', 'tie_embeddings'),
     'mamba': ('num_layers', 'hidden_size', 'ssm_state_size', 'ssm_expand', 'ssm_conv_width',
-              'ssm_eigenvalues', 'pooling', 'tie_embeddings', 'dtype'),
+              'ssm_eigenvalues', 'ssm_scan', 'pooling', 'tie_embeddings', 'dtype'),
 }
 
 
