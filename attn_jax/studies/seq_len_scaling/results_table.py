@@ -36,6 +36,10 @@ _INTS = ('seq_len', 'batch_size', 'num_params', 'hidden_size', 'seed', 'num_laye
 _STRINGS = ('model', 'memory_source', 'status', 'task', 'learning_rates', 'best_accuracy_by_lr',
             'stage', 'train_lengths')
 FINAL_STATUSES = ('ok', 'oom')
+# The study's files in its workdir.
+RESULTS_FILE, CAPABILITY_FILE, FRONTIER_FILE, GRAD_FLOW_FILE, GRAD_DECAY_FILE, INFERENCE_FILE = (
+    'results.csv', 'capability.csv', 'frontier.csv', 'grad_flow.csv', 'grad_flow_decay.csv', 'inference.csv')
+
 
 Row = dict
 

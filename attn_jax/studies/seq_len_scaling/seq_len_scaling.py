@@ -43,33 +43,17 @@ from attn_jax.data import load_dataset
 from attn_jax.data import generated
 from attn_jax.data.generated import TASKS
 from attn_jax.errors import ConfigError
-from attn_jax.models.attention_choice import describe_choice
 from attn_jax.models.registry import (MODEL_NAMES, SOFTMAX_ATTENTION_SETTINGS,
                                       TRANSFORMER_FAMILIES, build_model, model_config_defaults)
 from attn_jax.studies import step_cost
 from attn_jax.studies.model_list import parse_model_list
-from attn_jax.studies.seq_len_scaling import (capability, capability_report, frontier_report,
-                                              gradient_flow, inference_cost, param_match, plots,
-                                              published_anchors, results_table, scaling_report,
-                                              settings)
-from attn_jax.training.run_record import report_platform
+from attn_jax.studies.seq_len_scaling import (capability, capability_report, gradient_flow,
+                                              inference_cost, param_match, results_table,
+                                              settings, study_report)
 
 # Sequence models this study compares.
 STUDY_MODELS = ('rnn', 'lstm', 'gru', 'mingru', 'minlstm', 'mamba', 'transformer',
                 'linear_attention')
-TASK_DESCRIPTIONS = {
-    'first_token': 'remember the first token: the class is the first of L tokens, the other '
-                   'L-1 are random distractors from the same alphabet (distance)',
-    'mqar': 'multi-query associative recall: key-value pairs, then queries of those keys; the '
-            'value is predicted at every query position (capacity: the pairs grow with L)',
-    'parity': 'running parity: the parity of the prefix is the label at every position (state '
-              'tracking); also evaluated at 2L and 4L',
-    'recall': 'associative recall: key-value pairs, then a query key; the class is its value',
-    'copy': 'delayed copy of the first symbols after a long blank stretch',
-    'adding': 'the adding problem: sum of the two marked values of L',
-}
-RESULTS_FILE, CAPABILITY_FILE, FRONTIER_FILE, GRAD_FLOW_FILE, GRAD_DECAY_FILE, INFERENCE_FILE = (
-    'results.csv', 'capability.csv', 'frontier.csv', 'grad_flow.csv', 'grad_flow_decay.csv', 'inference.csv')
 
 
 def parse_models(text: str) -> tuple[str, ...]:
@@ -253,11 +237,6 @@ def measure_point(config, model: str, length: int, widths: Widths) -> dict:
   return row
 
 
-def seeds_of(config) -> tuple[int, ...]:
-  """The capability phase's seeds: `seed`, `seed + 1`, ... (`study.seeds` of them)."""
-  return tuple(config.seed + i for i in range(config.study.seeds))
-
-
 def capability_point(config, task: str, model: str, train_lengths, widths: Widths, *,
                      multipliers=()):
   """The rows of one (task, model) curve, one per (seed, evaluation length), and (for the
@@ -265,7 +244,7 @@ def capability_point(config, task: str, model: str, train_lengths, widths: Width
   trained once on `train_lengths`, evaluated at them and at `multipliers` x the longest
   (`capability`). `config` is the task's (`settings.per_task_config`)."""
   start = time.perf_counter()
-  study, seeds = config.study, seeds_of(config)
+  study, seeds = config.study, settings.seeds_of(config)
   eval_lengths = tuple(train_lengths) + tuple(m * train_lengths[-1] for m in multipliers)
   base = {c: math.nan for c in results_table.CAPABILITY_COLUMNS}
   base.update(task=task, model=model, num_layers=study.num_layers,
@@ -320,7 +299,7 @@ def curve_data_config(config, task: str, length: int, longest: int) -> ml_collec
 def models_without_flow(workdir: str, models) -> set[str]:
   """The models whose gradient flow `DIR/grad_flow.csv` lacks (at init or trained): a run killed
   between the capability and gradient-flow phases left their points final but unprobed."""
-  rows = results_table.read_rows(os.path.join(workdir, GRAD_FLOW_FILE),
+  rows = results_table.read_rows(os.path.join(workdir, results_table.GRAD_FLOW_FILE),
                                  capability_report.GRAD_FLOW_COLUMNS)
   done = {m for m in models if {'init', 'trained'} <= {r['stage'] for r in rows
                                                        if r['model'] == m}}
@@ -357,7 +336,7 @@ def run_capability(config, workdir: str, tasks, models, lengths: dict, *,
   Returns:
     All rows, and {model: CurveResult} of this invocation's gradient-flow curves.
   """
-  path = os.path.join(workdir, CAPABILITY_FILE)
+  path = os.path.join(workdir, results_table.CAPABILITY_FILE)
   columns = results_table.CAPABILITY_COLUMNS
   points = {}
   for row in results_table.read_rows(path, columns):
@@ -413,7 +392,7 @@ def run_frontier(config, workdir: str, models, task: str, lengths, widths, *,
   `study.frontier_seeds` seeds, trained as the capability phase trains (the task's budget and
   rates) -> `DIR/frontier.csv` (capability.csv's columns, a row per evaluation length). Curves
   already final are kept."""
-  path = os.path.join(workdir, FRONTIER_FILE)
+  path = os.path.join(workdir, results_table.FRONTIER_FILE)
   columns = results_table.CAPABILITY_COLUMNS
   points = {}
   for row in results_table.read_rows(path, columns):
@@ -439,8 +418,8 @@ def run_frontier(config, workdir: str, models, task: str, lengths, widths, *,
 def run_gradient_flow(workdir: str, flow: dict) -> tuple[list[dict], list[dict]]:
   """Phase 3: gradient flow at initialisation and after training of the points in `flow` (seed
   `seed`, its chosen learning rate), replacing those models' rows in the two CSVs."""
-  files = ((GRAD_FLOW_FILE, capability_report.GRAD_FLOW_COLUMNS),
-           (GRAD_DECAY_FILE, capability_report.GRAD_DECAY_COLUMNS))
+  files = ((results_table.GRAD_FLOW_FILE, capability_report.GRAD_FLOW_COLUMNS),
+           (results_table.GRAD_DECAY_FILE, capability_report.GRAD_DECAY_COLUMNS))
   measured = {m: gradient_flow.measure(m, r.model, r.kind, r.probe_batch,
                                        {'init': r.init_params, 'trained': r.params})
               for m, r in flow.items()}
@@ -457,7 +436,7 @@ def run_gradient_flow(workdir: str, flow: dict) -> tuple[list[dict], list[dict]]
 def run_inference(config, workdir: str, models, widths: Widths) -> list[dict]:
   """Phase 4: ms per generated token and carried-state bytes of the LM form of each model not
   yet in `DIR/inference.csv`, at the cost sweep's matched width."""
-  path = os.path.join(workdir, INFERENCE_FILE)
+  path = os.path.join(workdir, results_table.INFERENCE_FILE)
   columns = capability_report.INFERENCE_COLUMNS
   rows = results_table.read_rows(path, columns)
   done = {r['model'] for r in rows}
@@ -471,42 +450,6 @@ def run_inference(config, workdir: str, models, widths: Widths) -> list[dict]:
                                           repeats=config.study.inference_repeats)
     results_table.write_rows(path, rows, columns)
   return rows
-
-
-def _study_summary(config, rows, dataset, *, wall_s: float, points_measured: int,
-                   phase_s: dict) -> dict:
-  devices = any(r['memory_source'] == 'device_peak' for r in rows)
-  m, s, t = config.model, config.study, config.train
-  attention = (f'auto attention ({describe_choice(jax.default_backend())})'
-               if m.attention_impl == 'auto' else f'{m.attention_impl} attention')
-  return dict(
-      num_layers=s.num_layers, seeds=seeds_of(config), learning_rates=s.learning_rates,
-      pilot_steps=s.pilot_steps,
-      solve_accuracy=s.solve_accuracy, check_every=s.check_every, max_steps=s.max_steps,
-      gradient_flow_task=s.gradient_flow_task, task_descriptions=TASK_DESCRIPTIONS,
-      frontier_widths=s.frontier_widths, frontier_seeds=s.frontier_seeds,
-      per_task={t: dict(s.per_task[t]) for t in parse_tasks(s.tasks) if t in s.per_task},
-      phase_s=phase_s,
-      optimizer=(f'AdamW, weight decay {t.weight_decay}, {t.warmup_steps} warm-up steps then '
-                 f'{t.lr_schedule} over {s.max_steps} steps, gradient clipping '
-                 f'{t.grad_clip_norm or "off"}, dropout {m.dropout_rate}'),
-      transformer_settings=(f'{m.num_heads} heads, mlp_dim = {s.mlp_ratio} x width, '
-                            f'{m.positional} positions, {m.pooling} pooling for classification, '
-                            f'{attention}'),
-      platform=report_platform(),
-      task=config.data.name, task_description=TASK_DESCRIPTIONS.get(config.data.name, ''),
-      guessing_accuracy=dataset.guessing_accuracy,
-      batch_size=config.train.batch_size, num_eval_examples=dataset.num_eval_examples(),
-      target_params=config.study.target_params, param_tolerance=config.study.param_tolerance,
-      model_settings=(f'{s.num_layers} layer(s); transformer: {m.num_heads} heads, mlp_dim = '
-                      f'{s.mlp_ratio} x width, {m.positional} positions, '
-                      f'{m.pooling} pooling, {attention}; dtype {m.dtype}'),
-      timed_steps=config.study.timed_steps, warmup_steps=config.study.warmup_steps,
-      memory_rule=("the device's peak_bytes_in_use where the point raised the high-water mark, "
-                   "else XLA's estimate (column memory_source)" if devices else
-                   "XLA's memory_analysis() of the compiled step: arguments + outputs + "
-                   "temporaries - aliased bytes (this device reports no peak)"),
-      fit_min_length=config.study.fit_min_length, wall_s=wall_s, points_measured=points_measured)
 
 
 def synchronous_cpu_dispatch():
@@ -563,6 +506,7 @@ class StudyRun:
 
   def __init__(self, config, workdir: str, plan: Plan, report_every_s: float = 60.0):
     self.config, self.workdir, self.plan = config, workdir, plan
+    self.dataset = load_dataset(data_config(config, plan.lengths[0]), seed=config.seed)
     self.start = time.perf_counter()
     self.phase_s: dict = {}
     self.points_measured = 0
@@ -590,9 +534,9 @@ class StudyRun:
 
   def report(self, running: str):
     """report.md and the plots from the workdir's files; `running`: what is still to come."""
-    write_outputs(self.config, self.workdir, self.plan, running=running,
-                  wall_s=time.perf_counter() - self.start, phase_s=dict(self.phase_s),
-                  points_measured=self.points_measured)
+    study_report.write_outputs(self.config, self.workdir, self.plan, self.dataset,
+                               running=running, wall_s=time.perf_counter() - self.start,
+                               phase_s=dict(self.phase_s), points_measured=self.points_measured)
     self.last_report = time.perf_counter()
 
 
@@ -601,7 +545,7 @@ def run_cost(config, workdir: str, plan: Plan, widths: Widths, *,
              on_point: Callable = lambda done, total: None) -> int:
   """Phase 1: every (model, length) cost row not yet final -> `DIR/results.csv`; returns how many
   were measured. `on_point(done, total)` after each."""
-  path = os.path.join(workdir, RESULTS_FILE)
+  path = os.path.join(workdir, results_table.RESULTS_FILE)
   rows = {(r['model'], r['seq_len']): r for r in results_table.read_rows(path)}
   todo = [(m, l) for m in plan.models for l in plan.lengths
           if (m, l) not in rows or not results_table.is_final(rows[m, l])]
@@ -622,7 +566,7 @@ def run(config, workdir: str) -> list[dict]:
   plan = parse_plan(config)
   os.makedirs(workdir, exist_ok=True)
   settings.check_workdir(config, workdir, has_rows=os.path.exists(
-      os.path.join(workdir, RESULTS_FILE)))
+      os.path.join(workdir, results_table.RESULTS_FILE)))
   widths = Widths(config)
   for model in plan.models:  # bad settings fail here, before anything is measured
     widths(model, load_dataset(data_config(config, plan.lengths[0]), seed=config.seed).info)
@@ -638,78 +582,9 @@ def run(config, workdir: str) -> list[dict]:
   study.phase('gradient flow', run_gradient_flow, workdir, flow)
   if config.study.inference_lengths:
     study.phase('inference', run_inference, config, workdir, plan.models, widths)
-  rows = results_table.read_rows(os.path.join(workdir, RESULTS_FILE))
+  rows = results_table.read_rows(os.path.join(workdir, results_table.RESULTS_FILE))
   print(f'{workdir}: {study.points_measured} cost point(s) measured, {len(rows)} rows; '
         f'report.md and the plots written in {time.perf_counter() - study.start:.0f} s')
   return rows
 
 
-def read_outputs(workdir: str) -> dict:
-  """Every CSV of the study in `workdir` (empty lists for those not written yet)."""
-  read = lambda name, columns: results_table.read_rows(os.path.join(workdir, name), columns)
-  return dict(
-      cost=read(RESULTS_FILE, results_table.COLUMNS),
-      capability=read(CAPABILITY_FILE, results_table.CAPABILITY_COLUMNS),
-      frontier=read(FRONTIER_FILE, results_table.CAPABILITY_COLUMNS),
-      flow=read(GRAD_FLOW_FILE, capability_report.GRAD_FLOW_COLUMNS),
-      decays=read(GRAD_DECAY_FILE, capability_report.GRAD_DECAY_COLUMNS),
-      inference=read(INFERENCE_FILE, capability_report.INFERENCE_COLUMNS))
-
-
-def write_outputs(config, workdir: str, plan: Plan, *, running: str, wall_s: float,
-                  phase_s: dict, points_measured: int):
-  """report.md and the plots from the workdir's CSVs; results.csv's `accuracy` column from the
-  capability rows. `running`: the phases still to come ('' once the study is complete)."""
-  out = read_outputs(workdir)
-  accuracy = capability_report.mean_final_accuracy(
-      [r for r in out['capability'] if capability_report.trained(r)], 'first_token')
-  cost = sorted(out['cost'], key=lambda r: results_table.sort_key(r, plan.models))
-  for row in cost:
-    row['accuracy'] = accuracy.get((row['model'], row['seq_len']), math.nan)
-  results_table.write_rows(os.path.join(workdir, RESULTS_FILE), cost)
-  all_models = tuple(dict.fromkeys([*plan.models, *(r['model'] for r in cost)]))
-  dataset = load_dataset(data_config(config, plan.lengths[0]), seed=config.seed)
-  names = plots.write_scaling_plots(cost, all_models, workdir,
-                                    guessing_accuracy=dataset.guessing_accuracy) if cost else []
-  capability_plots = write_capability_plots(workdir, out['capability'], out['flow'],
-                                            out['inference'], models=all_models, config=config)
-  study = _study_summary(config, cost, dataset, wall_s=wall_s, points_measured=points_measured,
-                         phase_s=phase_s)
-  study['running'] = running
-  sections = capability_report.capability_sections(
-      out['capability'], tasks=plan.tasks, models=all_models, study=study, cost_rows=cost,
-      decays=out['decays'], inference_rows=out['inference'], plots=capability_plots)
-  frontier_plots = []
-  if any(r['status'] == 'ok' for r in out['frontier']):
-    plots.frontier_plot(out['frontier'], all_models, os.path.join(workdir, 'frontier.png'),
-                        solve_accuracy=config.study.solve_accuracy)
-    frontier_plots = ['frontier.png']
-  sections += frontier_report.frontier_section(out['frontier'], models=all_models, study=study,
-                                               plots=frontier_plots)
-  sections += published_anchors.anchor_lines(out['capability'], out['frontier'])
-  scaling_report.write_report(os.path.join(workdir, 'report.md'), cost, models=all_models,
-                              study=study, plots=names, sections=sections)
-
-
-def write_capability_plots(workdir: str, rows, flow_rows, inference_rows, *, models,
-                           config) -> list[str]:
-  """The capability, steps-to-solve, extrapolation, gradient-flow and inference figures."""
-  tasks = list(dict.fromkeys(r['task'] for r in rows if r['status'] == 'ok'))
-  names = []
-  if tasks:
-    plots.capability_accuracy_plot(rows, tasks, models, os.path.join(workdir, 'accuracy.png'),
-                                   solve_accuracy=config.study.solve_accuracy)
-    plots.steps_to_solve_plot(rows, tasks, models, os.path.join(workdir, 'steps_to_solve.png'))
-    names += ['accuracy.png', 'steps_to_solve.png']
-  for task in tasks:
-    if any(r['task'] == task and not math.isnan(float(r['accuracy_2x'])) for r in rows):
-      name = f'extrapolation_{task}.png'
-      plots.extrapolation_plot(rows, task, models, os.path.join(workdir, name))
-      names.append(name)
-  if flow_rows:
-    plots.gradient_flow_plot(flow_rows, os.path.join(workdir, 'grad_flow.png'))
-    names.append('grad_flow.png')
-  if inference_rows:
-    plots.inference_cost_plot(inference_rows, os.path.join(workdir, 'inference.png'))
-    names.append('inference.png')
-  return names

@@ -62,6 +62,11 @@ def study_config_defaults() -> ml_collections.ConfigDict:
   ))
 
 
+def seeds_of(config) -> tuple[int, ...]:
+  """The capability phase's seeds: `seed`, `seed + 1`, ... (`study.seeds` of them)."""
+  return tuple(config.seed + i for i in range(config.study.seeds))
+
+
 def _require(ok: bool, setting: str, message: str):
   if not ok:
     raise ConfigError(setting, message)
