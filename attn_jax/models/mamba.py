@@ -135,7 +135,9 @@ def _with_leading_axes(v: jax.Array, ndim: int) -> jax.Array:
 
 def causal_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array,
                 window: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """Depthwise causal convolution: y_t = sum_k kernel[k] x_{t - (width - 1) + k} + bias.
+  """Depthwise causal convolution: y_t = sum_k kernel[k] x_{t - (width - 1) + k} + bias, summed
+  over the taps as written (a few shifted products; XLA's grouped `conv_general_dilated` was
+  10-16x slower on the CPU, forward and backward: experiments/results/mamba/README.md).
 
   Args:
     x: `[batch, length, channels]`.
@@ -145,11 +147,11 @@ def causal_conv(x: jax.Array, kernel: jax.Array, bias: jax.Array,
   Returns:
     (y `[batch, length, channels]`, the window after x: its last `width - 1` inputs).
   """
+  length = x.shape[1]
   padded = jnp.concatenate([window.astype(x.dtype), x], axis=1)
-  y = jax.lax.conv_general_dilated(
-      padded, kernel[:, None, :].astype(x.dtype), window_strides=(1,), padding='VALID',
-      dimension_numbers=('NWC', 'WIO', 'NWC'), feature_group_count=x.shape[-1])
-  return y + _with_leading_axes(bias.astype(x.dtype), y.ndim), padded[:, x.shape[1]:]
+  taps = [_with_leading_axes(tap.astype(x.dtype), x.ndim) for tap in kernel]
+  y = sum(tap * padded[:, k:k + length] for k, tap in enumerate(taps))
+  return y + _with_leading_axes(bias.astype(x.dtype), y.ndim), padded[:, length:]
 
 
 def discretise(delta: jax.Array, a: jax.Array, b: jax.Array, x: jax.Array,
