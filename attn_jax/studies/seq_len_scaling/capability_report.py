@@ -273,7 +273,18 @@ def fairness_lines(study: dict, models, rows) -> list[str]:
       '- Differ: each family\'s standard initialisation: ' + '; '.join(
           f'{m}: {INITIALISATION[m]}' for m in models if m in INITIALISATION) + '.',
       '- Differ: the learning rate each family\'s pilot chose (in the table).',
+      *left_out_lines(study.get('left_out', ())),
   ]
+
+
+def left_out_lines(families) -> list[str]:
+  """Where to find the study's families this run left out (`config.models`)."""
+  if not families:
+    return []
+  names = ', '.join(families)
+  return [f'- Not in this run: {names} (add them with `--config.models=...`; the `cpu_full` '
+          'variant adds Mamba, and experiments/results/seq_len_scaling_cpu/README.md has Mamba '
+          'measured with the default\'s settings).']
 
 
 def per_task_lines(per_task: dict) -> list[str]:

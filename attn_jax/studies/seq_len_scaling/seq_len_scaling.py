@@ -51,14 +51,11 @@ from attn_jax.studies.seq_len_scaling import (capability, capability_report, gra
                                               inference_cost, param_match, results_table,
                                               settings, study_report)
 
-# Sequence models this study compares.
-STUDY_MODELS = ('rnn', 'lstm', 'gru', 'mingru', 'minlstm', 'mamba', 'transformer',
-                'linear_attention')
 
 
 def parse_models(text: str) -> tuple[str, ...]:
   """'lstm,transformer' -> ('lstm', 'transformer'); raises ConfigError('models', ...)."""
-  return parse_model_list(text, [m for m in STUDY_MODELS if m in MODEL_NAMES], 'models')
+  return parse_model_list(text, [m for m in settings.STUDY_MODELS if m in MODEL_NAMES], 'models')
 
 
 def parse_lengths(text, setting: str = 'lengths') -> tuple[int, ...]:

@@ -12,6 +12,9 @@ from attn_jax.config_base import flatten
 from attn_jax.errors import ConfigError
 from attn_jax.training.config import validate_train_config
 
+# Sequence models this study compares (what `models` accepts).
+STUDY_MODELS = ('rnn', 'lstm', 'gru', 'mingru', 'minlstm', 'mamba', 'transformer',
+                'linear_attention')
 STUDY_KEYS = ('models', 'lengths', 'study')
 # What a task may set for itself (`study.per_task.TASK.KEY`), where it is applied, and its
 # meaning "the study's own value": every family on that task gets the task's setting, so

@@ -57,6 +57,7 @@ def write_outputs(config, workdir: str, plan, dataset, *, running: str, wall_s: 
   study = study_summary(config, cost, dataset, plan.tasks, wall_s=wall_s, points_measured=points_measured,
                          phase_s=phase_s)
   study['running'] = running
+  study['left_out'] = [m for m in settings.STUDY_MODELS if m not in all_models]
   sections = capability_report.capability_sections(
       out['capability'], tasks=plan.tasks, models=all_models, study=study, cost_rows=cost,
       decays=out['decays'], inference_rows=out['inference'], plots=capability_plots)
