@@ -18,8 +18,9 @@ from attn_jax.sweep import grid, point_runs, record
 from launcher import CONFIGS, REPO, launch, metric_lines
 
 IRIS = os.path.join(CONFIGS, 'iris_mlp.py') + ':mlp'
-# Long enough (about 5 s of steps) to be caught mid-way, checkpointed every 100 steps.
-STEPS = 1500
+# Long enough to be caught mid-way (checkpointed every 100 steps): neither of two points finishes
+# while the other, on a busy core, reaches step 100.
+STEPS = 4000
 SETTINGS = (f'--config.train.num_steps={STEPS}', '--config.train.eval_every=500',
             '--config.train.checkpoint_every=100', '--config.train.log_every=100')
 
