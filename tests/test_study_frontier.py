@@ -105,7 +105,8 @@ def test_anchor_verdicts_follow_the_rows():
   rows = parity('rnn', 1.0) + parity('transformer', 0.6, final=0.8)  # not learned at L
   finding = published_anchors.deletang_parity(rows, [])
   assert finding.agrees is None  # measured, but whether it extrapolates cannot be read
-  assert 'transformer learned no length (best mean accuracy 0.80, at L=8)' in finding.text
+  assert ('transformer did not learn its longest training length (mean accuracy 0.80 at L=8)'
+          in finding.text)
   assert '**undecided**' in '\n'.join(published_anchors.anchor_lines(rows, []))
   assert published_anchors.deletang_parity(parity('transformer', 0.6), []) is None  # no RNN
 

@@ -119,7 +119,8 @@ def deletang_parity(rows, frontier) -> Finding | None:
     if model in four:
       return f'{model} at 4L: ' + ', '.join(f'{a:.2f} (L={l})' for l, a in sorted(four[model]))
     accuracy, length = max(measured[model])
-    return f'{model} learned no length (best mean accuracy {accuracy:.2f}, at L={length})'
+    return (f'{model} did not learn its longest training length (mean accuracy {accuracy:.2f} '
+            f'at L={length})')
 
   text = ('; '.join(map(reading, models))
           + f' (where the family learned L: mean accuracy >= {LEARNED})')
