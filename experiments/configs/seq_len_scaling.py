@@ -37,7 +37,8 @@ Variants and the points they cover:
   gpu (only tested tiny: no GPU was lent): 200k parameters (mqar 400k), bfloat16, fused attention;
     cost at L = 1K..16K; curves to L = 4K (first_token), 1K (mqar, parity), frontier to L = 512.
 
-Expect (`cpu`, 16.5 minutes on a 2-core Intel Xeon with an empty compilation cache, 2026-12-06):
+Expect (`cpu`, 16.5 minutes on a 2-core Intel Xeon with an empty compilation cache, 13.7 with it
+warm, 2026-12-06):
 first_token solved at 16, 32 and 64 by rnn, gru, mingru, the transformer and linear attention,
 held to 256 by all but the transformer (0.68), the LSTM at none (0.27); mqar solved at 8 .. 64 by
 the transformer in both seeds (0.54 / 0.32 at 128 / 256, never trained on), every fixed-state
