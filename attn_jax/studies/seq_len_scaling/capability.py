@@ -37,6 +37,7 @@ import numpy as np
 
 from attn_jax import progress
 from attn_jax.models import mamba
+from attn_jax.studies.seq_len_scaling import results_table
 from attn_jax.training.optimizer import make_optimizer
 from attn_jax.training.state import dropout_base_key, train_state_initialiser
 from attn_jax.training.steps import eval_step, train_step
@@ -294,7 +295,7 @@ def curve_rows(result: CurveResult, protocol: Protocol, rates: Sequence[float]) 
     for i, length in enumerate(lengths):
       rows.append(dict(
           seed=member.seed, seq_len=length, trained=int(length in protocol.train_lengths),
-          train_lengths='/'.join(map(str, protocol.train_lengths)),
+          train_lengths=results_table.lengths_text(protocol.train_lengths),
           learning_rate=float(result.rate), learning_rates='/'.join(f'{x:g}' for x in rates),
           best_accuracy_by_lr=by_rate, steps_to_solve=c.steps_to_solve[i],
           seconds_to_solve=c.seconds_to_solve[i], best_accuracy=c.best_accuracy[i],

@@ -52,6 +52,11 @@ def failed_row(model: str, seq_len: int, status: str, **known) -> Row:
   return row
 
 
+def lengths_text(lengths) -> str:
+  """(8, 16, 32) -> '8/16/32': a curve's training lengths as its rows' `train_lengths`."""
+  return '/'.join(map(str, lengths))
+
+
 def is_final(row: Row) -> bool:
   return row['status'] in FINAL_STATUSES
 

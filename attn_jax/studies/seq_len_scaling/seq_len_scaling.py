@@ -246,7 +246,7 @@ def capability_point(config, task: str, model: str, train_lengths, widths: Width
   base = {c: math.nan for c in results_table.CAPABILITY_COLUMNS}
   base.update(task=task, model=model, num_layers=study.num_layers,
               batch_size=config.train.batch_size, max_steps=study.max_steps,
-              train_lengths='/'.join(map(str, train_lengths)), learning_rates='',
+              train_lengths=results_table.lengths_text(train_lengths), learning_rates='',
               best_accuracy_by_lr='')
   result = None
   try:
@@ -276,7 +276,7 @@ def capability_point(config, task: str, model: str, train_lengths, widths: Width
             for r in capability.curve_rows(result, protocol, rates)]
   except Exception as error:  # pylint: disable=broad-except  # recorded in the rows, study goes on
     status = failure_status(error)
-    progress.write(f'{task} {model} L={"/".join(map(str, train_lengths))}: {status}\n'
+    progress.write(f'{task} {model} L={results_table.lengths_text(train_lengths)}: {status}\n'
                    f'{traceback.format_exc(limit=3)}')
     rows = [{**base, 'seed': s, 'seq_len': l, 'trained': int(l in train_lengths),
              'status': status} for s in seeds for l in eval_lengths]
@@ -306,7 +306,7 @@ def models_without_flow(workdir: str, models) -> set[str]:
 def curve_finished(rows, train_lengths, num_rows: int) -> bool:
   """Whether a curve's rows are all there (`num_rows`: seeds x evaluation lengths), final, and
   trained on `train_lengths` (a curve of other lengths is trained again)."""
-  lengths = '/'.join(map(str, train_lengths))
+  lengths = results_table.lengths_text(train_lengths)
   return results_table.finished(rows, num_rows) and all(r['train_lengths'] == lengths
                                                         for r in rows)
 
@@ -341,19 +341,18 @@ def run_capability(config, workdir: str, tasks, models, lengths: dict, *,
   multipliers = multipliers_of(config)
   flow_task = config.study.gradient_flow_task
   unprobed = models_without_flow(workdir, models) if flow_task in tasks else set()
-  size = lambda t: settings.per_task_config(config, t).study.seeds * (
-      len(lengths[t]) + len(multipliers))
+  task_configs = {t: settings.per_task_config(config, t) for t in tasks}
+  size = lambda t: task_configs[t].study.seeds * (len(lengths[t]) + len(multipliers))
   todo = [(t, m) for t in tasks for m in models
           if not curve_finished(points.get((t, m), []), lengths[t], size(t))
           or (t == flow_task and m in unprobed)]
   rank = lambda t: tasks.index(t) if t in tasks else len(tasks)
   order = lambda r: (rank(r['task']), r['task'], *results_table.sort_key(r, models), r['seed'])
   ordered = lambda: sorted((r for c in points.values() for r in c), key=order)
-  task_configs = {t: settings.per_task_config(config, t) for t in tasks}
   flow, widths = {}, {t: Widths(task_configs[t]) for t in tasks}
   bar = progress.bar(todo, unit='curve', desc='capability')
   for done, (task, model) in enumerate(bar):
-    bar.set_description(f'{task} {model} L={"/".join(map(str, lengths[task]))}')
+    bar.set_description(f'{task} {model} L={results_table.lengths_text(lengths[task])}')
     points[task, model], result = capability_point(task_configs[task], task, model, lengths[task],
                                                    widths[task], multipliers=multipliers)
     if result is not None and task == flow_task:
@@ -499,7 +498,8 @@ PHASES = ('cost', 'capability', 'frontier', 'gradient flow', 'inference')
 class StudyRun:
   """One invocation: the phases' seconds, and report.md and the plots rewritten from the files so
   far after every phase (and every `report_every_s` within a phase), with a line on what is
-  still running and its ETA."""
+  still running and its ETA. `dataset`: the cost task at the first length, loaded once (the
+  widths are matched on it and the report reads its guessing level)."""
 
   def __init__(self, config, workdir: str, plan: Plan, report_every_s: float = 60.0):
     self.config, self.workdir, self.plan = config, workdir, plan
@@ -564,10 +564,10 @@ def run(config, workdir: str) -> list[dict]:
   os.makedirs(workdir, exist_ok=True)
   settings.check_workdir(config, workdir, has_rows=os.path.exists(
       os.path.join(workdir, results_table.RESULTS_FILE)))
+  study = StudyRun(config, workdir, plan)
   widths = Widths(config)
   for model in plan.models:  # bad settings fail here, before anything is measured
-    widths(model, load_dataset(data_config(config, plan.lengths[0]), seed=config.seed).info)
-  study = StudyRun(config, workdir, plan)
+    widths(model, study.dataset.info)
   study.points_measured = study.phase('cost', run_cost, config, workdir, plan, widths,
                                       points=True)
   _, flow = study.phase('capability', run_capability, config, workdir, plan.tasks, plan.models,
