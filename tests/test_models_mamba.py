@@ -224,9 +224,6 @@ def _runs_a_loop_over_time(model, tokens) -> bool:
 
 
 def test_auto_runs_the_sequential_form_on_the_cpu_and_the_parallel_one_elsewhere(monkeypatch):
-  assert [mamba.choose_scan('auto', p) for p in ('cpu', 'gpu', 'tpu')] == [
-      'sequential', 'parallel', 'parallel']
-  assert all(mamba.choose_scan(form, p) == form for form in FORMS for p in ('cpu', 'gpu'))
   tokens = jnp.ones((1, LEN), jnp.int32)
   loops = lambda **overrides: _runs_a_loop_over_time(_build('lm', **overrides), tokens)
   assert loops(ssm_scan='sequential') and not loops(ssm_scan='parallel')

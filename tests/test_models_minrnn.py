@@ -1,11 +1,13 @@
-"""minGRU / minLSTM: the log-space parallel scan against Python loops of the recurrence (float64),
-causality, generation one token at a time, padding, initialisation and the registry."""
+"""minGRU / minLSTM: both forms of the scan (log-space parallel, sequential) against Python loops
+of the recurrence (float64) and each other (values and gradients), causality, generation one token
+at a time, padding, initialisation and the registry."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attn_jax.models import minrnn, recurrent, registry
+from attn_jax.errors import ConfigError
+from attn_jax.models import minrnn, recurrent, registry, scan_form
 from attn_jax.studies.seq_len_scaling import param_match
 from attn_jax.task import PAD_ID, TaskInfo
 from test_models_registry import random_params
@@ -13,6 +15,7 @@ from test_models_registry import random_params
 BATCH, LEN, HIDDEN, VOCAB = 3, 9, 4, 11
 LENGTHS = np.array([9, 5, 0])
 CELLS = tuple(minrnn.MIN_CELLS)
+FORMS = tuple(minrnn.SCAN_FORMS)  # parallel, sequential
 
 
 def _sigmoid(x):
@@ -44,9 +47,10 @@ def _np_loop(cell, k, h0, valid):
   return np.stack(hs, axis=1)
 
 
+@pytest.mark.parametrize('form', FORMS)
 @pytest.mark.parametrize('cell', CELLS)
 @pytest.mark.parametrize('padded', [False, True])
-def test_parallel_scan_equals_loop_in_float64(cell, padded):
+def test_scan_equals_loop_in_float64(form, cell, padded):
   rng = np.random.RandomState(0)
   length = 200  # long enough for products of a_t to underflow a naive cumulative product
   gates = minrnn.MIN_CELLS[cell].num_gates
@@ -55,7 +59,7 @@ def test_parallel_scan_equals_loop_in_float64(cell, padded):
   lengths = np.array([length, 37, 0]) if padded else np.full(BATCH, length)
   valid = np.arange(length)[None, :] < lengths[:, None]
   with jax.enable_x64(True):
-    scan = jax.jit(lambda k, h0, valid: minrnn.linear_scan(
+    scan = jax.jit(lambda k, h0, valid: minrnn.SCAN_FORMS[form](
         *minrnn.MIN_CELLS[cell].coefficients(k), h0, valid))
     hs = scan(jnp.asarray(k), jnp.asarray(h0), jnp.asarray(valid) if padded else None)
     assert hs.dtype == jnp.float64
@@ -68,11 +72,12 @@ def test_parallel_scan_equals_loop_in_float64(cell, padded):
     np.testing.assert_allclose(hs[2], np.broadcast_to(h0[2], (length, HIDDEN)), rtol=1e-12)
 
 
+@pytest.mark.parametrize('form', FORMS)
 @pytest.mark.parametrize('cell', CELLS)
-def test_layer_equals_loop_with_lengths(cell):
+def test_layer_equals_loop_with_lengths(form, cell):
   """The linen layer: its own projection, then the recurrence; padded rows keep their state."""
   x = jnp.asarray(np.random.RandomState(1).randn(BATCH, LEN, 5), jnp.float32)
-  layer = minrnn.MinRNNLayer(cell, HIDDEN)
+  layer = minrnn.MinRNNLayer(cell, HIDDEN, scan=form)
   params = random_params(layer, x)
   valid = np.arange(LEN)[None, :] < LENGTHS[:, None]
   final, hs = layer.apply({'params': params}, x, valid=jnp.asarray(valid))
@@ -80,6 +85,49 @@ def test_layer_equals_loop_with_lengths(cell):
   expected = _np_loop(cell, k, np.zeros((BATCH, HIDDEN)), valid)
   np.testing.assert_allclose(hs, expected, rtol=1e-5, atol=1e-5)
   np.testing.assert_array_equal(final, hs[:, -1])
+
+
+@pytest.mark.parametrize('cell', CELLS)
+def test_both_forms_give_the_same_gradient(cell):
+  """d loss / d (log a, log b, h0) of the sequential scan equals the parallel one's (float64,
+  padded rows included)."""
+  rng = np.random.RandomState(5)
+  k = 2 * rng.randn(BATCH, 40, minrnn.MIN_CELLS[cell].num_gates * HIDDEN)
+  h0 = rng.randn(BATCH, HIDDEN)
+  valid = jnp.asarray(np.arange(40)[None, :] < np.array([40, 13, 0])[:, None])
+  weights = rng.randn(BATCH, 40, HIDDEN)
+  with jax.enable_x64(True):
+    def gradient(form):
+      loss = lambda k, h0: jnp.sum(jnp.asarray(weights) * minrnn.SCAN_FORMS[form](
+          *minrnn.MIN_CELLS[cell].coefficients(k), h0, valid))
+      return [np.asarray(g) for g in jax.jit(jax.grad(loss, argnums=(0, 1)))(
+          jnp.asarray(k), jnp.asarray(h0))]
+    for parallel, sequential in zip(gradient('parallel'), gradient('sequential')):
+      assert np.abs(parallel).max() > 0
+      np.testing.assert_allclose(sequential, parallel, rtol=1e-9, atol=1e-12)
+
+
+def _runs_a_loop_over_time(model, tokens) -> bool:
+  """Whether the model's program holds a `lax.scan` (the sequential form; the parallel form's
+  associative scan is slices and concatenations, no loop)."""
+  return 'scan[' in str(jax.make_jaxpr(model.init)(jax.random.key(0), tokens))
+
+
+def test_auto_runs_the_sequential_form_on_the_cpu_and_the_parallel_one_elsewhere(monkeypatch):
+  assert [scan_form.choose_scan('auto', p) for p in ('cpu', 'gpu', 'tpu')] == [
+      'sequential', 'parallel', 'parallel']
+  assert all(scan_form.choose_scan(form, p) == form for form in FORMS for p in ('cpu', 'gpu'))
+  with pytest.raises(ValueError, match='accepted: auto, parallel, sequential'):
+    scan_form.choose_scan('fast', 'cpu')
+  tokens = jnp.ones((1, LEN), jnp.int32)
+  loops = lambda **overrides: _runs_a_loop_over_time(_lm('mingru', **overrides), tokens)
+  assert loops(minrnn_scan='sequential') and not loops(minrnn_scan='parallel')
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'cpu')
+  assert loops()
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
+  assert not loops()
+  with pytest.raises(ConfigError, match='model.minrnn_scan'):
+    _lm('minlstm', minrnn_scan='fast')
 
 
 @pytest.mark.parametrize('cell', CELLS)
@@ -95,9 +143,9 @@ def test_stack_outputs_do_not_depend_on_later_inputs(cell):
   assert (norms[~future] > 0).all()
 
 
-def _lm(cell):
+def _lm(cell, **overrides):
   config = registry.model_config_defaults()
-  config.update(name=cell, num_layers=2, hidden_size=8)
+  config.update(name=cell, num_layers=2, hidden_size=8, **overrides)
   info = TaskInfo('lm', LEN, VOCAB, target_vocab_size=VOCAB, input_shape=(LEN,))
   return registry.build_model(config, info)
 

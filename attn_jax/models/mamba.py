@@ -26,7 +26,8 @@ The recurrence runs in one of two forms (`MambaConfig.scan`, the registry's `mod
 - sequential (`sequential_scan`): the reference's fused recurrence, a `jax.lax.scan` over time
   of `selective_step` (discretise, update h, read y_t out), carrying only h `[batch, d_inner,
   N]`: L steps deep, but on the CPU several times faster than the parallel form.
-The default, 'auto', picks by platform (`choose_scan`): sequential on the CPU, parallel elsewhere.
+The default, 'auto', picks by platform (`scan_form.choose_scan`): sequential on the CPU, parallel
+elsewhere.
 Generation runs the same form one token at a time from a carried state: h `[batch, d_inner, N]`
 and the convolution's window, the last `conv_width - 1` inputs `[batch, conv_width - 1,
 d_inner]` (`State`), per layer; its size grows with the width, never with the length
@@ -58,11 +59,11 @@ import jax
 import jax.numpy as jnp
 
 from attn_jax.models.dense import Dense
+from attn_jax.models.scan_form import choose_scan
 from attn_jax.models.embedding import InputEmbedding, token_valid
 from attn_jax.models.transformer import TokenOutput, pool
 
 EIGENVALUE_RANGES = ('positive', 'signed')  # a in (0, 1] (Mamba), 2a - 1 in (-1, 1] (Grazzi)
-SCAN_SETTINGS = ('auto', 'parallel', 'sequential')  # `choose_scan`
 POOLINGS = ('mean', 'last')
 DT_MIN, DT_MAX, DT_FLOOR = 1e-3, 1e-1, 1e-4  # the reference's dt_min, dt_max, dt_init_floor
 NORM_EPS = 1e-5  # the reference's RMSNorm epsilon
@@ -247,16 +248,6 @@ def sequential_scan(x: jax.Array, delta: jax.Array, a: jax.Array, b: jax.Array, 
 
 
 SCAN_FORMS = {'parallel': selective_scan, 'sequential': sequential_scan}
-
-
-def choose_scan(scan: str, platform: str) -> str:
-  """The form a `scan` setting runs on `platform` (`jax.default_backend()`: 'cpu', 'gpu', ...):
-  'auto' is 'sequential' on the CPU (there several times faster than the parallel form:
-  experiments/results/mamba/README.md) and 'parallel' elsewhere (O(log L) depth for accelerators,
-  an assumption no measurement here backs); 'parallel' and 'sequential' are themselves."""
-  if scan != 'auto':
-    return scan
-  return 'sequential' if platform == 'cpu' else 'parallel'
 
 
 # --------------------------------------------------------------------------------------------

@@ -172,6 +172,8 @@ class RecurrentConfig:
       and classifiers; a language model and a decoder are always unidirectional).
     dropout_rate: dropout on the inputs of layers 2..num_layers and before the output head.
     dtype: computation dtype (params are float32).
+    scan: the form of the minGRU / minLSTM recurrence ('auto', 'parallel', 'sequential':
+      `scan_form.choose_scan`); the other cells always step sequentially.
   """
   cell: str
   hidden_size: int = 64
@@ -179,6 +181,7 @@ class RecurrentConfig:
   bidirectional: bool = False
   dropout_rate: float = 0.0
   dtype: Any = jnp.float32
+  scan: str = 'auto'
 
   def unidirectional(self, num_layers: Optional[int] = None) -> 'RecurrentConfig':
     """This config one-way (for a causal stack), optionally with another number of layers."""
@@ -210,8 +213,9 @@ class RecurrentStack(nn.Module):
     for layer in range(c.num_layers):
       if layer:
         x = nn.Dropout(c.dropout_rate)(x, deterministic=not train)
-      layer_cls = RecurrentLayer if c.cell in CELLS else minrnn.MinRNNLayer
-      layer_fn = lambda name: layer_cls(c.cell, c.hidden_size, c.dtype, name=name)
+      layer_fn = lambda name: (
+          RecurrentLayer(c.cell, c.hidden_size, c.dtype, name=name) if c.cell in CELLS else
+          minrnn.MinRNNLayer(c.cell, c.hidden_size, c.dtype, scan=c.scan, name=name))
       if c.bidirectional:
         carry_f, carry_b = (None, None) if carries[layer] is None else carries[layer]
         final_f, out_f = layer_fn(f'forward_{layer}')(x, carry_f, valid)

@@ -8,7 +8,8 @@ import ml_collections
 import numpy as np
 
 from attn_jax.errors import ConfigError
-from attn_jax.models import attention, mamba, mlp, positional, recurrent, transformer
+from attn_jax.models import (attention, mamba, minrnn, mlp, positional, recurrent, scan_form,
+                             transformer)
 from attn_jax.task import TaskInfo
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -40,13 +41,15 @@ def model_config_defaults() -> ml_collections.ConfigDict:
       # mamba (models/mamba.py): state size N per channel, d_inner = ssm_expand * hidden_size,
       # causal convolution taps, the transition's eigenvalue range: positive (Mamba's
       # (0, 1]) or signed ((-1, 1], Grazzi et al. 2025), and the scan's form: auto (sequential
-      # on the CPU, parallel elsewhere: mamba.choose_scan), parallel (associative, O(log L)
+      # on the CPU, parallel elsewhere: scan_form.choose_scan), parallel (associative, O(log L)
       # depth), sequential (lax.scan over time, fused like the reference's)
       'ssm_state_size': 16,
       'ssm_expand': 2,
       'ssm_conv_width': 4,
       'ssm_eigenvalues': 'positive',
       'ssm_scan': 'auto',
+      # mingru / minlstm (models/minrnn.py): the scan's form, as ssm_scan (models/scan_form.py)
+      'minrnn_scan': 'auto',
   })
 
 
@@ -82,7 +85,9 @@ def _recurrent(config, info: TaskInfo):
   cfg = recurrent.RecurrentConfig(
       cell=config.name, hidden_size=config.hidden_size, num_layers=config.num_layers,
       bidirectional=config.bidirectional, dropout_rate=config.dropout_rate,
-      dtype=DTYPES[config.dtype])
+      dtype=DTYPES[config.dtype],
+      scan=(_choice(config, 'minrnn_scan', scan_form.SCAN_SETTINGS)
+            if config.name in minrnn.MIN_CELLS else 'auto'))
   if info.kind in ('classification', 'regression'):
     _no_pooling_choice(config)
     return recurrent.RecurrentClassifier(cfg, _num_outputs(info), info.vocab_size)
@@ -194,7 +199,7 @@ def _mamba(config, info: TaskInfo):
       state_size=_positive(config, 'ssm_state_size'), expand=_positive(config, 'ssm_expand'),
       conv_width=_positive(config, 'ssm_conv_width'),
       eigenvalues=_choice(config, 'ssm_eigenvalues', mamba.EIGENVALUE_RANGES),
-      scan=_choice(config, 'ssm_scan', mamba.SCAN_SETTINGS),
+      scan=_choice(config, 'ssm_scan', scan_form.SCAN_SETTINGS),
       dtype=DTYPES[config.dtype])
   if info.kind == 'lm':
     return mamba.MambaLM(cfg, info.target_vocab_size or info.vocab_size, config.tie_embeddings)
@@ -228,7 +233,9 @@ READS: dict[str, tuple[str, ...]] = {
     'logreg': ('hidden_size', 'dtype'),  # hidden_size: the width of a token embedding
     'mlp': ('num_layers', 'hidden_size', 'activation', 'dropout_rate', 'dtype'),
     **{cell: ('num_layers', 'hidden_size', 'bidirectional', 'dropout_rate', 'dtype',
-              'tie_embeddings', 'seq2seq_attention') for cell in recurrent.STACKED_CELLS},
+              'tie_embeddings', 'seq2seq_attention') for cell in recurrent.CELLS},
+    **{cell: ('num_layers', 'hidden_size', 'bidirectional', 'dropout_rate', 'dtype',
+              'tie_embeddings', 'seq2seq_attention', 'minrnn_scan') for cell in minrnn.MIN_CELLS},
     'transformer': (*_TRANSFORMER_READS, 'pooling', 'tie_embeddings'),
     'vit': (*_TRANSFORMER_READS, 'pooling', 'patch_size'),
     'linear_attention': (*(k for k in _TRANSFORMER_READS if k not in SOFTMAX_ATTENTION_SETTINGS),
