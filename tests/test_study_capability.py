@@ -90,28 +90,33 @@ def test_a_member_equals_a_plain_run_over_the_same_lengths(model_name):
 
 
 def scripted(schedule):
-  """An `evaluate` that returns `schedule[k]` at its k-th call (k from 1), keeping the params."""
-  calls = []
+  """An `evaluate` that returns `schedule[k]` (an accuracy per evaluation length) at the lengths
+  it is asked for at its k-th call (k from 1), keeping the params and the indices asked for."""
+  calls, asked = [], []
 
-  def evaluate(params):
+  def evaluate(params, at):
     calls.append(jax.tree.map(np.asarray, params))
-    return np.array(schedule[min(len(calls), max(schedule))], np.float64)
+    asked.append(list(at))
+    return np.array(schedule[min(len(calls), max(schedule))], np.float64)[at]
+  evaluate.asked = asked
   return evaluate, calls
 
 
 def test_solve_stopping_at_a_known_check():
   """Accuracies at the lengths 4, 6 (trained) and 12 (extrapolation): 4 reaches the threshold at
   check 1 and falls back, 6 at check 3, where 4 is up again: the member is done at check 3 (step
-  12); the extrapolation length never gates it. Seconds come from the clock."""
-  evaluate, calls = scripted({1: [0.995, 0.5, 0.1], 2: [0.9, 0.8, 0.2], 3: [1.0, 0.99, 0.3],
-                              4: [0, 0, 0]})
+  12); the extrapolation length never gates it and is read once, after the last step. Seconds
+  come from the clock."""
+  evaluate, calls = scripted({1: [0.995, 0.5, 1.0], 2: [0.9, 0.8, 1.0], 3: [1.0, 0.99, 1.0],
+                              4: [0, 0, 0.3], 5: [0, 0, 0]})
   _, _, _, programs, _, _, _ = compiled(evaluate=evaluate)
   member = capability.new_member(programs.init, 3, 1e-3, 3)
   ticks = iter(range(1000))
   capability.train_member(member, programs, protocol(max_steps=40), 40,
                           clock=lambda: float(next(ticks)))
   c = member.curve
-  assert len(calls) == 3 and c.steps_trained == 12 and c.done_step == 12
+  assert len(calls) == 4 and c.steps_trained == 12 and c.done_step == 12
+  assert evaluate.asked == [[0, 1]] * 3 + [[2]]
   np.testing.assert_array_equal(c.steps_to_solve, [4, 12, np.nan])
   np.testing.assert_array_equal(c.best_accuracy, [1.0, 0.99, 0.3])
   np.testing.assert_array_equal(c.final_accuracy, [1.0, 0.99, 0.3])
@@ -119,6 +124,8 @@ def test_solve_stopping_at_a_known_check():
   np.testing.assert_array_equal(c.seconds_to_solve, [2, 6, np.nan])
   assert not any(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(calls[0]),
                                                      jax.tree.leaves(calls[2])))
+  assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(calls[2]),
+                                                  jax.tree.leaves(calls[3])))
 
 
 def test_the_budget_is_spent_when_a_length_never_solves():
@@ -126,9 +133,9 @@ def test_the_budget_is_spent_when_a_length_never_solves():
   _, _, _, programs, _, _, _ = compiled(evaluate=evaluate)
   member = capability.new_member(programs.init, 3, 1e-3, 3)
   capability.train_member(member, programs, protocol(max_steps=12), 12)
-  assert len(calls) == 3 and member.curve.steps_trained == 12
+  assert len(calls) == 4 and member.curve.steps_trained == 12
   assert math.isnan(member.curve.done_step)
-  np.testing.assert_array_equal(member.curve.steps_to_solve, [4, np.nan, 4])
+  np.testing.assert_array_equal(member.curve.steps_to_solve, [4, np.nan, 12])
 
 
 def test_the_pilot_chooses_a_rate_and_stops_the_others():

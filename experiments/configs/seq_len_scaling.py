@@ -90,13 +90,14 @@ def get_config(variant: str = 'cpu'):
   # each of them and at 2x and 4x the longest (extrapolation). `check_every` splits among the
   # training lengths (60 = 20 steps at each of 3 lengths).
   study.capability_lengths = {
-      'cpu': 'first_token=16,32,64;mqar=8,16,32,64;parity=8,16,32',
-      'cpu_full': 'first_token=16,32,64,128,256;mqar=16,32,64,128;parity=16,32,64',
+      'cpu': 'first_token=8,16,32,64;mqar=8,16,32,64;parity=8,16,24,32',
+      'cpu_full': 'first_token=16,32,64,128,256;mqar=16,32,64,128;parity=16,32,48,64',
       'gpu': 'first_token=256,512,1024,2048,4096;mqar=64,128,256,512,1024;'
              'parity=64,128,256,512,1024'}[variant]
   study.extrapolate = '2,4'
   study.learning_rates = '1e-3,3e-3,1e-2' if gpu else '3e-3,1e-2'
-  # cpu_full: 120 steps per check split among 5 first_token lengths (24 each) or 3 of parity (40).
+  # cpu: 60 steps per check, 15 at each of 4 lengths; cpu_full: 120 split among 5 first_token
+  # lengths (24 each) or 4 of parity (30).
   study.max_steps = {'cpu': 600, 'cpu_full': 1200, 'gpu': 5000}[variant]
   study.check_every = {'cpu': 60, 'cpu_full': 120, 'gpu': 100}[variant]
   study.pilot_steps = {'cpu': 120, 'cpu_full': 240, 'gpu': 500}[variant]

@@ -6,10 +6,13 @@ each length evaluated) and of Deletang et al. 2023 (trained on lengths up to N, 
 a member (seed s, peak learning rate r) trains on the lengths `train_lengths`. Each chunk of
 `check_every` steps is split into equal groups, one per length, shortest first: every batch has
 one length (no padding), and every length is seen equally often. After each chunk the member is
-evaluated on the held-out split at every length of `eval_lengths` (the training lengths and the
-extrapolation lengths beyond them). A length is solved at the first check where its accuracy
-reaches `solve_accuracy`; the member is done at the check where every TRAINING length is at or
-above it (or when `max_steps` are spent) and stops there.
+evaluated on the held-out split at every training length; a length is solved at the first check
+where its accuracy reaches `solve_accuracy`; the member is done at the check where every training
+length is at or above it (or when `max_steps` are spent) and stops there. The extrapolation
+lengths beyond them (the rest of `eval_lengths`) are read once, after the member's last step, as
+Deletang et al. read theirs: they gate nothing, and reading the longest sequences at every check
+cost up to half of a short task's time (first_token's 256-token split against 60 steps of batch
+16).
 
 Rates without waste: with several rates, a pilot trains the first seed at every rate for
 `pilot_steps`; the rate whose member solved first (else the best mean held-out accuracy over the
@@ -90,11 +93,12 @@ def stacked_batches(dataset, start: int, num_steps: int, batch_size: int) -> dic
 class Curve:
   """What one member did, per evaluation length; arrays `[eval_lengths]`.
 
-  steps_to_solve / seconds_to_solve: the first check at which that length's held-out accuracy
+  steps_to_solve / seconds_to_solve: the first reading at which that length's held-out accuracy
   reached the threshold (NaN: never), and the member's training seconds up to it (compiling and
-  evaluating excluded). best_accuracy: the highest at any check; final_accuracy: at its last
-  check. steps_trained: the member's last step; done_step: the check where every training length
-  was solved together (NaN: never).
+  evaluating excluded). best_accuracy: the highest reading; final_accuracy: the last (NaN before
+  the first). A training length is read at every check, an extrapolation length after the last
+  step only. steps_trained: the member's last step; done_step: the check where every training
+  length was solved together (NaN: never).
   """
   steps_to_solve: np.ndarray
   seconds_to_solve: np.ndarray
@@ -109,13 +113,15 @@ class Curve:
     nan = np.full(num_lengths, np.nan)
     return cls(nan.copy(), nan.copy(), np.zeros(num_lengths), nan.copy())
 
-  def record(self, accuracy: np.ndarray, step: int, solve_accuracy: float):
-    """Adds the check at `step` with held-out `accuracy [eval_lengths]`."""
-    first = np.isnan(self.steps_to_solve) & (accuracy >= solve_accuracy)
+  def record(self, accuracy: np.ndarray, step: int, solve_accuracy: float, at: np.ndarray):
+    """Adds the reading at `step` of held-out `accuracy [len(at)]` at the evaluation lengths of
+    indices `at`."""
+    first = np.zeros(len(self.steps_to_solve), bool)
+    first[at] = np.isnan(self.steps_to_solve[at]) & (accuracy >= solve_accuracy)
     self.steps_to_solve[first] = step
     self.seconds_to_solve[first] = self.train_s
-    self.best_accuracy = np.maximum(self.best_accuracy, accuracy)
-    self.final_accuracy = accuracy
+    self.best_accuracy[at] = np.maximum(self.best_accuracy[at], accuracy)
+    self.final_accuracy[at] = accuracy
     self.steps_trained = step
 
 
@@ -137,8 +143,9 @@ class Member:
 class Protocol(NamedTuple):
   """How a point trains: its lengths, checks and budget.
 
-  train_lengths: the lengths trained on (each chunk cycles through them); eval_lengths: the lengths
-  evaluated at every check (the training lengths first, then the extrapolation lengths).
+  train_lengths: the lengths trained on (each chunk cycles through them) and read at every check;
+  eval_lengths: every length read (the training lengths first, then the extrapolation lengths,
+  read after a member's last step).
   """
   train_lengths: tuple
   eval_lengths: tuple
@@ -154,15 +161,19 @@ class Programs(NamedTuple):
   object, static pytree metadata, is the one the programs were compiled for) and its data."""
   init: Callable     # key -> train state (`train_state_initialiser`)
   train: dict        # {length: make_train_fn(...)}
-  evaluate: Callable  # params -> accuracy [eval_lengths]
+  evaluate: Callable  # (params, indices into eval_lengths) -> accuracy [len(indices)]
   train_data: dict   # {(seed, length): dataset}
 
 
 def train_member(member: Member, programs: Programs, protocol: Protocol, until: int, *,
                  clock: Callable[[], float] = time.perf_counter) -> Member:
-  """Trains `member` check by check until it is done or has `until` steps."""
+  """Trains `member` check by check until it is done or has `until` steps, then reads the
+  extrapolation lengths."""
   group = protocol.check_every // len(protocol.train_lengths)
   trained = np.isin(protocol.eval_lengths, protocol.train_lengths)
+  read = lambda at, step: member.curve.record(
+      np.asarray(programs.evaluate(member.state.params, at), np.float64), step,
+      protocol.solve_accuracy, at)
   rate = jnp.asarray(member.rate, jnp.float32)
   done = lambda: member.done(trained, protocol.solve_accuracy)
   while member.curve.steps_trained < until and not done():
@@ -174,10 +185,11 @@ def train_member(member: Member, programs: Programs, protocol: Protocol, until: 
       member.state, losses = programs.train[length](member.state, rate, batches, member.key)
       jax.block_until_ready(losses)
       member.curve.train_s += clock() - begin
-    accuracy = np.asarray(programs.evaluate(member.state.params), np.float64)
-    member.curve.record(accuracy, start + protocol.check_every, protocol.solve_accuracy)
+    read(np.flatnonzero(trained), start + protocol.check_every)
     if done():
       member.curve.done_step = member.curve.steps_trained
+  if not trained.all():
+    read(np.flatnonzero(~trained), member.curve.steps_trained)
   return member
 
 
@@ -244,8 +256,8 @@ def compile_programs(config, model, info, protocol: Protocol, train_data: dict,
   programs = compile_concurrently(lowered)
   train = dict(zip(protocol.train_lengths, programs))
   evaluators = programs[len(train):]
-  evaluate = lambda params: np.array([held_out_accuracy(fn, params, d, eval_batch_size)
-                                      for fn, d in zip(evaluators, eval_data)])
+  evaluate = lambda params, at: np.array([held_out_accuracy(evaluators[i], params, eval_data[i],
+                                                            eval_batch_size) for i in at])
   return Programs(init, train, evaluate, train_data), time.perf_counter() - begin
 
 
