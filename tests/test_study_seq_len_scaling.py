@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from typing import NamedTuple
 
 import jax
@@ -313,20 +314,22 @@ class Call(NamedTuple):
 
 
 def fake_curves(monkeypatch, outcome) -> list[Call]:
-  """Replaces `capability.measure_curve` by `fake_curve` of `outcome(point, L, seed)` (`point`:
+  """Replaces `capability.measure_curve` by `fake_curve` of `outcome(point, L, seed)` (and
+  `capability.compile_programs`, which the curves' setup calls ahead, by nothing) (`point`:
   the curve's training config; `outcome` may raise, failing the curve). Returns the list each
   call's `Call` is appended to (before `outcome` is asked)."""
   calls = []
 
   def measure_curve(point, model, info, protocol, *, seeds, rates, train_data, eval_data,
-                    eval_batch_size=256):
-    del model, info, eval_data, eval_batch_size  # what a real measure_curve would train with
+                    eval_batch_size=256, compiled=None):
+    del model, info, eval_data, eval_batch_size, compiled  # what a real one would train with
     calls.append(Call(point.model.name, protocol.train_lengths, protocol.eval_lengths,
                       point.model.hidden_size, point.train.batch_size, tuple(rates),
                       tuple(seeds), tuple(sorted(train_data))))
     return fake_curve(protocol, seeds, rates, lambda length, seed: outcome(point, length, seed))
 
   monkeypatch.setattr(capability, 'measure_curve', measure_curve)
+  monkeypatch.setattr(capability, 'compile_programs', lambda *args: (None, 0.0))
   return calls
 
 
@@ -381,6 +384,32 @@ def check_curve_rows(rows, train_lengths, eval_lengths, seeds):
     for times in (2, 4):
       np.testing.assert_equal(r[f'accuracy_{times}x'],
                               final.get((times * r['seq_len'], r['seed']), math.nan))
+
+
+def test_the_next_curve_is_prepared_while_the_current_one_trains():
+  """`prepared_ahead`: items in order, each with its own setup; item i + 1's setup has started
+  (and item i's has finished) while the caller holds item i; a setup that raises fails its own
+  item only."""
+  started = [threading.Event() for _ in range(4)]
+
+  def prepare(item):
+    started[item].set()
+    if item == 1:
+      raise ValueError('no data')
+    return 10 * item
+
+  seen = []
+  for item, setup in seq_len_scaling.prepared_ahead([0, 1, 2, 3], prepare):
+    seen.append(item)
+    if item == 1:
+      with pytest.raises(ValueError, match='no data'):
+        setup.result()
+    else:
+      assert setup.result() == 10 * item
+    if item < 3:
+      assert started[item + 1].wait(timeout=10)
+  assert seen == [0, 1, 2, 3]
+  assert list(seq_len_scaling.prepared_ahead([], prepare)) == []
 
 
 def test_capability_curves_resume_and_failures_are_measured_again(monkeypatch, tmp_path):

@@ -263,12 +263,13 @@ def compile_programs(config, model, info, protocol: Protocol, train_data: dict,
 
 def measure_curve(config, model, info, protocol: Protocol, *, seeds: Sequence[int],
                   rates: Sequence[float], train_data: dict, eval_data: Sequence,
-                  eval_batch_size: int = 256) -> CurveResult:
+                  eval_batch_size: int = 256, compiled: tuple | None = None) -> CurveResult:
   """Trains the members of one point (`config`: its training config, `config.train.num_steps`
   the schedule's length; `train_data`: {(seed, length): dataset}; `eval_data`: a dataset per
-  evaluation length) by the protocol of the module docstring."""
-  programs, compile_s = compile_programs(config, model, info, protocol, train_data, eval_data,
-                                         eval_batch_size)
+  evaluation length) by the protocol of the module docstring. `compiled`: the point's
+  `compile_programs(...)` result when it was compiled beforehand (None: compiled here)."""
+  programs, compile_s = compiled or compile_programs(config, model, info, protocol, train_data,
+                                                     eval_data, eval_batch_size)
   make = lambda seed, rate: new_member(programs.init, seed, rate, len(protocol.eval_lengths))
   trained = np.isin(protocol.eval_lengths, protocol.train_lengths)
   first = make(seeds[0], rates[0])
