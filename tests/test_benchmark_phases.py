@@ -1,5 +1,6 @@
 """The benchmark's "where the time goes": parts of a train step derived from timed callables, the
-report's line on what holds a slower step back, and the machine it names."""
+report's line on what holds a slower step back, and the machine it names (model and vendor, read
+from /proc/cpuinfo)."""
 import os
 import time
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from attn_jax.studies.benchmark import benchmark, benchmark_report, step_profile
-from attn_jax.training.run_record import cpu_model
+from attn_jax.training import run_record
 from launcher import CONFIGS, load_config_file
 
 
@@ -69,9 +70,24 @@ def test_holdback_names_the_parts_of_a_slower_train_step():
                   'project operation time: matmul 75%, elementwise 25%.')
 
 
-def test_the_report_names_the_cpu_model():
+@pytest.mark.parametrize('model,vendor,named', [
+    ('AMD EPYC 7B13', 'AuthenticAMD', 'AMD EPYC 7B13 (vendor AuthenticAMD)'),
+    ('Intel(R) Xeon(R) Processor', '', 'Intel(R) Xeon(R) Processor (vendor unknown)')])
+def test_the_report_names_the_cpu_model_and_vendor(monkeypatch, model, vendor, named):
+  monkeypatch.setattr(benchmark_report, 'cpu_model', lambda: model)
+  monkeypatch.setattr(benchmark_report, 'cpu_vendor', lambda: vendor)
   config = load_config_file(os.path.join(CONFIGS, 'benchmark.py')).get_config()
   setup_section = benchmark_report._setup_section  # pylint: disable=protected-access
   lines = setup_section(config, 'PyTorch 2.13.0+cpu, 2 threads', {'ours': 100.0, 'torch': 90.0})
   platform_line = next(line for line in lines if line.startswith('- Platform:'))
-  assert platform_line.startswith(f'- Platform: {cpu_model()}, {os.cpu_count()} cores, jax ')
+  assert platform_line.startswith(f'- Platform: {named}, {os.cpu_count()} cores, jax ')
+
+
+def test_the_cpu_model_and_vendor_are_read_from_cpuinfo(monkeypatch, tmp_path):
+  cpuinfo = tmp_path / 'cpuinfo'
+  cpuinfo.write_text('processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\n'
+                     'model\t\t: 167\nmodel name\t: Intel(R) Xeon(R) Processor\n')
+  monkeypatch.setattr(run_record, 'open', lambda path: open(
+      cpuinfo if path == '/proc/cpuinfo' else path), raising=False)
+  assert (run_record.cpu_model(), run_record.cpu_vendor()) == ('Intel(R) Xeon(R) Processor',
+                                                               'GenuineIntel')

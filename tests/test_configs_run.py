@@ -11,6 +11,7 @@ import jax
 import pytest
 
 from attn_jax import runners
+from attn_jax.studies.benchmark import benchmark
 from attn_jax.studies.seq_len_scaling import settings as seq_len_scaling_settings
 from attn_jax.training.loop import prepare_run
 from attn_jax.training.state import create_train_state
@@ -21,7 +22,8 @@ SMOKE_TRAIN = {'train.num_steps': 2, 'train.batch_size': 4, 'train.eval_batch_si
                'train.warmup_steps': 1, 'sample.num_samples': 1, 'sample.num_tokens': 8}
 
 # How a study's variant is checked without running it: its settings' own validation.
-STUDY_CHECKS = {'seq_len_scaling': seq_len_scaling_settings.validate}
+STUDY_CHECKS = {'seq_len_scaling': seq_len_scaling_settings.validate,
+                'benchmark': benchmark.select_shapes}
 
 
 def _cases(first: bool):

@@ -48,7 +48,7 @@ def test_launch_describes_the_first_unknown_override_of_the_config_file():
   assert launch.unknown_override(['launch.py', f'--config={path}', '--config.seed=1',
                                   '--config.train.num_steps=3', '--config.nope=1']) == (
       '--config.train.num_steps: no such setting; this config has no section train; its '
-      'sections: bench, recurrent, transformer')
+      'sections: bench, recurrent, study_shapes, transformer')
   assert launch.unknown_override(['launch.py', f'--config={path}', '--config.seed=1']) is None
   assert launch.unknown_override(['launch.py', '--config=/no/such.py', '--config.x=1']) is None
 

@@ -51,11 +51,13 @@ def steps(config, length: int, workloads=attention_choice.WORKLOADS) -> dict:
   """{workload: {impl: blocking callable running one step}} at `length`."""
   out = {workload: {} for workload in workloads}
   for impl in attention.ATTENTION_IMPLS:
-    step, args, _, params, tokens, _ = benchmark.transformer_train(config, length, impl)
+    step, args, _, params, tokens, _ = benchmark.transformer_train(
+        config.seed, config.transformer, length, impl)
     if 'train' in out:
       out['train'][impl] = benchmark.blocking(step, list(args))
     if 'decode' in out:
-      decode, decode_args = benchmark.transformer_decode(config, length, impl, params, tokens)
+      decode, decode_args = benchmark.transformer_decode(config.transformer, length, impl,
+                                                         params, tokens)
       out['decode'][impl] = benchmark.blocking(decode, list(decode_args))
   return out
 

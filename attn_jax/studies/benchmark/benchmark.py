@@ -2,12 +2,18 @@
 
 `run(config, workdir)` (experiment `benchmark`, experiments/configs/benchmark.py) times, per shape:
 - `train`: one training step (forward, backward, Adam update) of
-  - a recurrent layer (`RecurrentLayer(cell)`) with a dense head on every step, float inputs
+  - stacked recurrent layers (`RecurrentHead`: `RecurrentStack` of rnn, lstm, gru, mingru or
+    minlstm cells, or a `MambaStack`) with a dense head on every step, float inputs
     `[batch, length, features]`, mean squared error (torch: `nn.RNN/LSTM/GRU` + `nn.Linear`);
-  - the decoder-only `TransformerLM` (pre-LN, gelu, learned positions, tied output), cross-entropy
-    (torch: `nn.TransformerEncoderLayer(norm_first=True)` blocks, causal mask);
+  - the decoder-only `TransformerLM` (pre-LN, gelu, learned positions, tied output) with softmax
+    or linear attention, cross-entropy (torch: `nn.TransformerEncoderLayer(norm_first=True)`
+    blocks, causal mask);
 - `decode`: one generated token: a recurrent step from the carried state, or a transformer step
   against a KV cache of `length` positions (torch: the same layers' weights with a KV cache).
+The shapes: the `recurrent` and `transformer` groups of the config, and `study_shapes`, the
+sequence-length study's families at the widths its parameter budgets give them. Families without
+a PyTorch peer here (`TORCH_PEERS`: mingru, minlstm, mamba, linear_attention) are timed on the
+project's side alone.
 Train steps are also split into forward, backward and optimizer ("where the time goes"), and
 the transformer train step is timed per attention implementation at `bench.attention_time_length`.
 Both sides start from the SAME weights (the project's initialisation copied into torch with
@@ -21,51 +27,80 @@ Memory: XLA's `memory_analysis()` of the project's compiled step; and the transf
 `bench.memory_length` with each attention implementation (compiled, not run).
 
 Without PyTorch the project's side is timed alone and the report says how to add the peer.
-Writes DIR/results.csv, DIR/breakdown.csv, DIR/profile.csv and DIR/report.md
-(`benchmark_report`).
+Writes results.csv, breakdown.csv, profile.csv and report.md (`benchmark_report`) into
+DIR/<cpu-slug>/ (`benchmark_report.results_folder`): one folder per CPU model, so that runs on
+different machines into one workdir keep each other's files.
 """
 import dataclasses
 import importlib.util
 import os
 import statistics
 import time
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 
 from attn_jax import durable
 from attn_jax.errors import ConfigError
-from attn_jax.models import attention, recurrent
+from attn_jax.models import attention, mamba, recurrent
 from attn_jax.models.dense import Dense
+from attn_jax.models.registry import TRANSFORMER_FAMILIES
 from attn_jax.models.transformer import TransformerConfig, TransformerLM, init_cache
 from attn_jax.studies.benchmark import benchmark_report, step_profile
 from attn_jax.studies.step_cost import compiled_memory_bytes
 from attn_jax.studies.flops import count_flops
+from attn_jax.training.run_record import cpu_model
 
 HAS_TORCH = importlib.util.find_spec('torch') is not None
 if HAS_TORCH:
   import torch
   from attn_jax.studies.benchmark import torch_peer
 
-RECURRENT_CELLS = ('rnn', 'lstm', 'gru')
+RECURRENT_CELLS = ('rnn', 'lstm', 'gru')  # the `recurrent` group's families
+# The sequence-length study's families (`study_shapes`): stacked cells, Mamba, attention.
+STUDY_FAMILIES = (*recurrent.STACKED_CELLS, 'mamba', *TRANSFORMER_FAMILIES)
+# The families `torch_peer` has a PyTorch twin of; the others are timed on our side alone (no
+# PyTorch layer exists for minGRU, minLSTM or linear attention, and Mamba's reference
+# implementation needs CUDA kernels).
+TORCH_PEERS = ('rnn', 'lstm', 'gru', 'transformer')
 PEER_HINT = "pip install -e '.[bench]'  (PyTorch, CPU wheel)"
 
 
 class RecurrentHead(nn.Module):
-  """`RecurrentLayer(cell)` and a dense head on every step: `[batch, length, features]` ->
-  (`[batch, length, outputs]`, final carry)."""
-  cell: str
+  """`num_layers` stacked layers of `family` (`recurrent.RecurrentStack` for a cell of
+  `recurrent.STACKED_CELLS`, `mamba.MambaStack` for mamba, whose residual blocks keep the input
+  width) and a dense head on every step: `[batch, length, features]` -> (`[batch, length,
+  outputs]`, final carries, one per layer)."""
+  family: str
   hidden: int
   outputs: int
+  num_layers: int = 1
 
   @nn.compact
-  def __call__(self, x, carry=None):
-    carry, hs = recurrent.RecurrentLayer(self.cell, self.hidden, name='layer')(x, carry)
-    return Dense(self.outputs, name='head')(hs), carry
+  def __call__(self, x, carries=None):
+    if self.family == 'mamba':
+      config = mamba.MambaConfig(hidden_size=self.hidden, num_layers=self.num_layers)
+      hs, carries = mamba.MambaStack(config, name='stack')(x, carries)
+    else:
+      config = recurrent.RecurrentConfig(self.family, self.hidden, self.num_layers)
+      hs, carries = recurrent.RecurrentStack(config, name='stack')(x, carries=carries)
+    return Dense(self.outputs, name='head')(hs), carries
+
+
+class Shape(NamedTuple):
+  """One benchmark shape: its name (`lstm_L64`; a study shape `lstm_w76_b64_L64`: width 76,
+  batch 64), family, sequence length and sizes: a `recurrent`-like group (batch_size, features,
+  hidden_size, num_layers) or a `transformer`-like one (batch_size, hidden_size, num_layers,
+  num_heads, mlp_dim, vocab_size)."""
+  name: str
+  family: str
+  length: int
+  sizes: ml_collections.ConfigDict
 
 
 @dataclasses.dataclass
@@ -84,21 +119,83 @@ class Case:
   phases: dict = dataclasses.field(default_factory=dict)  # see `phase_steps`
 
 
-def shape_names(config) -> list[tuple[str, str, int]]:
-  """(name, family, length) for every shape of the config, narrowed by `config.shapes`."""
-  shapes = [(f'{cell}_L{n}', cell, n) for cell in RECURRENT_CELLS
-            for n in parse_lengths(config.recurrent.lengths, 'recurrent.lengths')]
-  shapes += [(f'transformer_L{n}', 'transformer', n)
-             for n in parse_lengths(config.transformer.lengths, 'transformer.lengths')]
+def select_shapes(config) -> list[Shape]:
+  """Every shape of the config (the `recurrent` group, the `transformer` group, then
+  `study_shapes`), narrowed by `config.shapes`; raises ConfigError on a bad setting."""
+  r, t = config.recurrent, config.transformer
+  shapes = [Shape(f'{cell}_L{n}', cell, n, r) for cell in RECURRENT_CELLS
+            for n in parse_lengths(r.lengths, 'recurrent.lengths')]
+  shapes += [Shape(f'transformer_L{n}', 'transformer', n, t)
+             for n in parse_lengths(t.lengths, 'transformer.lengths')]
+  shapes += study_shapes(config.study_shapes)
   if not config.shapes:
     return shapes
   wanted = [s.strip() for s in config.shapes.split(',') if s.strip()]
-  names = [s[0] for s in shapes]
+  names = [s.name for s in shapes]
   unknown = [w for w in wanted if w not in names]
   if unknown:
     raise ConfigError('shapes', f'unknown shape(s) {", ".join(unknown)}; accepted: a '
                       f'comma-separated list of {", ".join(names)} (or empty: all)')
-  return [s for s in shapes if s[0] in wanted]
+  return [s for s in shapes if s.name in wanted]
+
+
+def study_shapes(s: ml_collections.ConfigDict) -> list[Shape]:
+  """The sequence-length study's shapes (`config.study_shapes`): per budget, each family of its
+  `widths` at each of `lengths`, `num_layers` layers, named `{family}_w{width}_b{batch}_L{n}`."""
+  lengths = parse_lengths(s.lengths, 'study_shapes.lengths')
+  for key in ('num_layers', 'num_heads', 'mlp_ratio', 'vocab_size'):
+    _positive(s[key], f'study_shapes.{key}')
+  shapes, seen = [], {}
+  for key, budget in s.budgets.items():
+    setting = f'study_shapes.budgets.{key}'
+    _positive(budget.batch_size, f'{setting}.batch_size')
+    for family, width in parse_widths(budget.widths, f'{setting}.widths').items():
+      name = f'{family}_w{width}_b{budget.batch_size}'
+      if name in seen:
+        raise ConfigError(f'{setting}.widths', f'{family} at width {width} and batch '
+                          f'{budget.batch_size} is in budget {seen[name]} too; accepted: '
+                          'budgets that differ in width or batch size')
+      seen[name] = key
+      sizes = study_sizes(s, family, width, budget.batch_size, f'{setting}.widths')
+      shapes += [Shape(f'{name}_L{n}', family, n, sizes) for n in lengths]
+  return shapes
+
+
+def _positive(value, setting: str):
+  """Refuses a size that is not a positive integer (ConfigError(setting, ...))."""
+  if not isinstance(value, int) or value <= 0:
+    raise ConfigError(setting, f'got {value!r}; accepted: a positive integer')
+
+
+def parse_widths(text: str, setting: str) -> dict[str, int]:
+  """'rnn=149,lstm=76' -> {'rnn': 149, 'lstm': 76}, in the order given ('': none); raises
+  ConfigError(setting, ...)."""
+  widths = {}
+  for item in (x.strip() for x in str(text).split(',') if x.strip()):
+    family, _, width = (part.strip() for part in item.partition('='))
+    if family not in STUDY_FAMILIES or family in widths or not width.isdigit() or not int(width):
+      raise ConfigError(setting, f'bad entry {item!r}; accepted: comma-separated family=width '
+                        f'pairs, each family once, a width a positive integer, a family one of '
+                        f'{", ".join(STUDY_FAMILIES)}')
+    widths[family] = int(width)
+  return widths
+
+
+def study_sizes(s: ml_collections.ConfigDict, family: str, width: int, batch_size: int,
+                setting: str) -> ml_collections.ConfigDict:
+  """The sizes one study family runs at (`Shape.sizes`): a transformer family's `transformer`-like
+  group (`s.num_heads` heads, mlp `s.mlp_ratio` x width, `s.vocab_size` tokens), else a
+  `recurrent`-like group whose inputs are as wide as its state (the study embeds tokens at the
+  width)."""
+  if family not in TRANSFORMER_FAMILIES:
+    return ml_collections.ConfigDict(dict(batch_size=batch_size, features=width,
+                                          hidden_size=width, num_layers=s.num_layers))
+  if width % s.num_heads:
+    raise ConfigError(setting, f'{family} width {width} is not a multiple of '
+                      f'study_shapes.num_heads={s.num_heads}; accepted: a multiple of it')
+  return ml_collections.ConfigDict(dict(
+      batch_size=batch_size, hidden_size=width, num_layers=s.num_layers, num_heads=s.num_heads,
+      mlp_dim=s.mlp_ratio * width, vocab_size=s.vocab_size))
 
 
 def parse_lengths(text: str, setting: str) -> list[int]:
@@ -177,27 +274,43 @@ def _check_same_loss(shape: str, ours: float, theirs: float):
                        f'weights ({ours} vs {theirs}); the timing would compare different models')
 
 
-def recurrent_cases(config, name: str, cell: str, length: int) -> list[Case]:
-  r = config.recurrent
+def has_peer(family: str) -> bool:
+  """Whether `family` is timed against PyTorch here (installed, and a peer in `torch_peer`)."""
+  return HAS_TORCH and family in TORCH_PEERS
+
+
+def cases_of(config, shape: Shape) -> list[Case]:
+  """The train and decode cases of one shape."""
+  if shape.family in TRANSFORMER_FAMILIES:
+    return transformer_cases(config, shape)
+  return recurrent_cases(config, shape)
+
+
+def recurrent_cases(config, shape: Shape) -> list[Case]:
+  """`RecurrentHead` at `shape` (`recurrent`-like sizes): a train step on random inputs and
+  targets `[batch, length, features]`, and a one-step decode from the zero carry."""
+  r, name, length = shape.sizes, shape.name, shape.length
   rng = np.random.default_rng(config.seed)
   x = rng.normal(size=(r.batch_size, length, r.features)).astype(np.float32)
   target = rng.normal(size=(r.batch_size, length, r.features)).astype(np.float32)
-  model = RecurrentHead(cell, r.hidden_size, r.features)
+  model = RecurrentHead(shape.family, r.hidden_size, r.features, r.num_layers)
   params = model.init(jax.random.key(config.seed), x[:, :1])['params']
   loss_fn = lambda p, b: jnp.mean((model.apply({'params': p}, b[0])[0] - b[1]) ** 2)
   batch = (jnp.asarray(x), jnp.asarray(target))
   step, args, loss = _jax_train(loss_fn, params, batch)
-  carry = recurrent.CELLS[cell].zero_carry(r.batch_size, r.hidden_size, jnp.float32)
+  # The zero carries, one buffer per leaf (the model's own initial state: zeros).
+  carry = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(
+      lambda: model.apply({'params': params}, x[:, :1])[1]))
   # The prediction is returned (fed back as the next input): a step whose output is dropped
   # would let XLA skip the head, which torch's step computes. The parameters pass through
   # donated, so XLA hands them back without copying them every step.
   decode = jax.jit(lambda p, x_t, c: (p, *model.apply({'params': p}, x_t, c)),
                    donate_argnums=(0, 2))
-  # _copy(carry): the LSTM's zero carry (h, h) is one buffer twice, which cannot be donated.
-  decode_args = (_copy(params), jnp.asarray(x[:, :1]), _copy(carry))
+  decode_args = (_copy(params), jnp.asarray(x[:, :1]), carry)
   torch_train = torch_decode = peer = torch_loss = None
-  if HAS_TORCH:
-    peer = torch_peer.load(torch_peer.RecurrentHead(cell, r.features, r.hidden_size, r.features),
+  if has_peer(shape.family):
+    peer = torch_peer.load(torch_peer.RecurrentHead(shape.family, r.features, r.hidden_size,
+                                                    r.features, r.num_layers),
                            torch_peer.recurrent_head_state(params))
     tx, tt = torch.tensor(x), torch.tensor(target)
     torch_loss = lambda: torch.mean((peer(tx)[0] - tt) ** 2)
@@ -209,28 +322,33 @@ def recurrent_cases(config, name: str, cell: str, length: int) -> list[Case]:
     def torch_decode():
       with torch.no_grad():
         _, state[0] = peer(tx[:, :1], state[0])
-  return [Case(name, cell, length, 'train', blocking(step, list(args)), torch_train,
+  return [Case(name, shape.family, length, 'train', blocking(step, list(args)), torch_train,
                count_flops(step, *args), *_compiled(step, args),
                phase_steps(loss_fn, _copy(params), batch, peer, torch_loss)),
-          Case(name, cell, length, 'decode', blocking(decode, list(decode_args)), torch_decode,
-               count_flops(decode, *decode_args), _memory(decode, decode_args))]
+          Case(name, shape.family, length, 'decode', blocking(decode, list(decode_args)),
+               torch_decode, count_flops(decode, *decode_args), _memory(decode, decode_args))]
 
 
-def transformer_model(config, length: int, impl: str = 'explicit') -> TransformerLM:
-  t = config.transformer
+def transformer_model(t: ml_collections.ConfigDict, length: int, impl: str = 'explicit',
+                      family: str = 'transformer') -> TransformerLM:
+  """`TransformerLM` of `transformer`-like sizes `t` for `length` positions: softmax attention
+  (`impl`) or, for family `linear_attention`, causal linear attention."""
   cfg = TransformerConfig(hidden_size=t.hidden_size, num_layers=t.num_layers,
                           num_heads=t.num_heads, mlp_dim=t.mlp_dim, activation='gelu',
-                          positional='learned', pre_ln=True, attention_impl=impl, max_len=length)
+                          positional='learned', pre_ln=True, attention_impl=impl,
+                          attention='linear' if family == 'linear_attention' else 'softmax',
+                          max_len=length)
   return TransformerLM(cfg, t.vocab_size, tie_embeddings=True)
 
 
-def transformer_train(config, length: int, impl: str = 'explicit'):
-  """(jitted train step, its arguments, initial loss, params, tokens) for `TransformerLM`."""
-  model = transformer_model(config, length, impl)
-  rng = np.random.default_rng(config.seed)
-  tokens = rng.integers(0, config.transformer.vocab_size,
-                        (config.transformer.batch_size, length + 1)).astype(np.int32)
-  params = model.init(jax.random.key(config.seed), tokens[:, :-1])['params']
+def transformer_train(seed: int, t: ml_collections.ConfigDict, length: int,
+                      impl: str = 'explicit', family: str = 'transformer'):
+  """(jitted train step, its arguments, initial loss, params, tokens `[batch, length + 1]`,
+  loss function) for `transformer_model(t, length, impl, family)`."""
+  model = transformer_model(t, length, impl, family)
+  rng = np.random.default_rng(seed)
+  tokens = rng.integers(0, t.vocab_size, (t.batch_size, length + 1)).astype(np.int32)
+  params = model.init(jax.random.key(seed), tokens[:, :-1])['params']
 
   def loss_fn(p, tokens):
     logits = model.apply({'params': p}, tokens[:, :-1])
@@ -239,10 +357,12 @@ def transformer_train(config, length: int, impl: str = 'explicit'):
   return step, args, loss, params, tokens, loss_fn
 
 
-def transformer_decode(config, length: int, impl: str, params, tokens):
-  """(jitted one-token decode step of `TransformerLM` against a KV cache of `length` positions,
-  its arguments), from `transformer_train`'s params and tokens `[batch, length + 1]`."""
-  model = transformer_model(config, length, impl)
+def transformer_decode(t: ml_collections.ConfigDict, length: int, impl: str, params, tokens,
+                       family: str = 'transformer'):
+  """(jitted one-token decode step of `TransformerLM` against a KV cache of `length` positions
+  (linear attention: its state), its arguments), from `transformer_train`'s params and tokens
+  `[batch, length + 1]`."""
+  model = transformer_model(t, length, impl, family)
   cache = init_cache(model, tokens[:, :-1])
 
   def decode_step(p, c, tok):
@@ -255,13 +375,16 @@ def transformer_decode(config, length: int, impl: str, params, tokens):
           (_copy(params), cache, jnp.asarray(tokens[:, :1])))
 
 
-def transformer_cases(config, name: str, length: int) -> list[Case]:
-  t = config.transformer
-  step, args, loss, params, tokens, loss_fn = transformer_train(config, length,
-                                                                config.attention_impl)
-  decode, decode_args = transformer_decode(config, length, config.attention_impl, params, tokens)
+def transformer_cases(config, shape: Shape) -> list[Case]:
+  """`TransformerLM` at `shape` (`transformer`-like sizes; attention `config.attention_impl`):
+  a train step on random tokens and a one-token decode step."""
+  t, name, length, family = shape.sizes, shape.name, shape.length, shape.family
+  step, args, loss, params, tokens, loss_fn = transformer_train(
+      config.seed, t, length, config.attention_impl, family)
+  decode, decode_args = transformer_decode(t, length, config.attention_impl, params, tokens,
+                                           family)
   torch_train = torch_decode = peer = torch_loss = None
-  if HAS_TORCH:
+  if has_peer(family):
     peer = torch_peer.load(torch_peer.TransformerLM(t.vocab_size, t.hidden_size, t.num_layers,
                                                     t.num_heads, t.mlp_dim, length),
                            torch_peer.transformer_lm_state(params))
@@ -278,10 +401,10 @@ def transformer_cases(config, name: str, length: int) -> list[Case]:
       with torch.no_grad():
         peer.decode_step(tt[:, 0], torch_cache, position[0] % length)
       position[0] += 1
-  return [Case(name, 'transformer', length, 'train', blocking(step, list(args)), torch_train,
+  return [Case(name, family, length, 'train', blocking(step, list(args)), torch_train,
                count_flops(step, *args), *_compiled(step, args),
                phase_steps(loss_fn, _copy(params), jnp.asarray(tokens), peer, torch_loss)),
-          Case(name, 'transformer', length, 'decode', blocking(decode, list(decode_args)),
+          Case(name, family, length, 'decode', blocking(decode, list(decode_args)),
                torch_decode, count_flops(decode, *decode_args), _memory(decode, decode_args))]
 
 
@@ -324,38 +447,30 @@ def attention_memory(config) -> dict:
   implementation (compiled only)."""
   out = {}
   for impl in attention.ATTENTION_IMPLS:
-    step, args, *_ = transformer_train(config, config.bench.memory_length, impl)
+    step, args, *_ = transformer_train(config.seed, config.transformer, config.bench.memory_length,
+                                       impl)
     out[impl] = _memory(step, args)
   return out
 
 
 def run(config, workdir: str):
-  """Runs the benchmark; writes DIR/results.csv and DIR/report.md."""
-  shapes = shape_names(config)
-  os.makedirs(workdir, exist_ok=True)
+  """Runs the benchmark; writes results.csv, breakdown.csv, profile.csv and report.md into
+  DIR/<cpu-slug>/ (`benchmark_report.results_folder`)."""
+  shapes = select_shapes(config)
+  folder = benchmark_report.results_folder(workdir, cpu_model())
+  os.makedirs(folder, exist_ok=True)
   b = config.bench
   if not HAS_TORCH:
     print(f'PyTorch is not installed: timing the project alone. To add the peer: {PEER_HINT}')
   peak = matmul_peak(b.matmul_size, b.timed_steps)
   rows, parts, profiles = [], [], {}
   profiled = [n.strip() for n in b.profile_shapes.split(',') if n.strip()]
-  for name, family, length in shapes:
-    cases = (transformer_cases(config, name, length) if family == 'transformer'
-             else recurrent_cases(config, name, family, length))
-    for case in cases:
+  for shape in shapes:
+    for case in cases_of(config, shape):
       seconds = time_case(case, b.warmup_steps, b.timed_steps, b.breakdown)
-      row = dict(shape=case.shape, kind=case.workload, family=case.family, length=case.length,
-                 ours_ms=1e3 * seconds[('step', 'ours')],
-                 torch_ms=1e3 * seconds.get(('step', 'torch'), np.nan),
-                 flops=case.flops, memory_bytes=case.memory_bytes)
-      row['ratio'] = row['ours_ms'] / row['torch_ms']
-      for side in ('ours', 'torch'):
-        gflops = case.flops / (row[f'{side}_ms'] / 1e3) / 1e9
-        row[f'{side}_gflops'] = gflops
-        row[f'{side}_share_of_peak'] = gflops / peak.get(side, np.nan)
-      rows.append(row)
-      print(f"{case.shape:>18} {case.workload:>6}: ours {row['ours_ms']:9.2f} ms  torch "
-            f"{row['torch_ms']:9.2f} ms  ratio {row['ratio']:.2f}", flush=True)
+      rows.append(result_row(case, shape.sizes, seconds, peak))
+      print(f"{case.shape:>24} {case.workload:>6}: ours {rows[-1]['ours_ms']:9.2f} ms  torch "
+            f"{rows[-1]['torch_ms']:9.2f} ms  ratio {rows[-1]['ratio']:.2f}", flush=True)
       if b.breakdown and case.phases:
         parts += phase_rows(case, seconds)
       if case.workload == 'train' and case.shape in profiled:
@@ -363,12 +478,38 @@ def run(config, workdir: str):
                                                           b.timed_steps)
   memory = attention_memory(config) if b.memory_length else {}
   impl_times = attention_times(config) if b.attention_time_length else {}
-  benchmark_report.write_files(workdir, rows, parts, profiles)
-  peer = (f'PyTorch {torch.__version__}, {torch.get_num_threads()} threads' if HAS_TORCH
-          else f'PyTorch not installed (only the project timed; to add the peer: `{PEER_HINT}`)')
-  durable.write_text(os.path.join(workdir, 'report.md'), benchmark_report.report(
-      config, peer, rows, peak, memory, parts, impl_times, profiles))
-  print(f'wrote {workdir}/results.csv, breakdown.csv, profile.csv and report.md')
+  benchmark_report.write_files(folder, rows, parts, profiles)
+  durable.write_text(os.path.join(folder, 'report.md'), benchmark_report.report(
+      config, peer_text(shapes), rows, peak, memory, parts, impl_times, profiles))
+  print(f'wrote {folder}/results.csv, breakdown.csv, profile.csv and report.md')
+
+
+def peer_text(shapes: list[Shape]) -> str:
+  """The report's words on the PyTorch side: its version and threads, and the families of
+  `shapes` timed without it; or that PyTorch is not installed."""
+  if not HAS_TORCH:
+    return f'PyTorch not installed (only the project timed; to add the peer: `{PEER_HINT}`)'
+  alone = list(dict.fromkeys(s.family for s in shapes if s.family not in TORCH_PEERS))
+  return (f'PyTorch {torch.__version__}, {torch.get_num_threads()} threads' + (
+      f'; no PyTorch peer runs for {", ".join(alone)} (the project\'s side alone, `-` in the torch '
+      'columns: PyTorch has no such layer, and Mamba\'s reference implementation needs CUDA '
+      'kernels)' if alone else ''))
+
+
+def result_row(case: Case, sizes: ml_collections.ConfigDict, seconds: dict, peak: dict) -> dict:
+  """One results.csv row (`benchmark_report.COLUMNS`) of a case from `time_case`'s medians and
+  the matmul `peak` (GFLOP/s per side); NaN on the torch side where it was not timed."""
+  row = dict(shape=case.shape, kind=case.workload, family=case.family, length=case.length,
+             ours_ms=1e3 * seconds[('step', 'ours')],
+             torch_ms=1e3 * seconds.get(('step', 'torch'), np.nan),
+             flops=case.flops, memory_bytes=case.memory_bytes, batch_size=sizes.batch_size,
+             hidden_size=sizes.hidden_size, num_layers=sizes.num_layers)
+  row['ratio'] = row['ours_ms'] / row['torch_ms']
+  for side in ('ours', 'torch'):
+    gflops = case.flops / (row[f'{side}_ms'] / 1e3) / 1e9
+    row[f'{side}_gflops'] = gflops
+    row[f'{side}_share_of_peak'] = gflops / peak.get(side, np.nan)
+  return row
 
 
 def time_case(case: Case, warmup: int, timed: int, breakdown: bool) -> dict:
@@ -410,7 +551,8 @@ def attention_times(config) -> dict:
   b = config.bench
   sides = {}
   for impl in attention.ATTENTION_IMPLS:
-    step, args, *_ = transformer_train(config, b.attention_time_length, impl)
+    step, args, *_ = transformer_train(config.seed, config.transformer, b.attention_time_length,
+                                       impl)
     sides[impl] = blocking(step, list(args))
   return {impl: 1e3 * s for impl, s in
           time_alternating(sides, b.warmup_steps, b.timed_steps).items()}

@@ -1,9 +1,10 @@
 """The benchmark's files: `results.csv` (one row per shape and workload, train or decode),
 `breakdown.csv` (forward, backward and optimizer per train shape), `profile.csv` (operations of the
 profiled steps) and the markdown `report.md` (`attn_jax/studies/benchmark/benchmark.py` measures
-what they hold)."""
+what they hold), all in one folder per CPU model (`results_folder`)."""
 import dataclasses
 import os
+import re
 
 import jax
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from attn_jax.studies.benchmark import step_profile
 from attn_jax.studies.study_runs import write_csv
 from attn_jax.tables import markdown_table
-from attn_jax.training.run_record import cpu_model
+from attn_jax.training.run_record import cpu_model, cpu_vendor
 
 
 # `kind`: the case's workload, 'train' or 'decode' (`benchmark.Case.workload`); the column keeps
@@ -19,7 +20,7 @@ from attn_jax.training.run_record import cpu_model
 # committed results (experiments/results/benchmark_cpu/) and their readers use them.
 COLUMNS = ('shape', 'kind', 'family', 'length', 'ours_ms', 'torch_ms', 'ratio', 'flops',
            'ours_gflops', 'torch_gflops', 'ours_share_of_peak', 'torch_share_of_peak',
-           'memory_bytes')
+           'memory_bytes', 'batch_size', 'hidden_size', 'num_layers')
 PROFILE_COLUMNS = ('shape', 'name', 'opcode', 'kind', 'part', 'in_loop', 'op_name', 'ms_per_step',
                    'calls_per_step')
 PHASE_COLUMNS = ('shape', 'length', 'phase', 'ours_ms', 'torch_ms', 'ratio',
@@ -33,11 +34,25 @@ PROFILE_HEADER = ('part', 'kind', 'ms per step', 'of which in loops', 'calls per
 SLOWEST_HEADER = ('operation', 'kind', 'part', 'in loop', 'calls per step', 'ms per step', 'from')
 
 
-def write_files(workdir: str, rows: list[dict], parts: list[dict], profiles: dict):
-  """DIR/results.csv, DIR/breakdown.csv and DIR/profile.csv."""
-  write_csv(os.path.join(workdir, 'results.csv'), rows, COLUMNS)
-  write_csv(os.path.join(workdir, 'breakdown.csv'), parts, PHASE_COLUMNS)
-  write_csv(os.path.join(workdir, 'profile.csv'),
+def cpu_slug(cpu: str) -> str:
+  """A CPU model name as a folder name: lower case, the marks (R), (TM) and (C) dropped, every run
+  of other characters than letters and digits one '-' ('Intel(R) Xeon(R) Processor' ->
+  'intel-xeon-processor'; 'AMD EPYC 7B13' -> 'amd-epyc-7b13'); 'unknown-cpu' if nothing is left."""
+  text = re.sub(r'\((r|tm|c)\)', ' ', cpu.lower())
+  return re.sub(r'[^a-z0-9]+', '-', text).strip('-') or 'unknown-cpu'
+
+
+def results_folder(workdir: str, cpu: str) -> str:
+  """Where a run on the CPU model `cpu` (`run_record.cpu_model()`) writes its files:
+  DIR/<cpu_slug(cpu)>, so that runs on other CPUs into the same workdir keep theirs."""
+  return os.path.join(workdir, cpu_slug(cpu))
+
+
+def write_files(folder: str, rows: list[dict], parts: list[dict], profiles: dict):
+  """results.csv, breakdown.csv and profile.csv in `folder` (`results_folder`)."""
+  write_csv(os.path.join(folder, 'results.csv'), rows, COLUMNS)
+  write_csv(os.path.join(folder, 'breakdown.csv'), parts, PHASE_COLUMNS)
+  write_csv(os.path.join(folder, 'profile.csv'),
             [_profile_row(shape, op) for shape, ops in profiles.items() for op in ops],
             PROFILE_COLUMNS)
 
@@ -71,21 +86,15 @@ def report(config, peer: str, rows: list[dict], peak: dict, memory: dict,
 
 def _setup_section(config, peer: str, peak: dict) -> list[str]:
   """The title and what was measured how: platform, matmul peak, shapes, timing, FLOPs."""
-  b, r, t = config.bench, config.recurrent, config.transformer
+  b = config.bench
   return [
       '# Benchmark: the project against PyTorch on the same machine', '',
-      f'- Platform: {cpu_model()}, {os.cpu_count()} cores, '
+      f'- Platform: {cpu_model()} (vendor {cpu_vendor() or "unknown"}), {os.cpu_count()} cores, '
       f'jax {jax.__version__} ({jax.default_backend()}); {peer}.',
       f'- Matmul throughput (fp32 {b.matmul_size}^3, median of {b.timed_steps}): project '
       f'{_fmt(peak["ours"], ".1f")} GFLOP/s, torch {_fmt(peak.get("torch", np.nan), ".1f")} '
       'GFLOP/s. "share" is model GFLOP/s over this peak, per framework.',
-      f'- Recurrent shapes: one layer + dense head, batch {r.batch_size}, features '
-      f'{r.features}, hidden {r.hidden_size}, MSE. Transformer: `TransformerLM` {t.num_layers} '
-      f'pre-LN blocks, d{t.hidden_size}, {t.num_heads} heads, mlp {t.mlp_dim}, gelu (tanh), '
-      f'learned positions, tied output, vocab {t.vocab_size}, batch {t.batch_size}, '
-      f'attention `{config.attention_impl}`. Torch: `nn.RNN/LSTM/GRU` + `nn.Linear`; '
-      '`nn.TransformerEncoderLayer(norm_first=True)` blocks with a causal mask; decode with a '
-      'KV cache on the same weights.',
+      *_shapes_lines(config),
       f'- Train step: forward, backward, Adam update (float32). Decode: one token (recurrent '
       f'step from the carried state; transformer against a KV cache of `length` positions). '
       f'Medians of {b.timed_steps} steps after {b.warmup_steps} warm-up steps, the two sides '
@@ -94,6 +103,35 @@ def _setup_section(config, peer: str, peak: dict) -> list[str]:
       '- Model FLOPs: matrix products of the project\'s step counted from its jaxpr '
       '(`attn_jax/studies/flops.py`, every time step of a scan counted), used for both sides. '
       'Memory: XLA `memory_analysis()` of the project\'s compiled step.', '']
+
+
+def _shapes_lines(config) -> list[str]:
+  """What each group of shapes that has lengths holds, and what the torch side runs."""
+  r, t, s = config.recurrent, config.transformer, config.study_shapes
+  lines = []
+  if r.lengths:
+    lines.append(f'- Recurrent shapes: {r.num_layers} layer(s) + dense head, batch '
+                 f'{r.batch_size}, features {r.features}, hidden {r.hidden_size}, MSE.')
+  if t.lengths:
+    lines.append(f'- Transformer: `TransformerLM` {t.num_layers} pre-LN blocks, d{t.hidden_size}, '
+                 f'{t.num_heads} heads, mlp {t.mlp_dim}, gelu (tanh), learned positions, tied '
+                 f'output, vocab {t.vocab_size}, batch {t.batch_size}.')
+  if s.lengths:
+    budgets = '; '.join(f'{budget.params:,} parameters as matched on {budget.task}, batch '
+                        f'{budget.batch_size}: widths {budget.widths}'
+                        for budget in s.budgets.values() if budget.widths)
+    lines.append(
+        '- The sequence-length study\'s shapes (`experiments/configs/seq_len_scaling.py`), named '
+        '`{family}_w{width}_b{batch}_L{length}`: every family with '
+        f'{s.num_layers} layers at the width the study matches to a parameter budget '
+        f'({budgets}). Recurrent families and Mamba: the stack + dense head, float inputs as '
+        'wide as the state, MSE; transformer and linear attention: `TransformerLM`, '
+        f'{s.num_heads} heads, mlp {s.mlp_ratio} x width, gelu (tanh), learned positions, tied '
+        f'output, vocab {s.vocab_size}.')
+  lines.append(f'- Softmax attention `{config.attention_impl}`. Torch: `nn.RNN/LSTM/GRU` (as '
+               'many layers) + `nn.Linear`; `nn.TransformerEncoderLayer(norm_first=True)` blocks '
+               'with a causal mask; decode with a KV cache on the same weights.')
+  return lines
 
 
 def _results_section(rows: list[dict]) -> list[str]:

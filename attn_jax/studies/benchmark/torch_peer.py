@@ -31,15 +31,16 @@ def _np(x) -> np.ndarray:
   return np.asarray(x)
 
 
-def recurrent_state(params) -> dict:
-  """`RecurrentLayer` params {'input': {kernel, bias}, 'recurrent'} -> `nn.RNN/LSTM/GRU` state.
+def recurrent_state(params, layer: int = 0) -> dict:
+  """`RecurrentLayer` params {'input': {kernel, bias}, 'recurrent'} -> the `nn.RNN/LSTM/GRU`
+  state of its `layer` (keys ending `_l{layer}`).
 
   Gate order is the same on both sides (LSTM i, f, g, o; GRU r, z, n); torch's hidden bias is 0.
   """
   bias = _np(params['input']['bias'])
-  return {'weight_ih_l0': _np(params['input']['kernel']).T,
-          'weight_hh_l0': _np(params['recurrent']).T,
-          'bias_ih_l0': bias, 'bias_hh_l0': np.zeros_like(bias)}
+  return {f'weight_ih_l{layer}': _np(params['input']['kernel']).T,
+          f'weight_hh_l{layer}': _np(params['recurrent']).T,
+          f'bias_ih_l{layer}': bias, f'bias_hh_l{layer}': np.zeros_like(bias)}
 
 
 def dense_state(params, prefix: str) -> dict:
@@ -93,23 +94,30 @@ def transformer_layer(d: int, heads: int, mlp: int, cross_attention: bool = Fals
 
 
 class RecurrentHead(nn.Module):
-  """One recurrent layer and a dense head on every step: the benchmark's recurrent model."""
+  """`num_layers` stacked recurrent layers and a dense head on every step: the benchmark's
+  recurrent model."""
 
-  def __init__(self, cell: str, features: int, hidden: int, outputs: int):
+  def __init__(self, cell: str, features: int, hidden: int, outputs: int, num_layers: int = 1):
     super().__init__()
-    self.rnn = TORCH_RNN[cell](features, hidden, batch_first=True)
+    self.rnn = TORCH_RNN[cell](features, hidden, num_layers=num_layers, batch_first=True)
     self.head = nn.Linear(hidden, outputs)
 
   def forward(self, x, state=None):
-    """x `[batch, length, features]` -> (`[batch, length, outputs]`, final state)."""
+    """x `[batch, length, features]` -> (`[batch, length, outputs]`, final state: h (and c)
+    `[num_layers, batch, hidden]`)."""
     hs, state = self.rnn(x, state)
     return self.head(hs), state
 
 
 def recurrent_head_state(params) -> dict:
-  """`benchmark.RecurrentHead` params -> `RecurrentHead` state."""
-  return {**{f'rnn.{k}': v for k, v in recurrent_state(params['layer']).items()},
-          **dense_state(params['head'], 'head.')}
+  """`benchmark.RecurrentHead` params (a `RecurrentStack` named 'stack': layers `forward_0`,
+  `forward_1`, ...) -> `RecurrentHead` state."""
+  stack = params['stack']
+  state = dense_state(params['head'], 'head.')
+  for layer in range(len(stack)):
+    state.update({f'rnn.{k}': v
+                  for k, v in recurrent_state(stack[f'forward_{layer}'], layer).items()})
+  return state
 
 
 class TransformerLM(nn.Module):

@@ -50,7 +50,8 @@ def overlap_share(event, others) -> float:
 
 
 def in_step():
-  step, args, *_ = benchmark.transformer_train(benchmark_config(), LENGTH, 'blocked')
+  config = benchmark_config()
+  step, args, *_ = benchmark.transformer_train(config.seed, config.transformer, LENGTH, 'blocked')
   text = step.lower(*args).compile().as_text()
   if len(sys.argv) > 1:  # a path: the optimised HLO of the step is written there
     with open(sys.argv[1], 'w') as f:
