@@ -24,25 +24,25 @@ Command (the default of plain `python launch.py`):
 Variants and the points they cover:
   cpu (default): models rnn, lstm, gru, mingru, transformer, linear_attention, 2 layers, 25k
     parameters, batch 16, explicit attention. Cost at L=64, 128, 256, 512. Curves (3 seeds, rates
-    3e-3 and 1e-2, up to 600 steps, checked every 60): first_token trained on L=16, 32, 64 and
-    parity on 8, 16, 32, both read also at 2x and 4x the longest; mqar on 8, 16, 32, 64 (read to
+    3e-3 and 1e-2, up to 600 steps, checked every 60): first_token trained on L=8, 16, 32, 64 and
+    parity on 8, 16, 24, 32, both read also at 2x and 4x the longest; mqar on 8, 16, 32, 64 (read to
     256) with a budget of its own (`study.per_task.mqar`: 100k parameters, batch 64, a constant
     rate after warm-up, rates 1e-3 and 3e-3, 2 seeds, up to 1200 steps, checked every 100). No
     frontier (cpu_full has it). Gradient flow on first_token at L=64; inference at contexts 16,
     64, 256, 1024.
   cpu_full: Mamba too; cost to L=1024; 3 seeds (mqar 2); first_token on L=16..256 (read to
-    1024), parity on 16..64, mqar on 16..128 (read to 512; up to 2400 steps); the frontier on mqar
+    1024), parity on 16, 32, 48, 64, mqar on 16..128 (read to 512; up to 2400 steps); the frontier on mqar
     over L=16..128, widths 16..128, one seed. Not run end to end yet (likely over 90 minutes: see
     its results README).
   gpu (only tested tiny: no GPU was lent): 200k parameters (mqar 400k), bfloat16, fused attention;
     cost at L = 1K..16K; curves to L = 4K (first_token), 1K (mqar, parity), frontier to L = 512.
 
-Expect (`cpu`, 16.5 minutes on a 2-core Intel Xeon with an empty compilation cache, 13.7 with it
+Expect (`cpu`, 14.1 minutes on a 2-core Intel Xeon with an empty compilation cache, 8.0 with it
 warm, 2026-12-06):
-first_token solved at 16, 32 and 64 by rnn, gru, mingru, the transformer and linear attention,
-held to 256 by all but the transformer (0.68), the LSTM at none (0.27); mqar solved at 8 .. 64 by
-the transformer in both seeds (0.54 / 0.32 at 128 / 256, never trained on), every fixed-state
-family at the guessing level; parity solved by rnn, lstm and gru, 1.0 at 128 for rnn and lstm.
+first_token solved at 8 .. 64 by every family (the LSTM in 2 of 3 seeds), held to 256 by all but
+the transformer (0.49); mqar solved at 8 .. 64 by the transformer in both seeds (0.54 / 0.32 at
+128 / 256, never trained on), every fixed-state family at the guessing level; parity solved at
+8 .. 32 by rnn and lstm (1.0 at 128), the GRU in 2 of 3 seeds.
 Results: experiments/results/seq_len_scaling_cpu/README.md (with Mamba's row and the frontier at
 L = 8 .. 64, measured separately).
 """
