@@ -113,11 +113,13 @@ def test_a_tiny_study_run_times_every_family_and_names_those_without_a_peer(tmp_
   families = ('lstm', 'mingru', 'mamba', 'linear_attention')
   assert [(r['shape'], r['kind']) for r in rows] == [
       (f'{family}_w8_b2_L8', kind) for family in families for kind in ('train', 'decode')]
-  assert all(float(r['ours_ms']) > 0 and float(r['flops']) > 0 for r in rows)
+  assert all(float(r['ours_ms']) > 0 and float(r['flops']) > 0 and float(r['load_avg']) >= 0
+             for r in rows)
   assert {(r['batch_size'], r['hidden_size'], r['num_layers']) for r in rows} == {('2', '8', '2')}
   with open(os.path.join(folder, 'report.md')) as f:
     report = f.read()
   assert f'Platform: {cpu_model()}' in report
+  assert 'Machine load as each case ended' in report
   if benchmark.HAS_TORCH:  # the two-layer LSTM ran against torch (same loss checked); no others
     assert [r['shape'] for r in rows if math.isfinite(float(r['torch_ms']))] == [
         'lstm_w8_b2_L8'] * 2

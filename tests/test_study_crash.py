@@ -23,8 +23,9 @@ STUDIES = {
     'scan_generalisation': ('scan_generalisation.py', {}),
     'benchmark': ('benchmark.py', {}),
 }
-# Wall-clock columns (and those derived from them): the only values allowed to differ.
-TIMING = re.compile(r'(^|_)(ms|us|s|seconds|ratio|gflops|time|speedup|share|percent)(_|$)')
+# Wall-clock columns (and those derived from them, and the machine's load as they were timed):
+# the only values allowed to differ.
+TIMING = re.compile(r'(^|_)(ms|us|s|seconds|ratio|gflops|time|speedup|share|percent|load)(_|$)')
 # Per-operation profiles list what one timed step spent where: their rows are timings.
 TIMING_FILES = ('profile.csv',)
 KILLS_PER_STUDY = 4

@@ -498,12 +498,15 @@ def peer_text(shapes: list[Shape]) -> str:
 
 def result_row(case: Case, sizes: ml_collections.ConfigDict, seconds: dict, peak: dict) -> dict:
   """One results.csv row (`benchmark_report.COLUMNS`) of a case from `time_case`'s medians and
-  the matmul `peak` (GFLOP/s per side); NaN on the torch side where it was not timed."""
+  the matmul `peak` (GFLOP/s per side); NaN on the torch side where it was not timed. `load_avg`:
+  the machine's 1-minute load average as the case ends (this run included): other processes
+  sharing the cores show as a load above the core count."""
   row = dict(shape=case.shape, kind=case.workload, family=case.family, length=case.length,
              ours_ms=1e3 * seconds[('step', 'ours')],
              torch_ms=1e3 * seconds.get(('step', 'torch'), np.nan),
              flops=case.flops, memory_bytes=case.memory_bytes, batch_size=sizes.batch_size,
-             hidden_size=sizes.hidden_size, num_layers=sizes.num_layers)
+             hidden_size=sizes.hidden_size, num_layers=sizes.num_layers,
+             load_avg=os.getloadavg()[0])
   row['ratio'] = row['ours_ms'] / row['torch_ms']
   for side in ('ours', 'torch'):
     gflops = case.flops / (row[f'{side}_ms'] / 1e3) / 1e9

@@ -20,7 +20,7 @@ from attn_jax.training.run_record import cpu_model, cpu_vendor
 # committed results (experiments/results/benchmark_cpu/) and their readers use them.
 COLUMNS = ('shape', 'kind', 'family', 'length', 'ours_ms', 'torch_ms', 'ratio', 'flops',
            'ours_gflops', 'torch_gflops', 'ours_share_of_peak', 'torch_share_of_peak',
-           'memory_bytes', 'batch_size', 'hidden_size', 'num_layers')
+           'memory_bytes', 'batch_size', 'hidden_size', 'num_layers', 'load_avg')
 PROFILE_COLUMNS = ('shape', 'name', 'opcode', 'kind', 'part', 'in_loop', 'op_name', 'ms_per_step',
                    'calls_per_step')
 PHASE_COLUMNS = ('shape', 'length', 'phase', 'ours_ms', 'torch_ms', 'ratio',
@@ -71,7 +71,7 @@ def report(config, peer: str, rows: list[dict], peak: dict, memory: dict,
            parts: list[dict] = (), impl_times: dict = None, profiles: dict = None) -> str:
   """The markdown report; `peer` describes PyTorch (version, threads) or its absence."""
   b, t = config.bench, config.transformer
-  lines = [*_setup_section(config, peer, peak), *_results_section(rows),
+  lines = [*_setup_section(config, peer, peak), *_load_lines(rows), *_results_section(rows),
            *_target_section(rows, parts, profiles or {})]
   if memory:
     lines += _memory_section(memory, b.memory_length, t.batch_size)
@@ -132,6 +132,18 @@ def _shapes_lines(config) -> list[str]:
                'many layers) + `nn.Linear`; `nn.TransformerEncoderLayer(norm_first=True)` blocks '
                'with a causal mask; decode with a KV cache on the same weights.')
   return lines
+
+
+def _load_lines(rows: list[dict]) -> list[str]:
+  """The machine's load while the cases ran (`load_avg`), against its core count: on a machine
+  shared with other processes the two sides' threads lose unequally (PyTorch's more)."""
+  if not rows:
+    return []
+  loads = sorted(row['load_avg'] for row in rows)
+  return [f'Machine load as each case ended (1-minute average, this run included; '
+          f'{os.cpu_count()} cores): min {loads[0]:.2f}, median {np.median(loads):.2f}, max '
+          f'{loads[-1]:.2f} (`load_avg` in results.csv). A load well above the core count means '
+          'other processes shared the cores, which slows the two sides unequally.', '']
 
 
 def _results_section(rows: list[dict]) -> list[str]:
