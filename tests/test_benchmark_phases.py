@@ -80,7 +80,17 @@ def test_the_report_names_the_cpu_model_and_vendor(monkeypatch, model, vendor, n
   setup_section = benchmark_report._setup_section  # pylint: disable=protected-access
   lines = setup_section(config, 'PyTorch 2.13.0+cpu, 2 threads', {'ours': 100.0, 'torch': 90.0})
   platform_line = next(line for line in lines if line.startswith('- Platform:'))
-  assert platform_line.startswith(f'- Platform: {named}, {os.cpu_count()} cores, jax ')
+  assert platform_line.startswith(f'- Platform: {named}, {os.cpu_count()} cores')
+  assert ', jax ' in platform_line
+
+
+def test_the_report_says_how_many_cores_the_run_could_use(monkeypatch):
+  cores = benchmark_report._cores  # pylint: disable=protected-access
+  monkeypatch.setattr(os, 'cpu_count', lambda: 2)
+  monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0}, raising=False)
+  assert cores() == '2 cores (1 of them for this run)'
+  monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 1}, raising=False)
+  assert cores() == '2 cores'
 
 
 def test_the_cpu_model_and_vendor_are_read_from_cpuinfo(monkeypatch, tmp_path):

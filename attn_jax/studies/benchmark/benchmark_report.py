@@ -89,7 +89,7 @@ def _setup_section(config, peer: str, peak: dict) -> list[str]:
   b = config.bench
   return [
       '# Benchmark: the project against PyTorch on the same machine', '',
-      f'- Platform: {cpu_model()} (vendor {cpu_vendor() or "unknown"}), {os.cpu_count()} cores, '
+      f'- Platform: {cpu_model()} (vendor {cpu_vendor() or "unknown"}), {_cores()}, '
       f'jax {jax.__version__} ({jax.default_backend()}); {peer}.',
       f'- Matmul throughput (fp32 {b.matmul_size}^3, median of {b.timed_steps}): project '
       f'{_fmt(peak["ours"], ".1f")} GFLOP/s, torch {_fmt(peak.get("torch", np.nan), ".1f")} '
@@ -103,6 +103,14 @@ def _setup_section(config, peer: str, peak: dict) -> list[str]:
       '- Model FLOPs: matrix products of the project\'s step counted from its jaxpr '
       '(`attn_jax/studies/flops.py`, every time step of a scan counted), used for both sides. '
       'Memory: XLA `memory_analysis()` of the project\'s compiled step.', '']
+
+
+def _cores() -> str:
+  """'2 cores', or '2 cores (1 of them for this run)' when the process may run on fewer (its CPU
+  affinity, e.g. under `taskset -c 0`)."""
+  allowed = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+  return f'{os.cpu_count()} cores' + (f' ({allowed} of them for this run)'
+                                      if allowed != os.cpu_count() else '')
 
 
 def _shapes_lines(config) -> list[str]:
