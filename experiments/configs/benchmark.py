@@ -22,9 +22,11 @@ Files go to DIR/<cpu-slug>/ (one folder per CPU model: results.csv, breakdown.cs
 report.md).
 
 Expect: default, 12-36 minutes for all twelve shapes on a 2-core CPU; project/torch train steps
-0.82-1.24 on a 2-core AMD EPYC, 1.12-2.21 on a 2-core Intel Xeon with AVX-512. study: see its
-results.
-Results: experiments/results/benchmark_cpu/README.md
+0.82-1.24 on a 2-core AMD EPYC, 1.12-2.21 on a 2-core Intel Xeon with AVX-512. study, pinned to
+one core of a shared 2-core Intel Xeon (`taskset -c 0`: PyTorch's 2 threads collapse on a shared
+machine), 8-17 minutes: train 0.32-4.6, the transformer slowest (2.1-4.6 at L >= 256, explicit
+attention against torch's fused kernel), then the LSTM (up to 2.7); decode 0.53-0.91.
+Results: experiments/results/benchmark_cpu/README.md (study: study_one_core/intel-xeon-processor/)
 """
 import ml_collections
 
