@@ -165,6 +165,27 @@ def test_the_pilot_chooses_a_rate_and_stops_the_others():
   assert by[0, 4]['best_accuracy_by_lr'].count('/') == 1
 
 
+def test_members_trained_side_by_side_equal_members_trained_one_after_another():
+  """Two members at a time on threads (the pilot's rates, then the seeds) give the same pilot,
+  rate, curves and parameters as one at a time."""
+  config, model, info, programs, _, data, eval_data = compiled(seeds=(0, 1))
+  results = [capability.measure_curve(
+      config, model, info, protocol(max_steps=8, pilot_steps=4), seeds=(0, 1), rates=(1e-4, 3e-2),
+      train_data=data, eval_data=eval_data, eval_batch_size=8, workers=workers,
+      compiled=(programs, 0.0)) for workers in (1, 2)]
+  one, two = results
+  assert one.rate == two.rate and one.pilot.keys() == two.pilot.keys()
+  for rate in one.pilot:
+    np.testing.assert_array_equal(one.pilot[rate], two.pilot[rate])
+  assert [m.seed for m in one.members] == [m.seed for m in two.members] == [0, 1]
+  for a, b in zip(one.members, two.members):
+    for field in ('steps_to_solve', 'best_accuracy', 'final_accuracy'):
+      np.testing.assert_array_equal(getattr(a.curve, field), getattr(b.curve, field))
+    assert a.curve.steps_trained == b.curve.steps_trained
+    for x, y in zip(jax.tree.leaves(a.state.params), jax.tree.leaves(b.state.params)):
+      np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
 def test_pilot_score_prefers_done_then_fewer_steps_then_accuracy():
   def member(done_step, accuracy):
     curve = capability.Curve.empty(2)

@@ -138,3 +138,41 @@ def test_frontier_table_lists_failures():
   table = frontier_report.frontier_table(rows, ['gru'])
   assert table[2] == '| gru | 64 | 8 | 900 | 64 B | 0/1 | - | 0.300 | 0.150 |'
   assert table[3].startswith('| gru | 64 | 128 | | | seed 1: oom')
+
+
+def test_the_capability_curves_of_the_frontier_lengths_are_frontier_points(monkeypatch, tmp_path):
+  """Where the capability phase trained the frontier's task on the frontier's lengths, each
+  family's curve at its matched width is a frontier point (every seed) and is not trained
+  again, even when a frontier width equals it; curves of other lengths are not points."""
+  calls = fake_study(monkeypatch, frontier_outcome)
+  config = study_config(**{**FRONTIER, 'study.tasks': 'mqar', 'study.frontier_lengths': '',
+                           'study.capability_lengths': 'mqar=8,16', 'study.frontier_seeds': 1})
+  config.study.per_task = {'mqar': {'batch_size': 8, 'learning_rates': '3e-3', 'seeds': 2}}
+  seq_len_scaling.run(config, str(tmp_path))
+  capability_rows = results_table.read_rows(tmp_path / 'capability.csv',
+                                            results_table.CAPABILITY_COLUMNS)
+  matched = {r['model']: r['hidden_size'] for r in capability_rows}
+  assert matched['rnn'] not in (4, 8) and matched['transformer'] not in (4, 8)
+
+  calls.clear()
+  config.study.frontier_lengths = '8,16'
+  config.study.frontier_widths = f'4,8,{matched["transformer"]}'
+  seq_len_scaling.run(config, str(tmp_path))
+  assert sorted((c.model, c.hidden_size, c.seeds) for c in calls) == sorted(
+      [(m, w, (0,)) for m in MODELS for w in (4, 8)] + [('rnn', matched['transformer'], (0,))])
+  rows = results_table.read_rows(tmp_path / 'frontier.csv', results_table.CAPABILITY_COLUMNS)
+  assert ('transformer', matched['transformer']) not in {(r['model'], r['hidden_size'])
+                                                         for r in rows}
+  with open(tmp_path / 'report.md') as f:
+    report = f.read()
+  for model in MODELS:  # the matched width's line: both capability seeds
+    width = matched[model]
+    line, = [l for l in report.split('\n') if l.startswith(f'| {model} | 16 | {width} |')]
+    assert f'| {2 if model == "transformer" else 0}/2 |' in line
+  assert '- L=16, `transformer`: solves from width 8 (2.0 KiB of state per sequence) up.' in report
+  assert f'- L=16, `rnn`: solves at none of widths 4-{matched["rnn"]}' in report
+
+  calls.clear()  # other capability lengths: not points of the frontier; its widths train again
+  config.study.capability_lengths = 'mqar=8,32'
+  seq_len_scaling.run(config, str(tmp_path))
+  assert ('transformer', matched['transformer']) in {(c.model, c.hidden_size) for c in calls}

@@ -321,8 +321,9 @@ def fake_curves(monkeypatch, outcome) -> list[Call]:
   calls = []
 
   def measure_curve(point, model, info, protocol, *, seeds, rates, train_data, eval_data,
-                    eval_batch_size=256, compiled=None):
+                    eval_batch_size=256, compiled=None, workers=1):
     del model, info, eval_data, eval_batch_size, compiled  # what a real one would train with
+    assert workers == 2  # study.parallel_members, as the configs leave it
     calls.append(Call(point.model.name, protocol.train_lengths, protocol.eval_lengths,
                       point.model.hidden_size, point.train.batch_size, tuple(rates),
                       tuple(seeds), tuple(sorted(train_data))))

@@ -27,13 +27,16 @@ Variants and the points they cover:
     3e-3 and 1e-2, up to 600 steps, checked every 60): first_token trained on L=8, 16, 32, 64 and
     parity on 8, 16, 24, 32, both read also at 2x and 4x the longest; mqar on 8, 16, 32, 64 (read to
     256) with a budget of its own (`study.per_task.mqar`: 100k parameters, batch 64, a constant
-    rate after warm-up, rates 1e-3 and 3e-3, 2 seeds, up to 1200 steps, checked every 100). No
-    frontier (cpu_full has it). Gradient flow on first_token at L=64; inference at contexts 16,
-    64, 256, 1024.
-  cpu_full: Mamba too; cost to L=1024; 3 seeds (mqar 2); first_token on L=16..256 (read to
-    1024), parity on 16, 32, 48, 64, mqar on 16..128 (read to 512; up to 2400 steps); the frontier on mqar
-    over L=16..128, widths 16..128, one seed. Not run end to end yet (likely over 90 minutes: see
-    its results README).
+    rate after warm-up, rates 1e-3 and 3e-3, 2 seeds, up to 1200 steps, checked every 100). The
+    frontier on mqar's lengths: every family at widths 8, 16, 32 (one seed each) and at its
+    100k-parameter width (the capability curve, both seeds). Gradient flow on first_token at
+    L=64; inference at contexts 16, 64, 256, 1024.
+  cpu_full: cost to L=1024; 3 seeds (mqar 2); first_token on L=16..256 (read to 1024), parity on
+    16, 32, 48, 64, mqar on 16..128 (read to 512; up to 2400 steps); the frontier on mqar's
+    lengths, widths 8, 16, 32 and the 100k width. Not Mamba: its mqar curve alone would take
+    about 27 minutes here (its train step at this budget, 84 ms at L=16 to 1.4 s at L=256 on one
+    core of the Xeon, experiments/results/benchmark_cpu/; 2 seeds x 2400 steps at guessing); add it
+    with --config.models=rnn,lstm,gru,mingru,mamba,transformer,linear_attention.
   gpu (only tested tiny: no GPU was lent): 200k parameters (mqar 400k), bfloat16, fused attention;
     cost at L = 1K..16K; curves to L = 4K (first_token), 1K (mqar, parity), frontier to L = 512.
 
@@ -78,8 +81,8 @@ def get_config(variant: str = 'cpu'):
       data=dict(name='first_token', num_eval_examples=256),
       train=dict(warmup_steps=50, batch_size=64 if gpu else 16),
   )
-  config.models = ('rnn,lstm,gru,mingru,transformer,linear_attention' if variant == 'cpu' else
-                   'rnn,lstm,gru,mingru,mamba,transformer,linear_attention')
+  config.models = ('rnn,lstm,gru,mingru,mamba,transformer,linear_attention' if gpu else
+                   'rnn,lstm,gru,mingru,transformer,linear_attention')
   config.lengths = {'cpu': '64,128,256,512', 'cpu_full': '64,128,256,512,1024',
                     'gpu': '1024,2048,4096,8192,16384'}[variant]
   config.study = study_config_defaults()
@@ -111,9 +114,11 @@ def get_config(variant: str = 'cpu'):
       learning_rates='1e-3,3e-3', check_every=100, pilot_steps=200,
       max_steps={'cpu': 1200, 'cpu_full': 2400, 'gpu': 5000}[variant],
       seeds={'cpu': 2, 'cpu_full': 2, 'gpu': 3}[variant])
-  study.frontier_lengths = {'cpu': '', 'cpu_full': '16,32,64,128',
-                            'gpu': '64,128,256,512'}[variant]
-  study.frontier_widths = '16,32,64,128'
+  # The frontier on mqar's own lengths: each family's 100k-parameter mqar curve is its widest
+  # point (not trained again), and three narrower widths are trained, one seed each.
+  study.frontier_lengths = {'cpu': '8,16,32,64', 'cpu_full': '16,32,64,128',
+                            'gpu': '64,128,256,512,1024'}[variant]
+  study.frontier_widths = '8,16,32'
   study.inference_lengths = {'cpu': '16,64,256,1024', 'cpu_full': '16,64,256,1024,4096',
                              'gpu': '1024,4096,16384'}[variant]
   return config

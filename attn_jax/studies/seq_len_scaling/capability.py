@@ -23,9 +23,13 @@ there. Each member is exactly the run `train_and_evaluate` would make with that 
 `fold_in(key(s), 1)`, batch `step` of the data of length `L` loaded with seed s), except that its
 steps cycle through the lengths.
 
-Members train one after another through programs compiled once per point (one train program per
-training length, one evaluation program per evaluation length; the rate is a traced argument), so
-a member that solved, or whose rate lost the pilot, costs nothing more.
+Members train through programs compiled once per point (one train program per training length,
+one evaluation program per evaluation length; the rate is a traced argument), so a member that
+solved, or whose rate lost the pilot, costs nothing more. `workers` of them train at a time, each
+on its own thread (XLA runs with Python's lock released): the pilot's rates side by side, then
+the seeds. A member's steps, batches and keys are its own whichever train beside it, so its
+results are the same; its seconds (`Curve.train_s`) are wall-clock and include sharing the
+cores with the others.
 """
 import concurrent.futures
 import dataclasses
@@ -95,7 +99,7 @@ class Curve:
 
   steps_to_solve / seconds_to_solve: the first reading at which that length's held-out accuracy
   reached the threshold (NaN: never), and the member's training seconds up to it (compiling and
-  evaluating excluded). best_accuracy: the highest reading; final_accuracy: the last (NaN before
+  evaluating excluded; wall-clock, members beside it included). best_accuracy: the highest reading; final_accuracy: the last (NaN before
   the first). A training length is read at every check, an extrapolation length after the last
   step only. steps_trained: the member's last step; done_step: the check where every training
   length was solved together (NaN: never).
@@ -261,13 +265,24 @@ def compile_programs(config, model, info, protocol: Protocol, train_data: dict,
   return Programs(init, train, evaluate, train_data), time.perf_counter() - begin
 
 
+def train_members(members: Sequence[Member], programs: Programs, protocol: Protocol, until: int,
+                  workers: int, on_done: Callable[[Member], None] = lambda member: None):
+  """`train_member(m, ..., until)` for each of `members`, `workers` at a time on threads;
+  `on_done(m)` as each finishes, in the order of `members`."""
+  with concurrent.futures.ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+    for member in pool.map(lambda m: train_member(m, programs, protocol, until), members):
+      on_done(member)
+
+
 def measure_curve(config, model, info, protocol: Protocol, *, seeds: Sequence[int],
                   rates: Sequence[float], train_data: dict, eval_data: Sequence,
-                  eval_batch_size: int = 256, compiled: tuple | None = None) -> CurveResult:
+                  eval_batch_size: int = 256, compiled: tuple | None = None,
+                  workers: int = 1) -> CurveResult:
   """Trains the members of one point (`config`: its training config, `config.train.num_steps`
   the schedule's length; `train_data`: {(seed, length): dataset}; `eval_data`: a dataset per
-  evaluation length) by the protocol of the module docstring. `compiled`: the point's
-  `compile_programs(...)` result when it was compiled beforehand (None: compiled here)."""
+  evaluation length) by the protocol of the module docstring, `workers` members at a time.
+  `compiled`: the point's `compile_programs(...)` result when it was compiled beforehand (None:
+  compiled here)."""
   programs, compile_s = compiled or compile_programs(config, model, info, protocol, train_data,
                                                      eval_data, eval_batch_size)
   make = lambda seed, rate: new_member(programs.init, seed, rate, len(protocol.eval_lengths))
@@ -278,15 +293,16 @@ def measure_curve(config, model, info, protocol: Protocol, *, seeds: Sequence[in
   pilot = {}
   if len(rates) > 1:
     trial = [first] + [make(seeds[0], r) for r in rates[1:]]
-    for member in trial:
-      train_member(member, programs, protocol, protocol.pilot_steps)
+    train_members(trial, programs, protocol, protocol.pilot_steps, workers)
     pilot = {m.rate: m.curve.final_accuracy.copy() for m in trial}
     first = min(trial, key=lambda m: pilot_score(m, trained))
   members = [first] + [make(seed, first.rate) for seed in seeds[1:]]
-  for member in members:
-    train_member(member, programs, protocol, protocol.max_steps)
+
+  def done(member: Member):
     bar.update(protocol.max_steps)
     bar.set_postfix(seed=member.seed, steps=member.curve.steps_trained)
+
+  train_members(members, programs, protocol, protocol.max_steps, workers, done)
   bar.close()
   top = protocol.train_lengths[-1]
   probe = next(eval_data[protocol.eval_lengths.index(top)].eval_batches(eval_batch_size))

@@ -4,13 +4,16 @@ sequence, the figure that explains why attention recalls (Zoology: Arora et al. 
 Arora et al. 2024b, "Simple linear attention language models balance the recall-throughput
 tradeoff").
 
-A family "solves" a point when every seed's chosen member reached the solve accuracy.
+A family "solves" a point when every seed's chosen member reached the solve accuracy. The capability
+phase's curves of the frontier's task, when trained on the frontier's lengths, are frontier points
+too (each family at its parameter-matched width, every seed): `with_matched_points`.
 """
 import math
 from typing import Sequence
 
 from attn_jax.studies.seq_len_scaling.capability_report import (format_bytes, solved_everywhere,
                                                              spread)
+from attn_jax.studies.seq_len_scaling.results_table import lengths_text
 from attn_jax.tables import markdown_table
 
 FRONTIER_HEADER = ('model', 'L', 'width', 'params', 'state/KV bytes per sequence', 'solved seeds',
@@ -24,6 +27,28 @@ def points(rows, model: str) -> list[tuple[int, list[dict]]]:
     if (r['model'], r['status']) == (model, 'ok'):
       by_width.setdefault(r['hidden_size'], []).append(r)
   return sorted(by_width.items())
+
+
+def matched_points(capability_rows, task: str, lengths) -> list[dict]:
+  """The capability rows that are frontier points: `task`'s curves trained on exactly `lengths`,
+  read at those lengths (every family at its parameter-matched width, every seed)."""
+  text = lengths_text(lengths)
+  return [r for r in capability_rows
+          if (r['task'], r['train_lengths']) == (task, text) and r['seq_len'] in lengths]
+
+
+def matched_widths(capability_rows, task: str, lengths) -> set[tuple[str, int]]:
+  """(model, width) of the ok `matched_points`: curves the frontier need not train."""
+  return {(r['model'], r['hidden_size']) for r in matched_points(capability_rows, task, lengths)
+          if r['status'] == 'ok'}
+
+
+def with_matched_points(frontier_rows, capability_rows, task: str, lengths) -> list[dict]:
+  """The frontier's points: its own rows (`frontier.csv`) and the `matched_points` of the
+  capability phase (where both hold a (model, width), the capability's seeds)."""
+  shared = matched_points(capability_rows, task, lengths)
+  covered = matched_widths(capability_rows, task, lengths)
+  return shared + [r for r in frontier_rows if (r['model'], r['hidden_size']) not in covered]
 
 
 def frontier_table(rows, models) -> list[str]:
@@ -84,7 +109,9 @@ def frontier_section(rows, *, models, study: dict, plots: Sequence[str]) -> list
       '## State-size frontier: recall against the state a model carries', '',
       f'`{task}`, every family at each width of {study["frontier_widths"]} (not matched in '
       f'parameters: the width sets the state), {study["frontier_seeds"]} seed(s), the task\'s '
-      'budget and rates, trained as in the capability phase: ONE curve per (family, width) on '
+      'budget and rates, and at its parameter-matched width, the capability phase\'s curve of '
+      'the same task and lengths (its seeds; not trained again), where that phase ran it: ONE '
+      'curve per (family, width) on '
       'the mixture of the lengths below, read at each, so the frontier at every length comes '
       'from the same models and moves as the length grows. State per sequence: the recurrent state (float32), linear attention\'s '
       '`[heads, d_k, d_v]` matrix and normaliser per layer, the transformer\'s KV cache (which '

@@ -17,7 +17,8 @@ layers.
   2b. State-size frontier (when `study.frontier_lengths` is set): `study.frontier_task`, every
      model at each width of `study.frontier_widths` (the width sets the state), one curve over
      the frontier lengths each, trained as in phase 2 -> `DIR/frontier.csv`; accuracy against
-     state bytes per sequence at each length.
+     state bytes per sequence at each length. Phase 2's curves of the same task and lengths are
+     points too (every family at its matched width, every seed): not trained again.
   3. Gradient flow (`gradient_flow`): || d loss / d embedding_t || against the distance, at
      initialisation and after training, for the first seed of each model on
      `study.gradient_flow_task` at the longest training length of its curve ->
@@ -49,9 +50,9 @@ from attn_jax.models.registry import (MODEL_NAMES, SOFTMAX_ATTENTION_SETTINGS,
                                       TRANSFORMER_FAMILIES, build_model, model_config_defaults)
 from attn_jax.studies import step_cost
 from attn_jax.studies.model_list import parse_model_list
-from attn_jax.studies.seq_len_scaling import (capability, capability_report, gradient_flow,
-                                              inference_cost, param_match, results_table,
-                                              settings, study_report)
+from attn_jax.studies.seq_len_scaling import (capability, capability_report, frontier_report,
+                                              gradient_flow, inference_cost, param_match,
+                                              results_table, settings, study_report)
 
 EVAL_BATCH_SIZE = 256  # held-out examples per evaluation call of a curve
 
@@ -322,7 +323,7 @@ def capability_point(config, task: str, model: str, train_lengths, widths: Width
     result = capability.measure_curve(
         curve.point, curve.model, curve.info, curve.protocol, seeds=seeds, rates=curve.rates,
         train_data=curve.train_data, eval_data=curve.eval_data, eval_batch_size=EVAL_BATCH_SIZE,
-        compiled=curve.compiled)
+        compiled=curve.compiled, workers=study.parallel_members)
     per_length = {l: dict(guessing_accuracy=d.guessing_accuracy,
                           state_bytes=capability.state_bytes(curve.point.model, l))
                   for l, d in zip(eval_lengths, curve.eval_data)}
@@ -445,17 +446,21 @@ def run_frontier(config, workdir: str, models, task: str, lengths, widths, *,
   the width; the transformer's KV cache with the length too), one curve each over `lengths`,
   `study.frontier_seeds` seeds, trained as the capability phase trains (the task's budget and
   rates) -> `DIR/frontier.csv` (capability.csv's columns, a row per evaluation length). Curves
-  already final are kept."""
+  already final are kept, and those the capability phase trained (`DIR/capability.csv`: the
+  same task, lengths and width) are not trained again: they are points of the frontier as they
+  stand (`frontier_report.with_matched_points`)."""
   path = os.path.join(workdir, results_table.FRONTIER_FILE)
   columns = results_table.CAPABILITY_COLUMNS
   points = {}
   for row in results_table.read_rows(path, columns):
     points.setdefault((row['model'], row['hidden_size']), []).append(row)
+  trained = frontier_report.matched_widths(results_table.read_rows(
+      os.path.join(workdir, results_table.CAPABILITY_FILE), columns), task, lengths)
   task_config = settings.per_task_config(config, task).copy_and_resolve_references()
   task_config.study.seeds = config.study.frontier_seeds
   size = task_config.study.seeds * len(lengths)
-  todo = [(m, w) for m in models for w in widths
-          if not curve_finished(points.get((m, w), []), lengths, size)]
+  todo = [(m, w) for m in models for w in widths if (m, w) not in trained
+          and not curve_finished(points.get((m, w), []), lengths, size)]
   order = lambda r: (*results_table.sort_key(r, models), r['hidden_size'], r['seed'])
   ordered = lambda: sorted((r for c in points.values() for r in c), key=order)
   prepare = lambda point: prepare_curve(task_config, task, point[0], lengths,

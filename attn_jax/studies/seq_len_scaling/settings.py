@@ -52,6 +52,9 @@ def study_config_defaults() -> ml_collections.ConfigDict:
                               # training lengths: each check's steps are split among them)...
       max_steps=1000,         # ...up to this many (a multiple of check_every)
       per_task=ml_collections.ConfigDict(),  # {task: {key of PER_TASK_KEYS: value}}
+      # Members of a curve trained at a time, each on a thread (1: one after another). Results
+      # are the same; `seconds_to_solve` is wall-clock, sharing the cores with the others.
+      parallel_members=2,
       # The state-size frontier (Zoology, Arora et al. 2024, figure 2): `frontier_task`, every
       # model at each of `frontier_widths` (not parameter-matched: the width sets the state), one
       # curve over `frontier_lengths` each, `frontier_seeds` seeds, the task's budget and rates.
@@ -107,6 +110,7 @@ def validate(config):
   for key, low in (('target_params', 1), ('mlp_ratio', 1), ('warmup_steps', 0),
                    ('timed_steps', 1), ('fit_min_length', 0), ('num_layers', 1), ('seeds', 1),
                    ('check_every', 1), ('max_steps', 1), ('inference_repeats', 1),
+                   ('parallel_members', 1),
                    ('frontier_seeds', 1)):
     _require(isinstance(s[key], int) and s[key] >= low, f'study.{key}',
              f'must be an integer >= {low}, got {s[key]!r}')

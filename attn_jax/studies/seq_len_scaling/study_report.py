@@ -61,6 +61,10 @@ def write_outputs(config, workdir: str, plan, dataset, *, running: str, wall_s: 
   sections = capability_report.capability_sections(
       out['capability'], tasks=plan.tasks, models=all_models, study=study, cost_rows=cost,
       decays=out['decays'], inference_rows=out['inference'], plots=capability_plots)
+  frontier_task, frontier_lengths, _ = plan.frontier
+  if frontier_lengths:
+    out['frontier'] = frontier_report.with_matched_points(out['frontier'], out['capability'],
+                                                          frontier_task, frontier_lengths)
   frontier_plots = []
   if any(r['status'] == 'ok' for r in out['frontier']):
     plots.frontier_plot(out['frontier'], all_models, os.path.join(workdir, 'frontier.png'),
@@ -83,7 +87,7 @@ def study_summary(config, rows, dataset, tasks, *, wall_s: float, points_measure
                if m.attention_impl == 'auto' else f'{m.attention_impl} attention')
   return dict(
       num_layers=s.num_layers, seeds=settings.seeds_of(config), learning_rates=s.learning_rates,
-      pilot_steps=s.pilot_steps,
+      pilot_steps=s.pilot_steps, parallel_members=s.parallel_members,
       solve_accuracy=s.solve_accuracy, check_every=s.check_every, max_steps=s.max_steps,
       gradient_flow_task=s.gradient_flow_task, task_descriptions=TASK_DESCRIPTIONS,
       frontier_widths=s.frontier_widths, frontier_seeds=s.frontier_seeds,
