@@ -44,14 +44,15 @@ Variants and the points they cover:
   gpu (only tested tiny: no GPU was lent): 200k parameters (mqar 400k), bfloat16, fused attention;
     cost at L = 1K..16K; curves to L = 4K (first_token), 1K (mqar, parity), frontier to L = 512.
 
-Expect (`cpu`, 14.1 minutes on a 2-core Intel Xeon with an empty compilation cache, 8.0 with it
-warm, 2026-12-06):
+Expect (`cpu`, 16.1 minutes on a 2-core Intel Xeon with an empty compilation cache, 9.8 with it
+warm, 2026-12-07):
 first_token solved at 8 .. 64 by every family (the LSTM in 2 of 3 seeds), held to 256 by all but
 the transformer (0.49); mqar solved at 8 .. 64 by the transformer in both seeds (0.54 / 0.32 at
 128 / 256, never trained on), every fixed-state family at the guessing level; parity solved at
-8 .. 32 by rnn and lstm (1.0 at 128), the GRU in 2 of 3 seeds.
-Results: experiments/results/seq_len_scaling_cpu/README.md (with Mamba's row and the frontier at
-L = 8 .. 64, measured separately).
+8 .. 32 by rnn and lstm (1.0 at 128), the GRU in 2 of 3 seeds; on the frontier the transformer
+solves every length from width 32, no other family above guessing at any width.
+Results: experiments/results/seq_len_scaling_cpu/README.md (with Mamba's row, measured
+separately).
 """
 from attn_jax.config_base import base_config, variant_of
 from attn_jax.studies.seq_len_scaling.settings import study_config_defaults

@@ -282,8 +282,8 @@ def left_out_lines(families) -> list[str]:
   if not families:
     return []
   names = ', '.join(families)
-  return [f'- Not in this run: {names} (add them with `--config.models=...`; the `cpu_full` '
-          'variant adds Mamba, and experiments/results/seq_len_scaling_cpu/README.md has Mamba '
+  return [f'- Not in this run: {names} (add them with `--config.models=...`; the `gpu` '
+          'variant has Mamba, and experiments/results/seq_len_scaling_cpu/README.md has Mamba '
           'measured with the default\'s settings).']
 
 
