@@ -316,7 +316,8 @@ def capability_sections(rows, *, tasks, models, study: dict, cost_rows, decays,
            'seeds; "steps to solve" at a length is the first check at which that length reached '
            'the threshold, "s to solve" the member\'s training seconds up to it (compiling and '
            f'evaluation excluded; {study["parallel_members"]} member(s) of a curve train at a '
-           'time, each on a thread, so these seconds include sharing the cores). Fixed-length training (one model per length) was dropped: '
+           'time, each on a thread, so these seconds include sharing the cores). Fixed-length '
+           'training (one model per length) was dropped: '
            'a curve answers the same question at every length at the price of one training, and '
            'it adds what fixed lengths could not, the accuracy beyond the trained lengths.',
            '', *[f'- `{t}`: {study["task_descriptions"].get(t, "")}' for t in tasks], '',

@@ -4,9 +4,10 @@ sequence, the figure that explains why attention recalls (Zoology: Arora et al. 
 Arora et al. 2024b, "Simple linear attention language models balance the recall-throughput
 tradeoff").
 
-A family "solves" a point when every seed's chosen member reached the solve accuracy. The capability
-phase's curves of the frontier's task, when trained on the frontier's lengths, are frontier points
-too (each family at its parameter-matched width, every seed): `with_matched_points`.
+A family "solves" a point when every seed's chosen member reached the solve accuracy. The
+capability phase's curves of the frontier's task, when trained on the frontier's lengths, are
+frontier points too (each family at its parameter-matched width, every seed):
+`with_matched_points`.
 """
 import math
 from typing import Sequence
@@ -37,17 +38,21 @@ def matched_points(capability_rows, task: str, lengths) -> list[dict]:
           if (r['task'], r['train_lengths']) == (task, text) and r['seq_len'] in lengths]
 
 
+def ok_widths(rows) -> set[tuple[str, int]]:
+  """(model, width) of the ok rows among `rows`."""
+  return {(r['model'], r['hidden_size']) for r in rows if r['status'] == 'ok'}
+
+
 def matched_widths(capability_rows, task: str, lengths) -> set[tuple[str, int]]:
   """(model, width) of the ok `matched_points`: curves the frontier need not train."""
-  return {(r['model'], r['hidden_size']) for r in matched_points(capability_rows, task, lengths)
-          if r['status'] == 'ok'}
+  return ok_widths(matched_points(capability_rows, task, lengths))
 
 
 def with_matched_points(frontier_rows, capability_rows, task: str, lengths) -> list[dict]:
   """The frontier's points: its own rows (`frontier.csv`) and the `matched_points` of the
   capability phase (where both hold a (model, width), the capability's seeds)."""
   shared = matched_points(capability_rows, task, lengths)
-  covered = matched_widths(capability_rows, task, lengths)
+  covered = ok_widths(shared)
   return shared + [r for r in frontier_rows if (r['model'], r['hidden_size']) not in covered]
 
 
@@ -111,8 +116,7 @@ def frontier_section(rows, *, models, study: dict, plots: Sequence[str]) -> list
       f'parameters: the width sets the state), {study["frontier_seeds"]} seed(s), the task\'s '
       'budget and rates, and at its parameter-matched width, the capability phase\'s curve of '
       'the same task and lengths (its seeds; not trained again), where that phase ran it: ONE '
-      'curve per (family, width) on '
-      'the mixture of the lengths below, read at each, so the frontier at every length comes '
+      'curve per (family, width) on the mixture of the lengths below, read at each, so the frontier at every length comes '
       'from the same models and moves as the length grows. State per sequence: the recurrent state (float32), linear attention\'s '
       '`[heads, d_k, d_v]` matrix and normaliser per layer, the transformer\'s KV cache (which '
       'grows with the length). After Zoology (Arora et al. 2024, figure 2).', '',
