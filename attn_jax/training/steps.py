@@ -5,10 +5,10 @@ Randomness is stateless: the dropout key of a step is `fold_in(fold_in(base_key,
 """
 import jax
 import jax.numpy as jnp
-import optax
 from flax.training import train_state
 
 from attn_jax.training.objectives import metric_sums
+from attn_jax.training.optimizer import global_norm
 from attn_jax.training.state import model_inputs
 
 
@@ -68,8 +68,8 @@ def train_step(state: train_state.TrainState, batch: dict, base_key: jax.Array, 
   grads, sums = _psum((grads, jax.tree.map(jnp.sum, sums)), axis_name)
   new_state = state.apply_gradients(grads=grads)
   sums['count_nonfinite'] = 1.0 - new_state.opt_state.last_finite.astype(jnp.float32)
-  sums.update(mean_grad_norm=optax.global_norm(grads),
-              mean_param_norm=optax.global_norm(new_state.params), steps=jnp.float32(1))
+  sums.update(mean_grad_norm=global_norm(grads), mean_param_norm=global_norm(new_state.params),
+              steps=jnp.float32(1))
   return new_state, sums
 
 
