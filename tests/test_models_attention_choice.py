@@ -1,5 +1,7 @@
-"""`attention_impl='auto'`: the choice against the committed table and measurements, the fallback
-of unmeasured platforms, dropout, and models that compute what 'explicit' computes."""
+"""`attention_impl='auto'`: the choice against the committed table and measurements, entries per
+CPU model and the fallbacks (the platform's, unmeasured platforms'), dropout, the measurement's
+table writer, and models that compute what 'explicit' computes."""
+import json
 import os
 
 import jax
@@ -14,6 +16,9 @@ from attn_jax.task import TaskInfo
 
 RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                        'experiments', 'results', 'attention_impl', 'results.csv')
+# The host of the committed results.csv, written before its rows named the CPU model: the model
+# name its report.md gives ('Measured: cpu (AMD EPYC, 2 cores)').
+MEASURED_ON = 'AMD EPYC'
 
 
 def _measured() -> dict:
@@ -26,22 +31,100 @@ def _measured() -> dict:
 
 def test_each_measured_winner_is_chosen():
   measured = _measured()
-  assert {p for p, _, _ in measured} <= set(attention_choice.TABLE)
+  assert ({attention_choice.table_key(p, MEASURED_ON) for p, _, _ in measured}
+          <= set(attention_choice.TABLE))
   assert {m for _, m, _ in measured} == set(attention_choice.WORKLOADS)
   for (platform, workload, length), ms in measured.items():
     assert set(ms) == set(attention.ATTENTION_IMPLS), (platform, workload, length)
     expected = measurement.winner(ms, workload, length)
-    assert choose_attention_impl(platform, length, workload) == expected, (
+    assert choose_attention_impl(platform, length, workload, cpu_model=MEASURED_ON) == expected, (
         platform, workload, length, ms)
 
 
 def test_committed_table_is_the_measurements_table():
-  """The committed table holds exactly what the measurement derives from the committed CSV."""
+  """The committed table holds exactly what the measurement derives from the committed CSV, under
+  its host's CPU model, and nothing else."""
   rows = measurement.read_rows(RESULTS)
-  for platform in {r['platform'] for r in rows}:
-    entry = measurement.table_entry([r for r in rows if r['platform'] == platform])
-    assert attention_choice.TABLE[platform] == {m: [tuple(x) for x in v]
-                                                for m, v in entry.items()}
+  entries = {attention_choice.table_key(platform, MEASURED_ON): measurement.table_entry(
+      [r for r in rows if r['platform'] == platform]) for platform in {r['platform'] for r in rows}}
+  assert attention_choice.TABLE == {key: {m: [tuple(x) for x in v] for m, v in entry.items()}
+                                    for key, entry in entries.items()}
+
+
+def test_committed_cpu_entry_is_not_read_on_another_cpu_model():
+  """The AMD EPYC's winners (blocked from L=512 in training) are not another CPU's: the committed
+  table has no platform-wide cpu entry, so an unmeasured model gets the unmeasured default."""
+  assert choose_attention_impl('cpu', 1024, 'train', cpu_model=MEASURED_ON) == 'blocked'
+  xeon = 'Intel(R) Xeon(R) Processor'
+  assert attention_choice.entry_key('cpu', cpu_model=xeon) is None
+  for workload in attention_choice.WORKLOADS:
+    for length in (64, 1024):
+      assert choose_attention_impl('cpu', length, workload, cpu_model=xeon) == 'explicit'
+
+
+def test_each_cpu_model_reads_its_entry_and_others_the_fallback():
+  table = {'cpu/AMD EPYC': {'train': [(64, 'explicit'), (512, 'blocked')]},
+           'cpu/Intel(R) Xeon(R) Processor': {'train': [(64, 'fused')]},
+           'cpu': {'train': [(64, 'blocked')], 'decode': [(64, 'fused')]}}
+  choose = lambda model, length=1024, workload='train': choose_attention_impl(
+      'cpu', length, workload, table=table, cpu_model=model)
+  assert [choose('AMD EPYC', n) for n in (64, 1024)] == ['explicit', 'blocked']
+  assert [choose('Intel(R) Xeon(R) Processor', n) for n in (64, 1024)] == ['fused', 'fused']
+  assert [choose('Some ARM core', n) for n in (64, 1024)] == ['blocked', 'blocked']
+  # A model's entry is read whole: its missing workload is unmeasured, not the fallback's.
+  assert choose('AMD EPYC', 64, 'decode') == 'explicit'
+  assert choose('Some ARM core', 64, 'decode') == 'fused'
+  assert [attention_choice.entry_key('cpu', table, model) for model in
+          ('AMD EPYC', 'Intel(R) Xeon(R) Processor', 'Some ARM core')] == [
+              'cpu/AMD EPYC', 'cpu/Intel(R) Xeon(R) Processor', 'cpu']
+  assert attention_choice.entry_key('gpu', table, 'AMD EPYC') is None
+
+
+def test_host_model_is_the_default_and_read_once(monkeypatch):
+  from attn_jax.training import run_record
+  attention_choice.host_cpu_model.cache_clear()
+  calls = []
+  monkeypatch.setattr(run_record, 'cpu_model', lambda: calls.append(1) or 'Model X')
+  try:
+    table = {'cpu/Model X': {'train': [(0, 'fused')]}, 'cpu': {'train': [(0, 'blocked')]}}
+    assert [choose_attention_impl('cpu', n, 'train', table=table) for n in (8, 64)] == ['fused'] * 2
+    assert attention_choice.entry_key('cpu', table) == 'cpu/Model X'
+    assert calls == [1]
+  finally:
+    attention_choice.host_cpu_model.cache_clear()
+
+
+def test_table_writer_replaces_one_entry_and_keeps_the_others(tmp_path):
+  path = tmp_path / 'table.json'
+  path.write_text(json.dumps({
+      'entries': {'cpu/AMD EPYC': {'train': [[64, 'explicit']]},
+                  'cpu/Intel(R) Xeon(R) Processor': {'train': [[64, 'fused']]},
+                  'cpu': {'decode': [[64, 'blocked']]}},
+      'sources': {'cpu/AMD EPYC': 'amd', 'cpu/Intel(R) Xeon(R) Processor': 'xeon', 'cpu': 'all'}}))
+  new = {'train': [[64, 'explicit'], [256, 'blocked']], 'decode': [[64, 'explicit']]}
+  written = tmp_path / 'written.json'
+  written.write_text(measurement.table_json('cpu/Intel(R) Xeon(R) Processor', new, 'xeon 2',
+                                            str(path)))
+  assert json.loads(written.read_text()) == {
+      'entries': {'cpu/AMD EPYC': {'train': [[64, 'explicit']]},
+                  'cpu/Intel(R) Xeon(R) Processor': new, 'cpu': {'decode': [[64, 'blocked']]}},
+      'sources': {'cpu/AMD EPYC': 'amd', 'cpu/Intel(R) Xeon(R) Processor': 'xeon 2', 'cpu': 'all'}}
+  # A new model is added beside them; what is written reads back as the choice's table.
+  written.write_text(measurement.table_json('cpu/Some ARM core', new, 'arm', str(path)))
+  table = attention_choice.load_table(str(written))
+  assert set(table) == {'cpu/AMD EPYC', 'cpu/Intel(R) Xeon(R) Processor', 'cpu',
+                        'cpu/Some ARM core'}
+  assert choose_attention_impl('cpu', 300, 'train', table=table,
+                               cpu_model='Some ARM core') == 'blocked'
+
+
+def test_committed_table_is_what_its_writer_writes():
+  """The committed file is in the writer's format: rewriting its entry changes nothing."""
+  with open(attention_choice.TABLE_PATH) as f:
+    text = f.read()
+  committed = json.loads(text)
+  for key, entry in committed['entries'].items():
+    assert measurement.table_json(key, entry, committed['sources'][key]) == text
 
 
 def test_table_rows_name_implementations():
@@ -59,11 +142,14 @@ def test_ranges_hold_from_their_length_and_the_first_below_it():
   assert choose(1, 'decode') == 'fused'
 
 
-def test_description_names_every_range_and_the_fallback():
-  table = {'cpu': {'train': [(64, 'explicit'), (512, 'blocked')], 'decode': [(64, 'fused')]}}
-  assert attention_choice.describe_choice('cpu', table) == (
-      'train: explicit from L=64, blocked from L=512; decode: fused from L=64')
-  assert attention_choice.describe_choice('gpu', table) == 'fused (no measurement on gpu)'
+def test_description_names_every_range_and_the_entry_read():
+  table = {'cpu': {'train': [(64, 'explicit'), (512, 'blocked')], 'decode': [(64, 'fused')]},
+           'cpu/AMD EPYC': {'train': [(64, 'blocked')]}}
+  describe = lambda platform, model: attention_choice.describe_choice(platform, table, model)
+  assert describe('cpu', 'Intel(R) Xeon(R) Processor') == (
+      'train: explicit from L=64, blocked from L=512; decode: fused from L=64 (table entry cpu)')
+  assert describe('cpu', 'AMD EPYC') == 'train: blocked from L=64 (table entry cpu/AMD EPYC)'
+  assert describe('gpu', 'AMD EPYC') == 'fused (no table entry for gpu/AMD EPYC or gpu)'
 
 
 def test_unmeasured_platforms_fall_back():

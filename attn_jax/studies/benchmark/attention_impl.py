@@ -1,5 +1,5 @@
-"""Which attention implementation is fastest, by length and train/decode, on this platform: the
-measurement behind `attention_impl='auto'` (`attn_jax/models/attention_choice.py`).
+"""Which attention implementation is fastest, by length and train/decode, on this platform and CPU
+model: the measurement behind `attention_impl='auto'` (`attn_jax/models/attention_choice.py`).
 
 `run(config, workdir)` (experiment `attention_impl`, experiments/configs/attention_impl.py) times,
 at each of `config.lengths`, every implementation of `attention.ATTENTION_IMPLS` in the
@@ -22,11 +22,12 @@ of `ATTENTION_IMPLS` (explicit, fused, blocked: simplest first; explicit also so
 kept while it is within `TIE_MARGIN` of the fastest: a difference inside the noise of a shared
 machine does not switch the implementation.
 
-Writes DIR/results.csv (one row per workload, length and implementation; a rerun in the same
-workdir keeps the (workload, length) points measured there on this platform and measures the
-others), DIR/report.md and DIR/attention_impl_table.json: the committed `attention_choice` table
-with this platform's entry replaced by the winners here (copy it over
-attn_jax/models/attention_impl_table.json to adopt it).
+Writes DIR/results.csv (one row per workload, length and implementation, naming the platform and
+the host's CPU model; a rerun in the same workdir keeps the (workload, length) points measured
+there on this platform and CPU model and measures the others), DIR/report.md (naming the CPU model
+and the table entry) and DIR/attention_impl_table.json: the committed `attention_choice` table
+with this host's entry (`attention_choice.table_key`: 'cpu/AMD EPYC') replaced by the winners
+here, every other entry kept (copy it over attn_jax/models/attention_impl_table.json to adopt it).
 """
 import csv
 import datetime
@@ -41,9 +42,9 @@ from attn_jax.models import attention, attention_choice
 from attn_jax.studies.benchmark import benchmark
 from attn_jax.studies.study_runs import write_csv
 from attn_jax.tables import markdown_table
-from attn_jax.training.run_record import cpu_model
 
-COLUMNS = ('platform', 'device_kind', 'workload', 'length', 'impl', 'ms', 'of_fastest', 'steps')
+COLUMNS = ('platform', 'device_kind', 'cpu_model', 'workload', 'length', 'impl', 'ms', 'of_fastest',
+           'steps')
 TIE_MARGIN = 0.10
 
 
@@ -109,19 +110,23 @@ def table_entry(rows: list[dict]) -> dict:
 
 
 def read_rows(path: str) -> list[dict]:
-  """The rows of a results.csv (none if there is no file), `length` int and `ms` float."""
+  """The rows of a results.csv (none if there is no file), `length` int and `ms` float (a file
+  written before the `cpu_model` column has none in its rows)."""
   rows = list(csv.DictReader(io.StringIO(durable.complete_text(path))))
   return [dict(r, length=int(r['length']), ms=float(r['ms']), of_fastest=float(r['of_fastest']),
                steps=int(r['steps'])) for r in rows]
 
 
 def run(config, workdir: str):
-  """Times every implementation at every length; writes results.csv, report.md and the table."""
+  """Times every implementation at every length; writes results.csv, report.md and the table
+  (this host's entry)."""
   lengths = benchmark.parse_lengths(config.lengths, 'lengths')
   os.makedirs(workdir, exist_ok=True)
-  where = dict(platform=jax.default_backend(), device_kind=jax.devices()[0].device_kind)
+  where = dict(platform=jax.default_backend(), device_kind=jax.devices()[0].device_kind,
+               cpu_model=attention_choice.host_cpu_model())
   rows = [r for r in read_rows(os.path.join(workdir, 'results.csv'))
-          if r['platform'] == where['platform'] and r['length'] in lengths]
+          if r['platform'] == where['platform'] and r.get('cpu_model') == where['cpu_model']
+          and r['length'] in lengths]
   measured = {(r['workload'], r['length']) for r in rows}
   for length in lengths:
     todo = [w for w in attention_choice.WORKLOADS if (w, length) not in measured]
@@ -137,34 +142,37 @@ def run(config, workdir: str):
       print(f'{workload:>6} L={length:<5} ' + '  '.join(f'{i} {1e3 * s:9.2f} ms'
                                                    for i, s in seconds.items()), flush=True)
     write_csv(os.path.join(workdir, 'results.csv'), rows, COLUMNS)  # each length as it ends
-  source = (f'{where["platform"]} ({cpu_model()}, {os.cpu_count()} cores), jax '
+  key = attention_choice.table_key(where['platform'], where['cpu_model'])
+  source = (f'{where["platform"]} ({where["cpu_model"]}, {os.cpu_count()} cores), jax '
             f'{jax.__version__}, {datetime.date.today()}: '
             'experiments/results/attention_impl/results.csv')
   durable.write_text(os.path.join(workdir, 'attention_impl_table.json'),
-                     table_json(where['platform'], table_entry(rows), source))
-  durable.write_text(os.path.join(workdir, 'report.md'), report(config, rows, source))
+                     table_json(key, table_entry(rows), source))
+  durable.write_text(os.path.join(workdir, 'report.md'), report(config, rows, source, key))
   print(f'wrote {workdir}/results.csv, report.md and attention_impl_table.json')
 
 
-def table_json(platform_name: str, entry: dict, source: str) -> str:
-  """The committed table's JSON with `platform_name`'s entry (and source) replaced, one line per
-  (platform, workload)."""
-  with open(attention_choice.TABLE_PATH) as f:
+def table_json(key: str, entry: dict, source: str,
+               path: str = attention_choice.TABLE_PATH) -> str:
+  """The JSON of the table at `path` (default: the committed one) with the entry `key` (and its
+  source) replaced or added, every other entry kept; one line per (entry, workload)."""
+  with open(path) as f:
     table = json.load(f)
-  table.setdefault('sources', {})[platform_name] = source
-  table.setdefault('platforms', {})[platform_name] = entry
-  platforms = [f'  {json.dumps(name)}: {{\n' + ',\n'.join(
+  table.setdefault('sources', {})[key] = source
+  table.setdefault('entries', {})[key] = entry
+  entries = [f'  {json.dumps(name)}: {{\n' + ',\n'.join(
       f'   {json.dumps(workload)}: {json.dumps(ranges)}'
       for workload, ranges in sorted(workloads.items())) + '\n  }'
-               for name, workloads in sorted(table['platforms'].items())]
+             for name, workloads in sorted(table['entries'].items())]
   sources = [f'  {json.dumps(name)}: {json.dumps(text)}'
              for name, text in sorted(table['sources'].items())]
-  return ('{\n "platforms": {\n' + ',\n'.join(platforms) + '\n },\n "sources": {\n'
+  return ('{\n "entries": {\n' + ',\n'.join(entries) + '\n },\n "sources": {\n'
           + ',\n'.join(sources) + '\n }\n}\n')
 
 
-def report(config, rows: list[dict], source: str) -> str:
-  """The markdown report: the setup, one table (ms per implementation, the winner), the ranges."""
+def report(config, rows: list[dict], source: str, key: str) -> str:
+  """The markdown report: the setup (`source`: where and when, the CPU model included), one table
+  (ms per implementation, the winner), the ranges (the table entry `key`)."""
   t = config.transformer
   impls = attention.ATTENTION_IMPLS
   lines = ['# Attention implementations by length: train step and decode step', '',
@@ -192,8 +200,9 @@ def report(config, rows: list[dict], source: str) -> str:
                                          'explicit/winner')), '',
             '`=`: blocked runs the explicit code there (one tile); its time against explicit\'s '
             'is the noise of the run, and it is no candidate.', '']
-  lines += ['`auto` on this platform (the winners: a length between two measured ones takes the '
-            'shorter one\'s winner, a length below them all the shortest\'s):', '']
+  lines += [f'`auto` on this platform and CPU model (table entry `{key}`; the winners: a length '
+            'between two measured ones takes the shorter one\'s winner, a length below them all '
+            'the shortest\'s):', '']
   for workload, ranges in table_entry(rows).items():
     lines.append(f'- {workload}: ' + '; '.join(
         f'{impl} from L={n}' for n, impl in ranges))
