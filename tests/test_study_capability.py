@@ -1,6 +1,7 @@
 """Capability curves (attn_jax/studies/seq_len_scaling/capability.py): a member trained on a mixture
 of lengths equals a plain run over the same batches, solve-stopping at a known check, the pilot's
 rate choice (the losing rates stop), rows per evaluation length, state bytes."""
+import concurrent.futures
 import functools
 import math
 
@@ -166,14 +167,19 @@ def test_the_pilot_chooses_a_rate_and_stops_the_others():
 
 
 def test_members_trained_side_by_side_equal_members_trained_one_after_another():
-  """Two members at a time on threads (the pilot's rates, then the seeds) give the same pilot,
-  rate, curves and parameters as one at a time."""
+  """Two members at a time on threads (the pilot's rates, then the seeds), beside the members of
+  another curve on the same pool, give the same pilot, rate, curves and parameters as one at a
+  time."""
   config, model, info, programs, _, data, eval_data = compiled(seeds=(0, 1))
-  results = [capability.measure_curve(
+  curve = lambda pool: capability.measure_curve(
       config, model, info, protocol(max_steps=8, pilot_steps=4), seeds=(0, 1), rates=(1e-4, 3e-2),
-      train_data=data, eval_data=eval_data, eval_batch_size=8, workers=workers,
-      compiled=(programs, 0.0)) for workers in (1, 2)]
-  one, two = results
+      train_data=data, eval_data=eval_data, eval_batch_size=8, pool=pool,
+      compiled=(programs, 0.0))
+  one = curve(None)
+  with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool, \
+      concurrent.futures.ThreadPoolExecutor(max_workers=2) as curves:
+    two, beside = [f.result() for f in [curves.submit(curve, pool) for _ in range(2)]]
+  assert beside.rate == two.rate
   assert one.rate == two.rate and one.pilot.keys() == two.pilot.keys()
   for rate in one.pilot:
     np.testing.assert_array_equal(one.pilot[rate], two.pilot[rate])

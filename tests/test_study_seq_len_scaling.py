@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from typing import NamedTuple
 
 import jax
@@ -321,9 +322,9 @@ def fake_curves(monkeypatch, outcome) -> list[Call]:
   calls = []
 
   def measure_curve(point, model, info, protocol, *, seeds, rates, train_data, eval_data,
-                    eval_batch_size=256, compiled=None, workers=1):
+                    eval_batch_size=256, compiled=None, pool=None):
     del model, info, eval_data, eval_batch_size, compiled  # what a real one would train with
-    assert workers == 2  # study.parallel_members, as the configs leave it
+    assert pool._max_workers == 2  # pylint: disable=protected-access  # study.parallel_members
     calls.append(Call(point.model.name, protocol.train_lengths, protocol.eval_lengths,
                       point.model.hidden_size, point.train.batch_size, tuple(rates),
                       tuple(seeds), tuple(sorted(train_data))))
@@ -387,30 +388,35 @@ def check_curve_rows(rows, train_lengths, eval_lengths, seeds):
                               final.get((times * r['seq_len'], r['seed']), math.nan))
 
 
-def test_the_next_curve_is_prepared_while_the_current_one_trains():
-  """`prepared_ahead`: items in order, each with its own setup; item i + 1's setup has started
-  (and item i's has finished) while the caller holds item i; a setup that raises fails its own
-  item only."""
-  started = [threading.Event() for _ in range(4)]
+def test_curves_overlap_two_at_a_time_and_come_back_in_order():
+  """`overlapped`: results in the order of the items whatever order they finish in; item
+  i + 1 runs while item i does, never more than two at once; an item that raises raises at
+  its turn, the others are unharmed."""
+  lock, running, most = threading.Lock(), [0], [0]
+  second_started = threading.Event()
 
-  def prepare(item):
-    started[item].set()
+  def run(item):
+    with lock:
+      running[0] += 1
+      most[0] = max(most[0], running[0])
     if item == 1:
+      second_started.set()
+    if item == 0:  # the first finishes last: only once the second has started
+      assert second_started.wait(timeout=10)
+      time.sleep(0.05)
+    with lock:
+      running[0] -= 1
+    if item == 2:
       raise ValueError('no data')
     return 10 * item
 
-  seen = []
-  for item, setup in seq_len_scaling.prepared_ahead([0, 1, 2, 3], prepare):
-    seen.append(item)
-    if item == 1:
-      with pytest.raises(ValueError, match='no data'):
-        setup.result()
-    else:
-      assert setup.result() == 10 * item
-    if item < 3:
-      assert started[item + 1].wait(timeout=10)
-  assert seen == [0, 1, 2, 3]
-  assert list(seq_len_scaling.prepared_ahead([], prepare)) == []
+  results = seq_len_scaling.overlapped([0, 1, 2, 3], run)
+  assert [next(results), next(results)] == [(0, 0), (1, 10)]
+  with pytest.raises(ValueError, match='no data'):
+    next(results)
+  assert list(seq_len_scaling.overlapped([3, 4], run)) == [(3, 30), (4, 40)]
+  assert most[0] == 2
+  assert list(seq_len_scaling.overlapped([], run)) == []
 
 
 def test_capability_curves_resume_and_failures_are_measured_again(monkeypatch, tmp_path):

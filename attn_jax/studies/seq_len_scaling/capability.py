@@ -25,11 +25,12 @@ steps cycle through the lengths.
 
 Members train through programs compiled once per point (one train program per training length,
 one evaluation program per evaluation length; the rate is a traced argument), so a member that
-solved, or whose rate lost the pilot, costs nothing more. `workers` of them train at a time, each
-on its own thread (XLA runs with Python's lock released): the pilot's rates side by side, then
-the seeds. A member's steps, batches and keys are its own whichever train beside it, so its
-results are the same; its seconds (`Curve.train_s`) are wall-clock and include sharing the
-cores with the others.
+solved, or whose rate lost the pilot, costs nothing more. Members train on the threads of a
+`pool` (XLA runs with Python's lock released; the study shares one pool between the curves in
+flight, so its size is how many members train at a time whichever curve they belong to): the
+pilot's rates side by side, then the seeds. A member's steps, batches and keys are its own
+whichever train beside it, so its results are the same; its seconds (`Curve.train_s`) are
+wall-clock and include sharing the cores with the others.
 """
 import concurrent.futures
 import dataclasses
@@ -42,7 +43,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attn_jax import progress
 from attn_jax.models import mamba
 from attn_jax.studies.seq_len_scaling import results_table
 from attn_jax.training.optimizer import make_optimizer
@@ -266,44 +266,36 @@ def compile_programs(config, model, info, protocol: Protocol, train_data: dict,
 
 
 def train_members(members: Sequence[Member], programs: Programs, protocol: Protocol, until: int,
-                  workers: int, on_done: Callable[[Member], None] = lambda member: None):
-  """`train_member(m, ..., until)` for each of `members`, `workers` at a time on threads;
-  `on_done(m)` as each finishes, in the order of `members`."""
-  with concurrent.futures.ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-    for member in pool.map(lambda m: train_member(m, programs, protocol, until), members):
-      on_done(member)
+                  pool: concurrent.futures.Executor | None) -> list[Member]:
+  """`train_member(m, ..., until)` for each of `members`, on `pool`'s threads (None: one after
+  another on this one)."""
+  train = lambda member: train_member(member, programs, protocol, until)
+  return list(pool.map(train, members) if pool is not None else map(train, members))
 
 
 def measure_curve(config, model, info, protocol: Protocol, *, seeds: Sequence[int],
                   rates: Sequence[float], train_data: dict, eval_data: Sequence,
                   eval_batch_size: int = 256, compiled: tuple | None = None,
-                  workers: int = 1) -> CurveResult:
+                  pool: concurrent.futures.Executor | None = None) -> CurveResult:
   """Trains the members of one point (`config`: its training config, `config.train.num_steps`
   the schedule's length; `train_data`: {(seed, length): dataset}; `eval_data`: a dataset per
-  evaluation length) by the protocol of the module docstring, `workers` members at a time.
-  `compiled`: the point's `compile_programs(...)` result when it was compiled beforehand (None:
-  compiled here)."""
+  evaluation length) by the protocol of the module docstring, on `pool`'s threads (None: one
+  after another). `compiled`: the point's `compile_programs(...)` result when it was compiled
+  beforehand (None: compiled here)."""
   programs, compile_s = compiled or compile_programs(config, model, info, protocol, train_data,
                                                      eval_data, eval_batch_size)
   make = lambda seed, rate: new_member(programs.init, seed, rate, len(protocol.eval_lengths))
   trained = np.isin(protocol.eval_lengths, protocol.train_lengths)
   first = make(seeds[0], rates[0])
   init_params = jax.tree.map(np.asarray, first.state.params)  # the state is donated later
-  bar = progress.bar(total=len(seeds) * protocol.max_steps, unit='step', desc='members')
   pilot = {}
   if len(rates) > 1:
-    trial = [first] + [make(seeds[0], r) for r in rates[1:]]
-    train_members(trial, programs, protocol, protocol.pilot_steps, workers)
+    trial = train_members([first] + [make(seeds[0], r) for r in rates[1:]], programs, protocol,
+                          protocol.pilot_steps, pool)
     pilot = {m.rate: m.curve.final_accuracy.copy() for m in trial}
     first = min(trial, key=lambda m: pilot_score(m, trained))
-  members = [first] + [make(seed, first.rate) for seed in seeds[1:]]
-
-  def done(member: Member):
-    bar.update(protocol.max_steps)
-    bar.set_postfix(seed=member.seed, steps=member.curve.steps_trained)
-
-  train_members(members, programs, protocol, protocol.max_steps, workers, done)
-  bar.close()
+  members = train_members([first] + [make(seed, first.rate) for seed in seeds[1:]], programs,
+                          protocol, protocol.max_steps, pool)
   top = protocol.train_lengths[-1]
   probe = next(eval_data[protocol.eval_lengths.index(top)].eval_batches(eval_batch_size))
   return CurveResult(members, pilot, first.rate, compile_s, model, info.kind, init_params,

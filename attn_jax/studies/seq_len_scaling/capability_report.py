@@ -315,8 +315,9 @@ def capability_sections(rows, *, tasks, models, study: dict, cost_rows, decays,
            'member at that rate continues; the others stop). Values are mean [min..max] over '
            'seeds; "steps to solve" at a length is the first check at which that length reached '
            'the threshold, "s to solve" the member\'s training seconds up to it (compiling and '
-           f'evaluation excluded; {study["parallel_members"]} member(s) of a curve train at a '
-           'time, each on a thread, so these seconds include sharing the cores). Fixed-length '
+           f'evaluation excluded; {study["parallel_members"]} member(s) train at a time, each '
+           'on a thread, and two curves are in flight, so these seconds include sharing the '
+           'cores). Fixed-length '
            'training (one model per length) was dropped: '
            'a curve answers the same question at every length at the price of one training, and '
            'it adds what fixed lengths could not, the accuracy beyond the trained lengths.',

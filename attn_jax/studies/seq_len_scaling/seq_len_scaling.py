@@ -35,7 +35,7 @@ import math
 import os
 import time
 import traceback
-from concurrent.futures import Future
+from concurrent.futures import Executor
 from typing import Callable, Iterator, NamedTuple, Sequence
 
 import jax
@@ -285,28 +285,27 @@ def prepare_curve(config, task: str, model: str, train_lengths, widths: Widths,
                     train_data, eval_data, hidden, params, compiled)
 
 
-def prepared_ahead(items: Sequence, prepare: Callable) -> Iterator[tuple[object, Future]]:
-  """Yields (item, future of `prepare(item)`) for each of `items`, preparing the NEXT item on a
-  background thread while the caller works on the current one: a curve's data and compiling
-  (XLA compiles with Python's lock released) overlap the previous curve's training, which
-  leaves part of the cores idle (144% of 2 cores over the default run)."""
-  with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-    futures = [pool.submit(prepare, items[0])] if items else []
+def overlapped(items: Sequence, run: Callable, window: int = 2) -> Iterator[tuple[object, object]]:
+  """Yields (item, `run(item)`) for each of `items`, in order, with up to `window` of them
+  running at once on threads: the next curve loads its data and compiles (XLA compiles with
+  Python's lock released) while the current one trains, and its members take the cores its
+  last members leave idle (the curves in flight share one member pool); `run` raising raises
+  here, at its item."""
+  with concurrent.futures.ThreadPoolExecutor(max_workers=window) as pool:
+    futures = [pool.submit(run, item) for item in items]
     for i, item in enumerate(items):
-      if i + 1 < len(items):
-        futures.append(pool.submit(prepare, items[i + 1]))  # starts when item i's is ready
-      yield item, futures[i]
+      yield item, futures[i].result()
       futures[i] = None  # its programs and data go with the curve
 
 
 def capability_point(config, task: str, model: str, train_lengths, widths: Widths, *,
-                     multipliers=(), setup: Future | None = None):
+                     multipliers=(), pool: Executor | None = None):
   """The rows of one (task, model) curve, one per (seed, evaluation length), and (for the
   gradient-flow phase) its `capability.CurveResult` (None when the point failed): every seed
   trained once on `train_lengths`, evaluated at them and at `multipliers` x the longest
-  (`capability`). `config` is the task's (`settings.per_task_config`); `setup`: a future of
-  this curve's `prepare_curve` made ahead (`prepared_ahead`; None: prepared here). `cell_s` is
-  the seconds from here on: a setup made ahead is in `compile_s`, not in it."""
+  (`capability`; its members on `pool`'s threads). `config` is the task's
+  (`settings.per_task_config`). `cell_s` is the curve's seconds, from loading its data to its
+  last member; curves in flight overlap (`overlapped`)."""
   start = time.perf_counter()
   study, seeds = config.study, settings.seeds_of(config)
   eval_lengths = eval_lengths_of(train_lengths, multipliers)
@@ -317,13 +316,12 @@ def capability_point(config, task: str, model: str, train_lengths, widths: Width
               best_accuracy_by_lr='')
   result = None
   try:
-    curve = setup.result() if setup is not None else prepare_curve(
-        config, task, model, train_lengths, widths, multipliers)
+    curve = prepare_curve(config, task, model, train_lengths, widths, multipliers)
     base.update(hidden_size=curve.hidden_size, num_params=curve.num_params)
     result = capability.measure_curve(
         curve.point, curve.model, curve.info, curve.protocol, seeds=seeds, rates=curve.rates,
         train_data=curve.train_data, eval_data=curve.eval_data, eval_batch_size=EVAL_BATCH_SIZE,
-        compiled=curve.compiled, workers=study.parallel_members)
+        compiled=curve.compiled, pool=pool)
     per_length = {l: dict(guessing_accuracy=d.guessing_accuracy,
                           state_bytes=capability.state_bytes(curve.point.model, l))
                   for l, d in zip(eval_lengths, curve.eval_data)}
@@ -338,6 +336,12 @@ def capability_point(config, task: str, model: str, train_lengths, widths: Width
   for row in rows:
     row['cell_s'] = time.perf_counter() - start
   return rows, result
+
+
+def member_pool(config) -> concurrent.futures.ThreadPoolExecutor:
+  """The threads the members of a phase's curves train on, `study.parallel_members` of them:
+  that many members train at a time, whichever curve in flight they belong to."""
+  return concurrent.futures.ThreadPoolExecutor(max_workers=config.study.parallel_members)
 
 
 def curve_data_config(config, task: str, length: int, longest: int) -> ml_collections.ConfigDict:
@@ -405,20 +409,17 @@ def run_capability(config, workdir: str, tasks, models, lengths: dict, *,
   order = lambda r: (rank(r['task']), r['task'], *results_table.sort_key(r, models), r['seed'])
   ordered = lambda: sorted((r for c in points.values() for r in c), key=order)
   flow, widths = {}, {t: Widths(task_configs[t]) for t in tasks}
-  prepare = lambda point: prepare_curve(task_configs[point[0]], *point, lengths[point[0]],
-                                        widths[point[0]], multipliers)
-  bar = progress.bar(prepared_ahead(todo, prepare), total=len(todo), unit='curve',
-                     desc='capability')
-  for done, ((task, model), setup) in enumerate(bar):
-    bar.set_description(f'{task} {model} L={results_table.lengths_text(lengths[task])}')
-    points[task, model], result = capability_point(task_configs[task], task, model, lengths[task],
-                                                   widths[task], multipliers=multipliers,
-                                                   setup=setup)
-    if result is not None and task == flow_task:
-      flow[model] = result
-    results_table.write_rows(path, ordered(), columns)
-    on_point(done + 1, len(todo))
-  bar.close()
+  with member_pool(config) as pool:
+    curve = lambda point: capability_point(task_configs[point[0]], *point, lengths[point[0]],
+                                           widths[point[0]], multipliers=multipliers, pool=pool)
+    bar = progress.bar(overlapped(todo, curve), total=len(todo), unit='curve', desc='capability')
+    for done, ((task, model), (points[task, model], result)) in enumerate(bar):
+      bar.set_description(f'{task} {model} L={results_table.lengths_text(lengths[task])}')
+      if result is not None and task == flow_task:
+        flow[model] = result
+      results_table.write_rows(path, ordered(), columns)
+      on_point(done + 1, len(todo))
+    bar.close()
   return ordered(), flow
 
 
@@ -463,17 +464,15 @@ def run_frontier(config, workdir: str, models, task: str, lengths, widths, *,
           and not curve_finished(points.get((m, w), []), lengths, size)]
   order = lambda r: (*results_table.sort_key(r, models), r['hidden_size'], r['seed'])
   ordered = lambda: sorted((r for c in points.values() for r in c), key=order)
-  prepare = lambda point: prepare_curve(task_config, task, point[0], lengths,
-                                        FixedWidth(task_config, point[1]))
-  bar = progress.bar(prepared_ahead(todo, prepare), total=len(todo), unit='curve',
-                     desc='frontier')
-  for done, ((model, width), setup) in enumerate(bar):
-    bar.set_description(f'frontier {model} width={width}')
-    points[model, width], _ = capability_point(task_config, task, model, lengths,
-                                               FixedWidth(task_config, width), setup=setup)
-    results_table.write_rows(path, ordered(), columns)
-    on_point(done + 1, len(todo))
-  bar.close()
+  with member_pool(config) as pool:
+    curve = lambda point: capability_point(task_config, task, point[0], lengths,
+                                           FixedWidth(task_config, point[1]), pool=pool)[0]
+    bar = progress.bar(overlapped(todo, curve), total=len(todo), unit='curve', desc='frontier')
+    for done, ((model, width), points[model, width]) in enumerate(bar):
+      bar.set_description(f'frontier {model} width={width}')
+      results_table.write_rows(path, ordered(), columns)
+      on_point(done + 1, len(todo))
+    bar.close()
   return ordered()
 
 

@@ -52,8 +52,9 @@ def study_config_defaults() -> ml_collections.ConfigDict:
                               # training lengths: each check's steps are split among them)...
       max_steps=1000,         # ...up to this many (a multiple of check_every)
       per_task=ml_collections.ConfigDict(),  # {task: {key of PER_TASK_KEYS: value}}
-      # Members of a curve trained at a time, each on a thread (1: one after another). Results
-      # are the same; `seconds_to_solve` is wall-clock, sharing the cores with the others.
+      # Members trained at a time, each on a thread, whichever of the two curves in flight they
+      # belong to (1: one after another). Results are the same; `seconds_to_solve` is
+      # wall-clock, sharing the cores with the others.
       parallel_members=2,
       # The state-size frontier (Zoology, Arora et al. 2024, figure 2): `frontier_task`, every
       # model at each of `frontier_widths` (not parameter-matched: the width sets the state), one
