@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from attn_jax.studies.benchmark import benchmark, benchmark_report, step_profile
-from attn_jax.training import run_record
+from attn_jax import host_cpu
 from launcher import CONFIGS, load_config_file
 
 
@@ -97,7 +97,7 @@ def test_the_cpu_model_and_vendor_are_read_from_cpuinfo(monkeypatch, tmp_path):
   cpuinfo = tmp_path / 'cpuinfo'
   cpuinfo.write_text('processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\n'
                      'model\t\t: 167\nmodel name\t: Intel(R) Xeon(R) Processor\n')
-  monkeypatch.setattr(run_record, 'open', lambda path: open(
+  monkeypatch.setattr(host_cpu, 'open', lambda path: open(
       cpuinfo if path == '/proc/cpuinfo' else path), raising=False)
-  assert (run_record.cpu_model(), run_record.cpu_vendor()) == ('Intel(R) Xeon(R) Processor',
+  assert (host_cpu.cpu_model(), host_cpu.cpu_vendor()) == ('Intel(R) Xeon(R) Processor',
                                                                'GenuineIntel')

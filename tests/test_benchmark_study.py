@@ -11,7 +11,7 @@ from attn_jax.data.registry import load_dataset
 from attn_jax.errors import ConfigError
 from attn_jax.studies.benchmark import benchmark, benchmark_report
 from attn_jax.studies.seq_len_scaling import param_match, seq_len_scaling, settings
-from attn_jax.training.run_record import cpu_model
+from attn_jax.host_cpu import cpu_model
 from launcher import CONFIGS, load_config_file
 
 STUDY_DEFAULT_FAMILIES = {'rnn', 'lstm', 'gru', 'mingru', 'transformer', 'linear_attention'}

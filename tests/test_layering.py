@@ -32,7 +32,8 @@ LAYERS = (
     ('attn_jax.decoding',),
     ('attn_jax.models', 'attn_jax.data'),
     ('attn_jax.task', 'attn_jax.errors', 'attn_jax.plots', 'attn_jax.progress',
-     'attn_jax.overrides', 'attn_jax.durable', 'attn_jax.tables', 'attn_jax.compilation_cache'),
+     'attn_jax.overrides', 'attn_jax.durable', 'attn_jax.tables', 'attn_jax.compilation_cache',
+     'attn_jax.host_cpu'),
 )
 DECODING_SIDE = ('attn_jax.decoding', 'attn_jax.translation', 'attn_jax.sampling',
                  'attn_jax.attention_maps')

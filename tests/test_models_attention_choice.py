@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from attn_jax import host_cpu
 from attn_jax.models import attention, attention_choice, registry, transformer
 from attn_jax.models.attention_choice import choose_attention_impl
 from attn_jax.studies.benchmark import attention_impl as measurement
@@ -81,10 +82,9 @@ def test_each_cpu_model_reads_its_entry_and_others_the_fallback():
 
 
 def test_host_model_is_the_default_and_read_once(monkeypatch):
-  from attn_jax.training import run_record
   attention_choice.host_cpu_model.cache_clear()
   calls = []
-  monkeypatch.setattr(run_record, 'cpu_model', lambda: calls.append(1) or 'Model X')
+  monkeypatch.setattr(host_cpu, 'cpu_model', lambda: calls.append(1) or 'Model X')
   try:
     table = {'cpu/Model X': {'train': [(0, 'fused')]}, 'cpu': {'train': [(0, 'blocked')]}}
     assert [choose_attention_impl('cpu', n, 'train', table=table) for n in (8, 64)] == ['fused'] * 2

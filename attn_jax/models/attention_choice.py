@@ -3,7 +3,7 @@ model, a length and a workload (train or decode), read from a committed table of
 
 The table is `attention_impl_table.json` beside this file. Its entries are keyed by platform and
 host CPU model, `'<platform>/<model>'` (`table_key`: 'cpu/AMD EPYC', the model name as
-`run_record.cpu_model()` gives it, Linux `/proc/cpuinfo`'s), or by platform alone ('cpu'): the
+`host_cpu.cpu_model()` gives it, Linux `/proc/cpuinfo`'s), or by platform alone ('cpu'): the
 fallback for that platform's hosts whose model has no entry. 'auto' reads the host model's entry,
 else the platform's, else `UNMEASURED` (`entry_key` says which entry; `describe_choice` names it):
 what was measured on one CPU model is not assumed to hold on another. The host's model is read once
@@ -45,6 +45,8 @@ import functools
 import json
 import os
 
+from attn_jax import host_cpu
+
 TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'attention_impl_table.json')
 WORKLOADS = ('train', 'decode')
 # Platforms with no measured entry (an assumption, not a measurement: see the module docstring).
@@ -67,11 +69,9 @@ TABLE = load_table()
 
 @functools.cache
 def host_cpu_model() -> str:
-  """This host's CPU model name (`run_record.cpu_model()`, e.g. 'Intel(R) Xeon(R) Processor'),
+  """This host's CPU model name (`host_cpu.cpu_model()`, e.g. 'Intel(R) Xeon(R) Processor'),
   read once per process."""
-  # Imported on use: attn_jax.training imports the models, and they import this module.
-  from attn_jax.training.run_record import cpu_model
-  return cpu_model()
+  return host_cpu.cpu_model()
 
 
 def table_key(platform: str, cpu_model: str) -> str:

@@ -13,6 +13,7 @@ import flax
 import jax
 
 from attn_jax import durable
+from attn_jax.host_cpu import cpu_model
 
 # Packages whose versions each start records (distribution names).
 VERSIONED = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'tensorflow-datasets')
@@ -59,30 +60,6 @@ def platform_info() -> dict:
       'cpu': platform.processor() or platform.machine(),
       'python': platform.python_version(),
   }
-
-
-def _cpuinfo(field: str) -> str:
-  """The first value of `field` (e.g. 'model name') in Linux `/proc/cpuinfo`; '' where there is
-  none."""
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.split(':', 1)[0].strip() == field:
-          return line.split(':', 1)[1].strip()
-  except OSError:
-    pass
-  return ''
-
-
-def cpu_model() -> str:
-  """The CPU's model name (Linux `/proc/cpuinfo`), else what `platform` knows."""
-  return _cpuinfo('model name') or platform.processor() or platform.machine()
-
-
-def cpu_vendor() -> str:
-  """The CPU's vendor as Linux `/proc/cpuinfo` names it (`GenuineIntel`, `AuthenticAMD`); '' where
-  it does not."""
-  return _cpuinfo('vendor_id')
 
 
 def report_platform() -> dict:

@@ -54,7 +54,7 @@ from attn_jax.models.transformer import TransformerConfig, TransformerLM, init_c
 from attn_jax.studies.benchmark import benchmark_report, step_profile
 from attn_jax.studies.step_cost import compiled_memory_bytes
 from attn_jax.studies.flops import count_flops
-from attn_jax.training.run_record import cpu_model
+from attn_jax.host_cpu import cpu_model
 
 HAS_TORCH = importlib.util.find_spec('torch') is not None
 if HAS_TORCH:

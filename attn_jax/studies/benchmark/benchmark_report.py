@@ -12,7 +12,7 @@ import numpy as np
 from attn_jax.studies.benchmark import step_profile
 from attn_jax.studies.study_runs import write_csv
 from attn_jax.tables import markdown_table
-from attn_jax.training.run_record import cpu_model, cpu_vendor
+from attn_jax.host_cpu import cpu_model, cpu_vendor
 
 
 # `kind`: the case's workload, 'train' or 'decode' (`benchmark.Case.workload`); the column keeps
@@ -43,7 +43,7 @@ def cpu_slug(cpu: str) -> str:
 
 
 def results_folder(workdir: str, cpu: str) -> str:
-  """Where a run on the CPU model `cpu` (`run_record.cpu_model()`) writes its files:
+  """Where a run on the CPU model `cpu` (`host_cpu.cpu_model()`) writes its files:
   DIR/<cpu_slug(cpu)>, so that runs on other CPUs into the same workdir keep theirs."""
   return os.path.join(workdir, cpu_slug(cpu))
 
