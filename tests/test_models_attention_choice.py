@@ -15,52 +15,61 @@ from attn_jax.models.attention_choice import choose_attention_impl
 from attn_jax.studies.benchmark import attention_impl as measurement
 from attn_jax.task import TaskInfo
 
-RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       'experiments', 'results', 'attention_impl', 'results.csv')
-# The host of the committed results.csv, written before its rows named the CPU model: the model
-# name its report.md gives ('Measured: cpu (AMD EPYC, 2 cores)').
-MEASURED_ON = 'AMD EPYC'
+_RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        'experiments', 'results', 'attention_impl')
+# The committed measurements, per host CPU model: the first, written before its rows named the
+# CPU model, under the model name its report.md gives ('Measured: cpu (AMD EPYC, 2 cores)').
+MEASUREMENTS = {'AMD EPYC': os.path.join(_RESULTS, 'results.csv'),
+                'Intel(R) Xeon(R) Processor': os.path.join(_RESULTS, 'intel-xeon-processor',
+                                                           'results.csv')}
 
 
-def _measured() -> dict:
-  """{(platform, workload, length): {impl: ms}} of the committed measurement."""
+def _measured(path: str) -> dict:
+  """{(platform, workload, length): {impl: ms}} of the committed measurement at `path`."""
   out = {}
-  for r in measurement.read_rows(RESULTS):
+  for r in measurement.read_rows(path):
     out.setdefault((r['platform'], r['workload'], r['length']), {})[r['impl']] = r['ms']
   return out
 
 
-def test_each_measured_winner_is_chosen():
-  measured = _measured()
-  assert ({attention_choice.table_key(p, MEASURED_ON) for p, _, _ in measured}
+@pytest.mark.parametrize('cpu_model', sorted(MEASUREMENTS))
+def test_each_measured_winner_is_chosen(cpu_model):
+  measured = _measured(MEASUREMENTS[cpu_model])
+  assert ({attention_choice.table_key(p, cpu_model) for p, _, _ in measured}
           <= set(attention_choice.TABLE))
   assert {m for _, m, _ in measured} == set(attention_choice.WORKLOADS)
   for (platform, workload, length), ms in measured.items():
     assert set(ms) == set(attention.ATTENTION_IMPLS), (platform, workload, length)
     expected = measurement.winner(ms, workload, length)
-    assert choose_attention_impl(platform, length, workload, cpu_model=MEASURED_ON) == expected, (
+    assert choose_attention_impl(platform, length, workload, cpu_model=cpu_model) == expected, (
         platform, workload, length, ms)
 
 
 def test_committed_table_is_the_measurements_table():
-  """The committed table holds exactly what the measurement derives from the committed CSV, under
-  its host's CPU model, and nothing else."""
-  rows = measurement.read_rows(RESULTS)
-  entries = {attention_choice.table_key(platform, MEASURED_ON): measurement.table_entry(
-      [r for r in rows if r['platform'] == platform]) for platform in {r['platform'] for r in rows}}
+  """The committed table holds exactly what the measurement derives from each committed CSV,
+  under its host's CPU model, and nothing else."""
+  entries = {}
+  for cpu_model, path in MEASUREMENTS.items():
+    rows = measurement.read_rows(path)
+    entries.update({attention_choice.table_key(platform, cpu_model): measurement.table_entry(
+        [r for r in rows if r['platform'] == platform]) for platform in {r['platform'] for r in rows}})
   assert attention_choice.TABLE == {key: {m: [tuple(x) for x in v] for m, v in entry.items()}
                                     for key, entry in entries.items()}
 
 
-def test_committed_cpu_entry_is_not_read_on_another_cpu_model():
-  """The AMD EPYC's winners (blocked from L=512 in training) are not another CPU's: the committed
-  table has no platform-wide cpu entry, so an unmeasured model gets the unmeasured default."""
-  assert choose_attention_impl('cpu', 1024, 'train', cpu_model=MEASURED_ON) == 'blocked'
-  xeon = 'Intel(R) Xeon(R) Processor'
-  assert attention_choice.entry_key('cpu', cpu_model=xeon) is None
+def test_each_cpu_model_gets_its_own_winners_and_an_unmeasured_one_the_default():
+  """The two vendors' winners differ (training at L=256: explicit on the AMD EPYC, blocked on
+  the Intel Xeon), and neither is another CPU's: the committed table has no platform-wide cpu
+  entry, so an unmeasured model gets the unmeasured default."""
+  choose = lambda model, length, workload='train': choose_attention_impl('cpu', length, workload,
+                                                                         cpu_model=model)
+  assert [choose('AMD EPYC', n) for n in (256, 1024)] == ['explicit', 'blocked']
+  assert [choose('Intel(R) Xeon(R) Processor', n) for n in (256, 1024)] == ['blocked', 'blocked']
+  other = 'Some unmeasured CPU'
+  assert attention_choice.entry_key('cpu', cpu_model=other) is None
   for workload in attention_choice.WORKLOADS:
     for length in (64, 1024):
-      assert choose_attention_impl('cpu', length, workload, cpu_model=xeon) == 'explicit'
+      assert choose(other, length, workload) == 'explicit'
 
 
 def test_each_cpu_model_reads_its_entry_and_others_the_fallback():

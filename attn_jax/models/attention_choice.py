@@ -26,8 +26,9 @@ Table format:
                                   "train": [[64, "explicit"], [512, "blocked"]]}},
      "sources": {"cpu/AMD EPYC": "..."}}   per entry: what was measured, where, when
 
-(the committed rows, measured on a 2-core AMD EPYC: explicit below L=512 in training, blocked
-from 512; explicit in decode.)
+(the committed entries: a 2-core AMD EPYC, explicit below L=512 in training, blocked from 512,
+explicit in decode; a 2-core Intel Xeon, explicit below L=256 in training, blocked from 256,
+explicit in decode below 2048, fused from 2048.)
 
 Each `[from_length, impl]` row holds from its length up to the next row's; lengths below the
 first row take the first row's impl (the winner at the shortest measured length).
