@@ -192,6 +192,21 @@ def test_members_trained_side_by_side_equal_members_trained_one_after_another():
       np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+def test_long_lengths_are_read_in_fewer_sequences_per_call_with_the_same_accuracy(monkeypatch):
+  """At most MAX_EVAL_TOKENS tokens per evaluation call (the longest lengths in fewer
+  sequences, the last call padded): the accuracy of every length is the one read in a single
+  call."""
+  assert [capability.sequences_per_call(n, 256) for n in (64, 256, 512, 1024, 10**6)] == [
+      256, 256, 128, 64, 1]
+  programs = compiled()[3]
+  params = programs.init(jax.random.key(5)).params
+  whole = programs.evaluate(params, range(3))
+  monkeypatch.setattr(capability, 'MAX_EVAL_TOKENS', 18)  # the last call at L=6 padded
+  assert [capability.sequences_per_call(n, 8) for n in (6, 8, 12)] == [3, 2, 1]
+  np.testing.assert_array_equal(compiled()[3].evaluate(params, range(3)), whole)
+  assert 0 < whole.min() and whole.max() < 1  # a reading that could differ
+
+
 def test_pilot_score_prefers_done_then_fewer_steps_then_accuracy():
   def member(done_step, accuracy):
     curve = capability.Curve.empty(2)

@@ -77,6 +77,20 @@ def make_eval_fn(apply_fn, kind: str) -> Callable:
   return jax.jit(lambda params, batch: eval_step(params, batch, apply_fn=apply_fn, kind=kind))
 
 
+# Held-out tokens per evaluation call at most (256 sequences of 256 tokens): longer lengths are
+# read in fewer sequences per call. The transformer's scores grow with batch x L^2: cpu_full's
+# 256 sequences of 1024 tokens held 4 GiB of scores per layer, and two curves in flight ran a
+# 23 GiB machine out of memory.
+MAX_EVAL_TOKENS = 256 * 256
+
+
+def sequences_per_call(length: int, batch_size: int) -> int:
+  """Held-out sequences per evaluation call at `length`: `batch_size`, fewer where that many
+  would hold more than `MAX_EVAL_TOKENS` tokens. The accuracy is the same whatever the batch
+  (`held_out_accuracy` sums every example's)."""
+  return max(1, min(batch_size, MAX_EVAL_TOKENS // length))
+
+
 def held_out_accuracy(eval_fn, params, dataset, batch_size: int = 256) -> float:
   """Accuracy of `params` on every example of `dataset`'s held-out split."""
   correct = weight = 0.0
@@ -243,7 +257,8 @@ def compile_concurrently(lowered: Sequence) -> list:
 def compile_programs(config, model, info, protocol: Protocol, train_data: dict,
                      eval_data: Sequence, eval_batch_size: int) -> tuple[Programs, float]:
   """The point's programs, all compiled before the first step (seconds spent returned): a train
-  program per training length, an evaluation program per evaluation length."""
+  program per training length, an evaluation program per evaluation length (reading
+  `sequences_per_call(length, eval_batch_size)` held-out sequences per call)."""
   begin = time.perf_counter()
   init = train_state_initialiser(config, model, info)
   example = new_member(init, config.seed, 1e-3, 1)
@@ -255,13 +270,14 @@ def compile_programs(config, model, info, protocol: Protocol, train_data: dict,
   lowered = [train_fn.lower(example.state, rate, stacked_batches(
       train_data[seed, length], 0, group, protocol.batch_size), example.key)
              for length in protocol.train_lengths]
-  lowered += [eval_fn.lower(example.state.params, next(d.eval_batches(eval_batch_size)))
-              for d in eval_data]
+  sizes = [sequences_per_call(length, eval_batch_size) for length in protocol.eval_lengths]
+  lowered += [eval_fn.lower(example.state.params, next(d.eval_batches(size)))
+              for d, size in zip(eval_data, sizes)]
   programs = compile_concurrently(lowered)
   train = dict(zip(protocol.train_lengths, programs))
   evaluators = programs[len(train):]
   evaluate = lambda params, at: np.array([held_out_accuracy(evaluators[i], params, eval_data[i],
-                                                            eval_batch_size) for i in at])
+                                                            sizes[i]) for i in at])
   return Programs(init, train, evaluate, train_data), time.perf_counter() - begin
 
 
