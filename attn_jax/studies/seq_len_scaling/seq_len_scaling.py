@@ -54,7 +54,9 @@ from attn_jax.studies.seq_len_scaling import (capability, capability_report, fro
                                               gradient_flow, inference_cost, param_match,
                                               results_table, settings, study_report)
 
-EVAL_BATCH_SIZE = 256  # held-out examples per evaluation call of a curve
+# Held-out examples per evaluation call of a curve (fewer at long lengths:
+# `capability.sequences_per_call`).
+EVAL_BATCH_SIZE = 256
 
 def parse_models(text: str) -> tuple[str, ...]:
   """'lstm,transformer' -> ('lstm', 'transformer'); raises ConfigError('models', ...)."""
