@@ -36,11 +36,13 @@ Variants and the points they cover:
     lengths, widths 8, 16, 32 and the 100k width. Not Mamba: its mqar curve alone would take
     about 27 minutes here (its train step at this budget, 84 ms at L=16 to 1.4 s at L=256 on one
     core of the Xeon, experiments/results/benchmark_cpu/; 2 seeds x 2400 steps at guessing); add it
-    with --config.models=rnn,lstm,gru,mingru,mamba,transformer,linear_attention. Measured: 44.6
-    min on the 2-core Intel Xeon with an empty compilation cache (2026-12-07); the transformer
+    with --config.models=rnn,lstm,gru,mingru,mamba,transformer,linear_attention. Measured: 33.6
+    min on the 2-core Intel Xeon with an empty compilation cache (2026-12-07; 44.6 with the
+    previous code on the previous session's slower machine), peak memory 12.8 GB; the transformer
     solves mqar at 16 .. 128 in both seeds (0.54 at 256, never trained on), every other family
     at guessing; the RNN and the LSTM learn no first_token length on this mixture (16 .. 256;
-    they do on the default's 8 .. 64); experiments/results/seq_len_scaling_cpu_full/README.md.
+    the RNN does on the default's 8 .. 64, the LSTM at the edge of its budget there);
+    experiments/results/seq_len_scaling_cpu_full/README.md.
   gpu (only tested tiny: no GPU was lent): 200k parameters (mqar 400k), bfloat16, fused attention;
     cost at L = 1K..16K; curves to L = 4K (first_token), 1K (mqar, parity), frontier to L = 512.
 
