@@ -159,27 +159,9 @@ class LoopClock:
     progress.bar, MetricsWriter.write, loop.evaluate, Checkpointer.save = self._saved
 
 
-def time_step(run, p_train, batches, config) -> np.ndarray:
-  """ms per step [wall, CPU] of the pmapped step alone, from the end of step 1 to the end of
-  the last."""
-  state = create_train_state(config, run.model, run.dataset.info, jax.random.key(config.seed))
-  state, base_key = parallel.replicate(state), dropout_base_key(config.seed)
-  state, sums = p_train(state, batches[0], base_key)
-  jax.block_until_ready(sums)
-  start = clocks()
-  for batch in batches[1:]:
-    state, sums = p_train(state, batch, base_key)
-  jax.block_until_ready((state, sums))
-  return 1000 * (clocks() - start) / (len(batches) - 1)
-
-
-def time_jit(run, batches, config) -> np.ndarray:
-  """ms per step of `steps.train_step` under `jax.jit` without pmap (clock as `time_step`)."""
-  step = jax.jit(functools.partial(steps.train_step, kind=run.kind,
-                                   grad_accum_steps=config.train.grad_accum_steps),
-                 donate_argnums=(0,))
-  state = create_train_state(config, run.model, run.dataset.info, jax.random.key(config.seed))
-  base_key = dropout_base_key(config.seed)
+def ms_per_step(step, state, batches, base_key) -> np.ndarray:
+  """ms per step [wall, CPU] of `step(state, batch, base_key)` over `batches` back to back, from
+  the end of the first (blocked on: it may compile) to the end of the last."""
   state, sums = step(state, batches[0], base_key)
   jax.block_until_ready(sums)
   start = clocks()
@@ -187,6 +169,21 @@ def time_jit(run, batches, config) -> np.ndarray:
     state, sums = step(state, batch, base_key)
   jax.block_until_ready((state, sums))
   return 1000 * (clocks() - start) / (len(batches) - 1)
+
+
+def time_step(run, p_train, batches, config) -> np.ndarray:
+  """ms per step [wall, CPU] of the pmapped step alone (`ms_per_step`)."""
+  state = create_train_state(config, run.model, run.dataset.info, jax.random.key(config.seed))
+  return ms_per_step(p_train, parallel.replicate(state), batches, dropout_base_key(config.seed))
+
+
+def time_jit(run, batches, config) -> np.ndarray:
+  """ms per step of `steps.train_step` under `jax.jit` without pmap (`ms_per_step`)."""
+  step = jax.jit(functools.partial(steps.train_step, kind=run.kind,
+                                   grad_accum_steps=config.train.grad_accum_steps),
+                 donate_argnums=(0,))
+  state = create_train_state(config, run.model, run.dataset.info, jax.random.key(config.seed))
+  return ms_per_step(step, state, batches, dropout_base_key(config.seed))
 
 
 def time_loop(config, end: int, scratch: str) -> dict:
