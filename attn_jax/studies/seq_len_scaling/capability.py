@@ -226,7 +226,7 @@ class CurveResult(NamedTuple):
   (its accuracy when the pilot ended, `[eval_lengths]` each; empty without a pilot); rate: the
   chosen rate; compile_s: seconds compiling its programs; and, for probes of the first seed's
   member: the model, task kind, its parameters at initialisation and at the end, and a held-out
-  batch at the longest training length.
+  batch at the longest training length (`sequences_per_call` sequences).
   """
   members: list
   pilot: dict
@@ -313,7 +313,8 @@ def measure_curve(config, model, info, protocol: Protocol, *, seeds: Sequence[in
   members = train_members([first] + [make(seed, first.rate) for seed in seeds[1:]], programs,
                           protocol, protocol.max_steps, pool)
   top = protocol.train_lengths[-1]
-  probe = next(eval_data[protocol.eval_lengths.index(top)].eval_batches(eval_batch_size))
+  probe = next(eval_data[protocol.eval_lengths.index(top)].eval_batches(
+      sequences_per_call(top, eval_batch_size)))
   return CurveResult(members, pilot, first.rate, compile_s, model, info.kind, init_params,
                      jax.tree.map(np.asarray, members[0].state.params), probe)
 
