@@ -7,6 +7,8 @@ Command:
   python launch.py --config=experiments/configs/attention_impl.py --workdir=runs/attention_impl
   then, to adopt the winners:
   cp runs/attention_impl/attention_impl_table.json attn_jax/models/attention_impl_table.json
+  and its results.csv and report.md into experiments/results/attention_impl/<cpu model slug>/,
+  the folder the table's source line names (e.g. intel-xeon-processor/).
 
 Run time and result: experiments/results/attention_impl/README.md.
 """

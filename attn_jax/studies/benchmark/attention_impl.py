@@ -39,7 +39,7 @@ import jax
 
 from attn_jax import durable
 from attn_jax.models import attention, attention_choice
-from attn_jax.studies.benchmark import benchmark
+from attn_jax.studies.benchmark import benchmark, benchmark_report
 from attn_jax.studies.study_runs import write_csv
 from attn_jax.tables import markdown_table
 
@@ -145,7 +145,8 @@ def run(config, workdir: str):
   key = attention_choice.table_key(where['platform'], where['cpu_model'])
   source = (f'{where["platform"]} ({where["cpu_model"]}, {os.cpu_count()} cores), jax '
             f'{jax.__version__}, {datetime.date.today()}: '
-            'experiments/results/attention_impl/results.csv')
+            f'experiments/results/attention_impl/{benchmark_report.cpu_slug(where["cpu_model"])}/'
+            'results.csv')
   durable.write_text(os.path.join(workdir, 'attention_impl_table.json'),
                      table_json(key, table_entry(rows), source))
   durable.write_text(os.path.join(workdir, 'report.md'), report(config, rows, source, key))
