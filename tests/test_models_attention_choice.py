@@ -51,8 +51,9 @@ def test_committed_table_is_the_measurements_table():
   entries = {}
   for cpu_model, path in MEASUREMENTS.items():
     rows = measurement.read_rows(path)
-    entries.update({attention_choice.table_key(platform, cpu_model): measurement.table_entry(
-        [r for r in rows if r['platform'] == platform]) for platform in {r['platform'] for r in rows}})
+    for platform in {r['platform'] for r in rows}:
+      entries[attention_choice.table_key(platform, cpu_model)] = measurement.table_entry(
+          [r for r in rows if r['platform'] == platform])
   assert attention_choice.TABLE == {key: {m: [tuple(x) for x in v] for m, v in entry.items()}
                                     for key, entry in entries.items()}
 

@@ -114,9 +114,9 @@ class Curve:
   steps_to_solve / seconds_to_solve: the first reading at which that length's held-out accuracy
   reached the threshold (NaN: never), and the member's training seconds up to it (compiling and
   evaluating excluded; wall-clock, members beside it included). best_accuracy: the highest
-  reading; final_accuracy: the last (NaN before the first). A training length is read at every check, an extrapolation length after the last
-  step only. steps_trained: the member's last step; done_step: the check where every training
-  length was solved together (NaN: never).
+  reading; final_accuracy: the last (NaN before the first). A training length is read at every
+  check, an extrapolation length after the last step only. steps_trained: the member's last
+  step; done_step: the check where every training length was solved together (NaN: never).
   """
   steps_to_solve: np.ndarray
   seconds_to_solve: np.ndarray

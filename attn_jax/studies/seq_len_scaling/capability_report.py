@@ -317,10 +317,9 @@ def capability_sections(rows, *, tasks, models, study: dict, cost_rows, decays,
            'the threshold, "s to solve" the member\'s training seconds up to it (compiling and '
            f'evaluation excluded; {study["parallel_members"]} member(s) train at a time, each '
            'on a thread, and two curves are in flight, so these seconds include sharing the '
-           'cores). Fixed-length '
-           'training (one model per length) was dropped: '
-           'a curve answers the same question at every length at the price of one training, and '
-           'it adds what fixed lengths could not, the accuracy beyond the trained lengths.',
+           'cores). Fixed-length training (one model per length) was dropped: a curve answers '
+           'the same question at every length at the price of one training, and it adds what '
+           'fixed lengths could not, the accuracy beyond the trained lengths.',
            '', *[f'- `{t}`: {study["task_descriptions"].get(t, "")}' for t in tasks], '',
            *capability_table(rows, tasks, models), '',
            '### Fair comparison: the settings', '', *fairness_lines(study, models, rows), '']

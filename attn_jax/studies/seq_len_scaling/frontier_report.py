@@ -116,8 +116,9 @@ def frontier_section(rows, *, models, study: dict, plots: Sequence[str]) -> list
       f'parameters: the width sets the state), {study["frontier_seeds"]} seed(s), the task\'s '
       'budget and rates, and at its parameter-matched width, the capability phase\'s curve of '
       'the same task and lengths (its seeds; not trained again), where that phase ran it: ONE '
-      'curve per (family, width) on the mixture of the lengths below, read at each, so the frontier at every length comes '
-      'from the same models and moves as the length grows. State per sequence: the recurrent state (float32), linear attention\'s '
+      'curve per (family, width) on the mixture of the lengths below, read at each, so the '
+      'frontier at every length comes from the same models and moves as the length grows. '
+      'State per sequence: the recurrent state (float32), linear attention\'s '
       '`[heads, d_k, d_v]` matrix and normaliser per layer, the transformer\'s KV cache (which '
       'grows with the length). After Zoology (Arora et al. 2024, figure 2).', '',
       *frontier_table(rows, models), '', *frontier_reading(rows, models), '',
