@@ -31,6 +31,11 @@ def test_parts_are_the_differences_of_the_timed_phases():
         1e3 * parts[phase]['ours_ms'] / 10)
 
 
+def _turns(calls):
+  """The calls with each run of one name (a switch-in before a timed step) counted once."""
+  return [name for i, name in enumerate(calls) if not i or calls[i - 1] != name]
+
+
 def test_the_step_and_its_parts_take_turns_in_one_alternation():
   calls = []
   record = lambda name: (lambda: calls.append(name))
@@ -38,11 +43,41 @@ def test_the_step_and_its_parts_take_turns_in_one_alternation():
                         phases={'forward': (record('forward'), record('torch forward')),
                                 'forward+backward': (record('both'), record('torch both'))})
   benchmark.time_case(case, warmup=0, timed=2, breakdown=True)
-  assert calls == 2 * ['step', 'torch step', 'forward', 'torch forward', 'both', 'torch both']
+  assert _turns(calls) == 2 * ['step', 'torch step', 'forward', 'torch forward', 'both',
+                               'torch both']
   calls.clear()
   assert set(benchmark.time_case(case, warmup=0, timed=1, breakdown=False)) == {
       ('step', 'ours'), ('step', 'torch')}
-  assert calls == ['step', 'torch step']
+  assert calls == ['step', 'torch step']  # the first turn has no step before it to time by
+
+
+def test_short_steps_switch_in_before_each_timed_step_long_ones_do_not(monkeypatch):
+  """A side whose step is short steps untimed for SWITCH_IN_S first, so that its timed step does
+  not start while the other side's threads still spin; a long step is timed at once."""
+  monkeypatch.setattr(benchmark, 'SWITCH_IN_BELOW_S', 0.01)
+  monkeypatch.setattr(benchmark, 'SWITCH_IN_S', 0.02)
+  calls = []
+
+  def side(name, seconds):
+    def step():
+      calls.append((name, time.perf_counter()))
+      time.sleep(seconds)
+    return step
+  seconds = benchmark.time_alternating({'short': side('short', 0.002),
+                                        'long': side('long', 0.03)}, warmup=1, timed=2)
+  assert seconds['short'] == pytest.approx(0.002, abs=2e-3)
+  names = [name for name, _ in calls]
+  assert _turns(names) == 3 * ['short', 'long']
+  assert names.count('long') == 3  # timed at once, every turn
+  turns = []  # the start times of each turn's calls of the short side
+  for i, (name, start) in enumerate(calls):
+    if name == 'short':
+      if not i or names[i - 1] != 'short':
+        turns.append([])
+      turns[-1].append(start)
+  assert len(turns[0]) == 1  # the first turn has no earlier step to judge by
+  for turn in turns[1:]:  # then untimed steps for >= 20 ms before the timed one
+    assert len(turn) >= 3 and turn[-1] - turn[0] >= 0.02
 
 
 def test_without_the_peer_its_parts_are_missing():

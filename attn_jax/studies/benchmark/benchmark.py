@@ -418,15 +418,35 @@ def _compiled(step, args) -> tuple[float, str]:
   return compiled_memory_bytes(compiled), compiled.as_text()
 
 
+SWITCH_IN_S = 0.02  # untimed stepping before each timed step (`time_alternating`) ...
+SWITCH_IN_BELOW_S = 0.25  # ... of steps shorter than this
+
+
 def time_alternating(sides: dict, warmup: int, timed: int) -> dict:
-  """Median seconds per side; the sides take turns step by step (first `warmup` not counted)."""
-  times = {k: [] for k in sides}
+  """Median seconds per side; the sides take turns step by step (first `warmup` not counted).
+
+  A framework's worker threads spin-wait after their last parallel region (PyTorch's OpenMP
+  threads for about 5 ms of CPU on a 2-core Xeon), and a step started meanwhile shares the cores
+  with them. So at each turn a side whose steps take under `SWITCH_IN_BELOW_S` first steps
+  untimed for `SWITCH_IN_S` (at least one step), and its timed step follows its own kind, as in
+  a training loop. Without this, two identical project steps taking turns with torch's measured
+  0.65-0.92 of each other at the study's transformer shapes (the one after torch's the slower)
+  and both sides' steps were slower (experiments/results/benchmark_cpu/README.md). Longer steps
+  are timed at once: the other side's spinning is a small part of them.
+  """
+  times, last = {k: [] for k in sides}, {}
   for i in range(warmup + timed):
     for key, fn in sides.items():
+      if last.get(key, SWITCH_IN_BELOW_S) < SWITCH_IN_BELOW_S:
+        switch_in_end = time.perf_counter() + SWITCH_IN_S
+        fn()
+        while time.perf_counter() < switch_in_end:
+          fn()
       start = time.perf_counter()
       fn()
+      last[key] = time.perf_counter() - start
       if i >= warmup:
-        times[key].append(time.perf_counter() - start)
+        times[key].append(last[key])
   return {k: statistics.median(v) for k, v in times.items()}
 
 
