@@ -152,3 +152,55 @@ def test_multi_head_equals_heads_concatenated_and_projected(cross, kind):
                                            mutable=['intermediates'])
   np.testing.assert_allclose(fused_outputs, expected, rtol=1e-4, atol=1e-4)
   assert not fused_state  # the fused path never materialises the weights
+
+
+def test_query_chunks_skip_the_keys_no_query_of_a_chunk_reaches():
+  assert attention.query_chunks(attention.causal_mask(100), 100, 100, chunk=32) == [
+      (0, 32, 32), (32, 64, 64), (64, 96, 96), (96, 100, 100)]
+  # Queries are the last 40 of 100 keys: the first chunk reaches key 60 + 31.
+  assert attention.query_chunks(attention.causal_mask(40, 100), 40, 100, chunk=32) == [
+      (0, 32, 92), (32, 40, 100)]
+  # A row that reaches no key still gets one (its weights are zeros either way).
+  nothing_early = attention.causal_mask(64) & (np.arange(64) >= 40)[:, None]
+  assert attention.query_chunks(nothing_early, 64, 64, chunk=32) == [(0, 32, 1), (32, 64, 64)]
+  causal = attention.causal_mask(64)
+  assert attention.query_chunks(jnp.asarray(causal), 64, 64, chunk=32) is None  # values unread
+  assert attention.query_chunks(None, 64, 64, chunk=32) is None
+  assert attention.query_chunks(causal, 64, 64, chunk=64) is None  # one chunk
+  padding = np.ones((2, 1, 1, 64), bool)
+  assert attention.query_chunks(padding, 64, 64, chunk=32) is None  # every chunk reaches key 63
+
+
+@pytest.mark.parametrize('q_len,k_len', [(70, 70), (40, 100)])
+def test_chunked_explicit_attention_equals_one_dense_product(q_len, k_len):
+  """Under a NumPy (concrete) causal mask the explicit path runs query chunks against the keys
+  they reach; the same mask as a jax array (values unread) takes one dense product. Outputs,
+  sown weights and every gradient agree, and the weights are the NumPy formula's."""
+  features = HEADS * HEAD_DIM
+  rng = np.random.RandomState(3)
+  inputs_q = jnp.asarray(rng.randn(BATCH, q_len, features), jnp.float32)
+  inputs_kv = jnp.asarray(rng.randn(BATCH, k_len, features), jnp.float32)
+  causal = attention.causal_mask(q_len, k_len)
+  assert len(attention.query_chunks(causal, q_len, k_len)) > 1
+  module = attention.MultiHeadAttention(HEADS, features)
+  variables = module.init(jax.random.key(0), inputs_q, inputs_kv, causal)
+
+  def run(mask):
+    def loss(params, inputs_q, inputs_kv):
+      out, state = module.apply({'params': params}, inputs_q, inputs_kv, mask,
+                                mutable=['intermediates'])
+      return jnp.sum(out * jnp.cos(out)), (out, state['intermediates']['attention_weights'][0])
+    return jax.jit(jax.grad(loss, argnums=(0, 1, 2), has_aux=True))(
+        variables['params'], inputs_q, inputs_kv)
+
+  chunked_grads, (chunked, chunked_weights) = run(causal)
+  dense_grads, (dense, dense_weights) = run(jnp.asarray(causal))
+  np.testing.assert_allclose(chunked, dense, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(chunked_weights, dense_weights, rtol=1e-5, atol=1e-7)
+  for a, b in zip(jax.tree.leaves(chunked_grads), jax.tree.leaves(dense_grads)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  params = jax.tree.map(np.asarray, variables['params'])
+  _, expected_weights = _np_module(params, np.asarray(inputs_q, np.float64),
+                                   np.asarray(inputs_kv, np.float64),
+                                   np.broadcast_to(causal[0], (BATCH, q_len, k_len)))
+  np.testing.assert_allclose(chunked_weights, expected_weights, rtol=1e-5, atol=1e-6)
