@@ -98,8 +98,10 @@ def _setup_section(config, peer: str, peak: dict) -> list[str]:
       f'- Train step: forward, backward, Adam update (float32). Decode: one token (recurrent '
       f'step from the carried state; transformer against a KV cache of `length` positions). '
       f'Medians of {b.timed_steps} steps after {b.warmup_steps} warm-up steps, the two sides '
-      'alternating step by step (fair on a shared machine), each blocking on its result. Both '
-      'sides start from the same weights and were checked to give the same loss.',
+      'alternating step by step (fair on a shared machine), each blocking on its result; a side '
+      'with short steps steps untimed before each timed one, so that the other side\'s '
+      'spinning threads are idle by then (`benchmark.time_alternating`). Both sides start from '
+      'the same weights and were checked to give the same loss.',
       '- Model FLOPs: matrix products of the project\'s step counted from its jaxpr '
       '(`attn_jax/studies/flops.py`, every time step of a scan counted), used for both sides. '
       'Memory: XLA `memory_analysis()` of the project\'s compiled step.', '']
