@@ -169,6 +169,8 @@ def test_query_chunks_skip_the_keys_no_query_of_a_chunk_reaches():
   assert attention.query_chunks(causal, 64, 64, chunk=64) is None  # one chunk
   padding = np.ones((2, 1, 1, 64), bool)
   assert attention.query_chunks(padding, 64, 64, chunk=32) is None  # every chunk reaches key 63
+  long = attention.query_chunks(attention.causal_mask(2048), 2048, 2048, chunk=32, max_chunks=16)
+  assert len(long) == 16 and long[0] == (0, 128, 128) and long[-1] == (1920, 2048, 2048)
 
 
 @pytest.mark.parametrize('q_len,k_len', [(70, 70), (40, 100)])

@@ -48,3 +48,19 @@ def test_scores_that_fit_in_one_tile_take_the_explicit_path(q_len, k_len, tiled)
   assert bool(primitives & {'custom_vjp_call', 'custom_vjp_call_jaxpr'}) == tiled, primitives
   np.testing.assert_allclose(blocked(q, k, v),
                              attention.dot_product_attention(q, k, v, mask)[0], atol=1e-5)
+
+
+@pytest.mark.parametrize('name', ['causal', 'padding', 'fully_masked_rows', 'causal_and_padding'])
+def test_tiles_reached_is_any_of_each_tile(name):
+  """Which (query block, key block) tiles any query attends in: a NumPy mask gives a NumPy
+  table (read while tracing), a jax mask the same values."""
+  bq, bk = 4, 3
+  mask = np.broadcast_to(np.asarray(_masks()[name]), (B, 1, Q, K))
+  mask = np.pad(mask, [(0, 0), (0, 0), (0, 16 - Q), (0, 12 - K)])  # on the block grid
+  expected = np.array([[mask[..., i * bq:(i + 1) * bq, j * bk:(j + 1) * bk].any()
+                        for j in range(12 // bk)] for i in range(16 // bq)])
+  reached = attention.tiles_reached(mask, bq, bk)
+  assert isinstance(reached, np.ndarray)
+  np.testing.assert_array_equal(reached, expected)
+  np.testing.assert_array_equal(attention.tiles_reached(jnp.asarray(mask), bq, bk), expected)
+  assert expected.any() and ('causal' not in name or not expected.all())  # causal skips tiles
