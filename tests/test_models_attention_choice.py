@@ -59,13 +59,13 @@ def test_committed_table_is_the_measurements_table():
 
 
 def test_each_cpu_model_gets_its_own_winners_and_an_unmeasured_one_the_default():
-  """The two vendors' winners differ (training at L=256: explicit on the AMD EPYC, blocked on
-  the Intel Xeon), and neither is another CPU's: the committed table has no platform-wide cpu
-  entry, so an unmeasured model gets the unmeasured default."""
+  """The two vendors' winners differ (training at L=1024: blocked on the AMD EPYC, explicit in
+  causal query chunks on the Intel Xeon), and neither is another CPU's: the committed table has
+  no platform-wide cpu entry, so an unmeasured model gets the unmeasured default."""
   choose = lambda model, length, workload='train': choose_attention_impl('cpu', length, workload,
                                                                          cpu_model=model)
   assert [choose('AMD EPYC', n) for n in (256, 1024)] == ['explicit', 'blocked']
-  assert [choose('Intel(R) Xeon(R) Processor', n) for n in (256, 1024)] == ['blocked', 'blocked']
+  assert [choose('Intel(R) Xeon(R) Processor', n) for n in (256, 1024)] == ['explicit', 'explicit']
   other = 'Some unmeasured CPU'
   assert attention_choice.entry_key('cpu', cpu_model=other) is None
   for workload in attention_choice.WORKLOADS:

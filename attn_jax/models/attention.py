@@ -410,9 +410,9 @@ class MultiHeadAttention(nn.Module):
     """The explicit path, `[batch, q_len, heads, head_dim]` -> same: the weights written out,
     sown whole and dropped out. Under a concrete mask the queries go in chunks, each against the
     keys it reaches (`query_chunks`); the sown weights are the same `[batch, heads, q_len,
-    k_len]` array, zeros where a chunk stops. The study's transformer train step (width 64,
-    batch 64, 2 blocks, causal), chunked / whole: 0.94 at L=64, 0.81 at L=128, 0.67 at L=256
-    (experiments/results/benchmark_cpu/README.md)."""
+    k_len]` array, zeros where a chunk stops. The study's transformer train step (2 blocks,
+    causal; widths 64 and 32 at batch 64 and 16), chunked / whole: 0.91-0.93 at L=64, 0.63-0.86
+    at L=128, 0.53-0.76 at L=256 (experiments/results/benchmark_cpu/causal_chunks_probe.py)."""
     spans = query_chunks(mask, q.shape[1], k.shape[1])
     if spans is None:
       spans, chunk_masks = [(0, q.shape[1], k.shape[1])], [mask]

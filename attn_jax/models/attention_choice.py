@@ -27,8 +27,8 @@ Table format:
      "sources": {"cpu/AMD EPYC": "..."}}   per entry: what was measured, where, when
 
 (the committed entries: a 2-core AMD EPYC, explicit below L=512 in training, blocked from 512,
-explicit in decode; a 2-core Intel Xeon, explicit below L=256 in training, blocked from 256,
-explicit in decode below 2048, fused from 2048.)
+explicit in decode; a 2-core Intel Xeon, explicit everywhere since the explicit path runs causal
+query chunks: blocked within 10% of it from L=512 in training, all three within 10% in decode.)
 
 Each `[from_length, impl]` row holds from its length up to the next row's; lengths below the
 first row take the first row's impl (the winner at the shortest measured length).
