@@ -430,7 +430,7 @@ def time_alternating(sides: dict, warmup: int, timed: int) -> dict:
   with them. So at each turn a side whose steps take under `SWITCH_IN_BELOW_S` first steps
   untimed for `SWITCH_IN_S` (at least one step), and its timed step follows its own kind, as in
   a training loop. Without this, two identical project steps taking turns with torch's measured
-  0.65-0.92 of each other at the study's transformer shapes (the one after torch's the slower)
+  0.69-0.92 of each other at the study's transformer shapes (the one after torch's the slower)
   and both sides' steps were slower (experiments/results/benchmark_cpu/README.md). Longer steps
   are timed at once: the other side's spinning is a small part of them.
   """
