@@ -22,11 +22,13 @@ Files go to DIR/<cpu-slug>/ (one folder per CPU model: results.csv, breakdown.cs
 report.md).
 
 Expect: default, 12-36 minutes for all twelve shapes on a 2-core CPU; project/torch train steps
-0.82-1.24 on a 2-core AMD EPYC, 1.12-2.21 on a 2-core Intel Xeon with AVX-512. study, pinned to
-one core of a shared 2-core Intel Xeon (`taskset -c 0`: PyTorch's 2 threads collapse on a shared
-machine), 8-17 minutes: train 0.32-4.6, the transformer slowest (2.1-4.6 at L >= 256, explicit
-attention against torch's fused kernel), then the LSTM (up to 2.7); decode 0.53-0.91.
-Results: experiments/results/benchmark_cpu/README.md (study: study_one_core/intel-xeon-processor/)
+0.82-1.24 on a 2-core AMD EPYC, 1.12-2.21 on a 2-core Intel Xeon with AVX-512. study, on a quiet
+2-core Intel Xeon, both cores, 7 minutes: train 0.29-3.27, the transformer slowest from L = 64
+(1.43 / 1.60 / 3.27 at L = 64 / 256 / 1024, width 64: explicit attention in causal query chunks
+against torch's fused kernel), then the LSTM (1.09-2.34 from L = 64: torch's is oneDNN's fused
+LSTM); decode 0.54-1.19 but for sub-0.1 ms steps and L = 1024 (on a shared machine pin it to one
+core, `taskset -c 0`: PyTorch's 2 threads collapse there).
+Results: experiments/results/benchmark_cpu/README.md (study: study/intel-xeon-processor/)
 """
 import ml_collections
 
