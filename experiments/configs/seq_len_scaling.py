@@ -46,12 +46,12 @@ Variants and the points they cover:
   gpu (only tested tiny: no GPU was lent): 200k parameters (mqar 400k), bfloat16, fused attention;
     cost at L = 1K..16K; curves to L = 4K (first_token), 1K (mqar, parity), frontier to L = 512.
 
-Expect (`cpu`, 11.8 minutes on a 2-core Intel Xeon with an empty compilation cache, 7.2 with it
-warm, 2026-12-07; the same code as 2026-12-07's earlier run took 16.1 min on a slower machine of
-the same model name, where this one would take about 15):
-first_token solved at 8 .. 64 by every family but the LSTM (at the edge of the 600 steps: 0 of
-3 seeds here, 2 of 3 in the run before), held to 256 by all but the transformer (0.53) and the
-LSTM; mqar solved at 8 .. 64 by the transformer in both seeds (0.54 / 0.32 at
+Expect (`cpu`, 11.1 minutes on a 2-core Intel Xeon with an empty compilation cache, 2026-12-07;
+11.8 for the code before, 7.2 with its cache warm; 2026-12-07's earliest code took 16.1 min on a
+slower machine of the same model name, where this one would take about 14):
+first_token solved at 8 .. 64 by every family but the LSTM (at the edge of the 600 steps: 1 of
+3 seeds here, 0 and 2 of 3 in the runs before), held to 256 by all but the transformer (0.72)
+and the LSTM; mqar solved at 8 .. 64 by the transformer in both seeds (0.54 / 0.32 at
 128 / 256, never trained on), every fixed-state family at the guessing level; parity solved at
 8 .. 32 by rnn and lstm (1.0 at 128, the RNN in 2 of 3 seeds), the GRU in 2 of 3; on the
 frontier the transformer
