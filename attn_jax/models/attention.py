@@ -174,11 +174,17 @@ def fused_attention(q, k, v, mask=None):
   return jnp.where(jnp.swapaxes(row_valid, 1, 2)[..., None], out, 0).astype(out.dtype)
 
 
+def _array_module(x):
+  """`np` for a NumPy array, else `jnp`: a NumPy mask stays one through padding and broadcasting,
+  so that its values can still be read while tracing (`tiles_reached`)."""
+  return np if isinstance(x, np.ndarray) else jnp
+
+
 def _pad_axis(x: jax.Array, axis: int, size: int, value=0) -> jax.Array:
   """`x` padded with `value` to `size` along `axis` (a NumPy array stays one)."""
   widths = [(0, 0)] * x.ndim
   widths[axis] = (0, size - x.shape[axis])
-  return (np if isinstance(x, np.ndarray) else jnp).pad(x, widths, constant_values=value)
+  return _array_module(x).pad(x, widths, constant_values=value)
 
 
 def blocked_attention(q, k, v, mask=None, block_size: int = BLOCK_SIZE):
@@ -209,8 +215,7 @@ def blocked_attention(q, k, v, mask=None, block_size: int = BLOCK_SIZE):
   if mask is None and k_pad > k_len:
     mask = np.ones((1, 1, 1, k_len), bool)
   if mask is not None:  # pad to the block grid (padded keys masked); keep broadcast dims of 1
-    mask = (np if isinstance(mask, np.ndarray) else jnp).broadcast_to(mask,
-                                                                      mask.shape[:3] + (k_len,))
+    mask = _array_module(mask).broadcast_to(mask, mask.shape[:3] + (k_len,))
     mask = _pad_axis(mask, 3, k_pad, False)
     if mask.shape[2] > 1:
       mask = _pad_axis(mask, 2, q_pad, False)
@@ -247,10 +252,9 @@ def tiles_reached(mask, bq: int, bk: int) -> jax.Array:
   block j, for a mask `[batch|1, heads|1, q_len|1, k_len]` on the block grid. Read once, before
   the tile loops: with a constant (NumPy) mask, XLA folded the loops' per-tile reductions of it
   into one of the whole mask while compiling (2.7 s at L = 2048)."""
-  xp = np if isinstance(mask, np.ndarray) else jnp
   rows = mask.shape[2] // bq if mask.shape[2] > 1 else 1
   tiles = mask.reshape(mask.shape[0], mask.shape[1], rows, -1, mask.shape[3] // bk, bk)
-  return xp.asarray(tiles.any(axis=(0, 1, 3, 5)))
+  return tiles.any(axis=(0, 1, 3, 5))
 
 
 def _skip_masked(reached, i, j, compute, carry):

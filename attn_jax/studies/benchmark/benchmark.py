@@ -437,7 +437,7 @@ def time_alternating(sides: dict, warmup: int, timed: int) -> dict:
   times, last = {k: [] for k in sides}, {}
   for i in range(warmup + timed):
     for key, fn in sides.items():
-      if last.get(key, SWITCH_IN_BELOW_S) < SWITCH_IN_BELOW_S:
+      if key in last and last[key] < SWITCH_IN_BELOW_S:
         switch_in_end = time.perf_counter() + SWITCH_IN_S
         fn()
         while time.perf_counter() < switch_in_end:
